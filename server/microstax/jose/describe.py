@@ -1,0 +1,234 @@
+"""Describe a token for people: who, for whom, how long, what signs it. Never verifies.
+
+A description says a token is valid only when it is given a ``Verdict`` from a real
+verification; otherwise both verdicts read ``not_checked``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .compact import ParsedToken, b64url_decode, parse, parse_json_object
+from .exceptions import MalformedToken
+from .hybrid import PQ_HEADER, Verdict
+
+#: nginx's default large_client_header_buffers is 8 KiB: a header line longer than that is
+#: rejected with 400/431 by a default ingress.
+DEFAULT_HEADER_BUDGET = 8 * 1024
+_BEARER_OVERHEAD = len("Authorization: Bearer ")
+
+
+def humanize_seconds(seconds: float) -> str:
+    """``252`` -> ``4m 12s``; ``10800`` -> ``3h``: the two largest units, no zeros."""
+    total = int(abs(seconds))
+    if total < 60:
+        return f"{total}s"
+    for big, big_size, small, small_size in (
+        ("d", 86400, "h", 3600), ("h", 3600, "m", 60), ("m", 60, "s", 1)
+    ):
+        if total >= big_size:
+            count, rest = divmod(total, big_size)
+            part = rest // small_size
+            return f"{count}{big} {part}{small}" if part else f"{count}{big}"
+    raise AssertionError("unreachable")
+
+
+def relative(when: float, now: float) -> str:
+    """``in 4m 12s`` / ``3h ago`` for a timestamp relative to ``now``."""
+    delta = when - now
+    return f"in {humanize_seconds(delta)}" if delta >= 0 else f"{humanize_seconds(delta)} ago"
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _str_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def identity_of(claims: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """Classify the subject: kubernetes, spiffe, service, user or unknown, with details."""
+    sub = claims.get("sub") if isinstance(claims.get("sub"), str) else ""
+    k8s = claims.get("kubernetes.io")
+    if isinstance(k8s, dict):
+        detail = {"namespace": str(k8s.get("namespace", ""))}
+        for key, out in (("serviceaccount", "serviceAccount"), ("pod", "pod")):
+            member = k8s.get(key)
+            if isinstance(member, dict) and isinstance(member.get("name"), str):
+                detail[out] = member["name"]
+        return "kubernetes", detail
+    if sub.startswith("system:serviceaccount:"):
+        parts = sub.split(":")
+        if len(parts) == 4:
+            return "kubernetes", {"namespace": parts[2], "serviceAccount": parts[3]}
+    if sub.startswith("spiffe://"):
+        rest = sub[len("spiffe://"):]
+        domain, _, path = rest.partition("/")
+        return "spiffe", {"trustDomain": domain, "path": "/" + path if path else "/"}
+    if any(isinstance(claims.get(k), str) for k in ("email", "preferred_username", "name")):
+        return "user", {k: claims[k] for k in ("preferred_username", "email", "name")
+                        if isinstance(claims.get(k), str)}
+    client_id = claims.get("client_id") or claims.get("azp")
+    if sub and client_id and (sub == client_id or sub.startswith("service-account-")):
+        return "service", {"clientId": str(client_id)}
+    if sub:
+        return "user", {}
+    return "unknown", {}
+
+
+def actor_chain(claims: dict[str, Any]) -> list[str]:
+    """The RFC 8693 ``act`` chain, current actor first, then those it acted for, and so on."""
+    actors: list[str] = []
+    act = claims.get("act")
+    while isinstance(act, dict) and len(actors) < 32:
+        actors.append(str(act.get("sub", "?")))
+        act = act.get("act")
+    return actors
+
+
+@dataclass
+class TokenDescription:
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    size_bytes: int
+    now: float
+    verdict: Verdict = field(default_factory=lambda: Verdict(False))
+    header_budget: int = DEFAULT_HEADER_BUDGET
+
+    # -- derived ------------------------------------------------------------------------
+    @property
+    def subject(self) -> str:
+        sub = self.claims.get("sub")
+        return sub if isinstance(sub, str) else "(no subject)"
+
+    @property
+    def identity(self) -> tuple[str, dict[str, str]]:
+        return identity_of(self.claims)
+
+    @property
+    def issuer(self) -> str | None:
+        iss = self.claims.get("iss")
+        return iss if isinstance(iss, str) else None
+
+    @property
+    def audience(self) -> list[str]:
+        return _str_list(self.claims.get("aud"))
+
+    @property
+    def scopes(self) -> list[str]:
+        scope = self.claims.get("scope")
+        if isinstance(scope, str):
+            return scope.split()
+        return _str_list(self.claims.get("scp"))
+
+    @property
+    def issued_at(self) -> float | None:
+        return _num(self.claims.get("iat"))
+
+    @property
+    def not_before(self) -> float | None:
+        return _num(self.claims.get("nbf"))
+
+    @property
+    def expires_at(self) -> float | None:
+        return _num(self.claims.get("exp"))
+
+    @property
+    def seconds_left(self) -> float | None:
+        exp = self.expires_at
+        return None if exp is None else exp - self.now
+
+    @property
+    def expired(self) -> bool:
+        left = self.seconds_left
+        return left is not None and left < 0
+
+    @property
+    def lifetime(self) -> float | None:
+        exp, start = self.expires_at, self.issued_at or self.not_before
+        return None if exp is None or start is None else exp - start
+
+    @property
+    def expires_in(self) -> str:
+        exp = self.expires_at
+        if exp is None:
+            return "never expires (no exp claim)"
+        return f"expires {relative(exp, self.now)}" if exp >= self.now else f"expired {relative(exp, self.now)}"
+
+    @property
+    def signatures(self) -> dict[str, Any]:
+        sigs: dict[str, Any] = {"classical": {"alg": self.header.get("alg"), "kid": self.header.get("kid")}}
+        part = self.header.get(PQ_HEADER)
+        if isinstance(part, dict) and isinstance(part.get("protected"), str):
+            try:
+                pq = parse_json_object(b64url_decode(part["protected"], "PQ header"), "PQ header")
+                sigs["pq"] = {"alg": pq.get("alg"), "kid": pq.get("kid")}
+            except MalformedToken:
+                sigs["pq"] = {"alg": "(unreadable)", "kid": None}
+        return sigs
+
+    @property
+    def size_warning(self) -> str | None:
+        needed = self.size_bytes + _BEARER_OVERHEAD
+        if needed > self.header_budget:
+            return (f"{self.size_bytes} bytes: with 'Authorization: Bearer ' the header line is "
+                    f"{needed} bytes, over the {self.header_budget}-byte budget (nginx default "
+                    "8 KiB); raise large_client_header_buffers on the target's ingress")
+        return None
+
+    def to_summary(self) -> dict[str, Any]:
+        """The ``TokenSummary`` shape of docs/daemon-protocol.md."""
+        kind, detail = self.identity
+        summary: dict[str, Any] = {
+            "subject": self.subject,
+            "identityKind": kind,
+            "identityDetail": detail,
+            "issuer": self.issuer,
+            "audience": self.audience,
+            "scopes": self.scopes,
+            "clientId": self.claims.get("client_id") or self.claims.get("azp"),
+            "jti": self.claims.get("jti"),
+            "actors": actor_chain(self.claims),
+            "issuedAt": _iso(self.issued_at),
+            "notBefore": _iso(self.not_before),
+            "expiresAt": _iso(self.expires_at),
+            "secondsLeft": None if self.seconds_left is None else int(self.seconds_left),
+            "lifetimeSeconds": None if self.lifetime is None else int(self.lifetime),
+            "expiresIn": self.expires_in,
+            "sizeBytes": self.size_bytes,
+            "sizeWarning": self.size_warning,
+            "signatures": self.signatures,
+            "verdict": {"classical": self.verdict.classical, "pq": self.verdict.pq,
+                        "reason": self.verdict.reason},
+            "environment": self.claims.get("env"),
+            "cluster": self.claims.get("cluster"),
+        }
+        return summary
+
+
+def describe(token: str | ParsedToken, *, verdict: Verdict | None = None, now: float | None = None,
+             header_budget: int = DEFAULT_HEADER_BUDGET) -> TokenDescription:
+    """Describe a token without verifying it (unless ``verdict`` comes from a verification)."""
+    parsed = token if isinstance(token, ParsedToken) else parse(token)
+    return TokenDescription(
+        header=parsed.header,
+        claims=parsed.claims,
+        size_bytes=parsed.size_bytes,
+        now=time.time() if now is None else now,
+        verdict=verdict or Verdict(False),
+        header_budget=header_budget,
+    )

@@ -1,0 +1,279 @@
+"""Hybrid tokens: an ES256 compact JWS whose protected header carries a detached ML-DSA JWS.
+
+Format (docs/token-format.md):
+
+    header  = {"alg": "ES256", "typ": "at+jwt", "kid": <EC kid>,
+               "pq": {"protected": b64u({"alg": "ML-DSA-65", "kid": <AKP kid>}),
+                      "signature": b64u(ML-DSA-65 signature)}}
+    PQ signing input        = pq.protected + "." + b64u(payload)       (RFC 7515 detached)
+    classical signing input = b64u(header) + "." + b64u(payload)
+
+The classical signature covers the whole header, PQ part included, so the two are bound.
+Any JOSE library verifies the classical part with only the JWKS; any RFC 9964 library
+verifies the PQ part as a detached JWS.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .compact import (
+    MAX_TOKEN_BYTES,
+    ParsedToken,
+    b64url_decode,
+    b64url_encode,
+    parse,
+    parse_json_object,
+)
+from .exceptions import (
+    AudienceMismatch,
+    BadKeyId,
+    BadSignature,
+    ExpiredToken,
+    ForbiddenHeader,
+    ImmatureToken,
+    InvalidToken,
+    IssuerMismatch,
+    JoseError,
+    MalformedToken,
+    MissingClaim,
+    PQInvalid,
+    PQMissing,
+    TypeMismatch,
+    UnknownKey,
+    UnsupportedAlgorithm,
+)
+from .keys import CLASSICAL_ALGS, PQ_ALG, HybridSigner, KeySet
+
+PQ_HEADER = "pq"
+ACCESS_TOKEN_TYP = "at+jwt"
+
+#: Header members we never follow or honour: key URLs, embedded keys, and ``crit`` (we
+#: implement no critical extensions, so any token demanding one is rejected).
+FORBIDDEN_HEADER_MEMBERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
+_KID_RE = re.compile(r"[A-Za-z0-9_\-.:=+]{1,128}")
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def sign(
+    claims: Mapping[str, Any],
+    signer: HybridSigner,
+    *,
+    typ: str = ACCESS_TOKEN_TYP,
+    extra_header: Mapping[str, Any] | None = None,
+) -> str:
+    """Mint a hybrid compact JWS over ``claims``."""
+    payload_b64 = b64url_encode(_dumps(dict(claims)))
+    pq_protected = b64url_encode(_dumps({"alg": signer.pq.alg, "kid": signer.pq.kid}))
+    pq_signature = signer.pq.sign(f"{pq_protected}.{payload_b64}".encode("ascii"))
+    header: dict[str, Any] = {"alg": signer.classical.alg, "typ": typ, "kid": signer.classical.kid}
+    if extra_header:
+        header.update({k: v for k, v in extra_header.items() if k not in header and k != PQ_HEADER})
+    header[PQ_HEADER] = {"protected": pq_protected, "signature": b64url_encode(pq_signature)}
+    header_b64 = b64url_encode(_dumps(header))
+    signing_input = f"{header_b64}.{payload_b64}"
+    return f"{signing_input}.{b64url_encode(signer.classical.sign(signing_input.encode('ascii')))}"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What a verifier demands of a token. Frozen, so it can key caches."""
+
+    issuer: str | None = None
+    audience: str | None = None
+    #: accepted ``typ`` values (compared case-insensitively, ``application/`` prefix allowed);
+    #: ``None`` accepts any or none (for foreign IdPs that send ``JWT``).
+    typ: tuple[str, ...] | None = (ACCESS_TOKEN_TYP,)
+    leeway: float = 30.0
+    required_claims: tuple[str, ...] = ("exp",)
+    classical_algs: frozenset[str] = CLASSICAL_ALGS
+    pq_algs: frozenset[str] = frozenset({PQ_ALG})
+    #: ``None``: the PQ part is required exactly when the key set publishes a PQ key.
+    require_pq: bool | None = None
+    max_bytes: int = MAX_TOKEN_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The outcome of a verification, classical and post-quantum reported separately.
+
+    ``classical``: verified | invalid | unverifiable | not_checked
+    ``pq``: verified | invalid | missing | absent | unverifiable | not_checked
+    (``missing``: required but not there; ``absent``: not there and not required.)
+    """
+
+    valid: bool
+    classical: str = "not_checked"
+    pq: str = "not_checked"
+    reason: str | None = None
+    message: str | None = None
+    classical_kid: str | None = None
+    pq_kid: str | None = None
+
+    @classmethod
+    def unverifiable(cls, message: str, *, has_pq: bool = True) -> Verdict:
+        return cls(False, "unverifiable", "unverifiable" if has_pq else "absent",
+                   "unverifiable", message)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    parsed: ParsedToken = field(repr=False)
+    verdict: Verdict
+
+    @property
+    def claims(self) -> dict[str, Any]:
+        return self.parsed.claims
+
+    @property
+    def header(self) -> dict[str, Any]:
+        return self.parsed.header
+
+
+def _check_kid(kid: Any, what: str) -> str:
+    if not isinstance(kid, str) or not _KID_RE.fullmatch(kid) or ".." in kid:
+        raise BadKeyId(f"the {what} 'kid' is missing or not a plain key id")
+    return kid
+
+
+def _check_typ(header: Mapping[str, Any], accepted: tuple[str, ...] | None) -> None:
+    if accepted is None:
+        return
+    typ = header.get("typ")
+    if not isinstance(typ, str):
+        raise TypeMismatch(f"the token has no 'typ'; expected {accepted[0]!r}")
+    normal = typ.lower().removeprefix("application/")
+    if normal not in {a.lower() for a in accepted}:
+        raise TypeMismatch(f"the token type is {typ[:40]!r}; expected {accepted[0]!r}")
+
+
+def _verify_pq(parsed: ParsedToken, keys: KeySet, policy: Policy) -> tuple[str, str | None, JoseError | None]:
+    """Return (pq verdict, pq kid, error) for the detached post-quantum part."""
+    part = parsed.header.get(PQ_HEADER)
+    required = keys.signs_hybrid if policy.require_pq is None else policy.require_pq
+    if part is None:
+        if required:
+            return "missing", None, PQMissing(
+                "the issuer signs hybrid but the token carries no post-quantum signature (downgrade?)"
+            )
+        return "absent", None, None
+    try:
+        if not isinstance(part, Mapping) or set(part) != {"protected", "signature"}:
+            raise PQInvalid("the 'pq' header member must hold exactly 'protected' and 'signature'")
+        protected_b64, signature_b64 = part["protected"], part["signature"]
+        if not isinstance(protected_b64, str) or not isinstance(signature_b64, str):
+            raise PQInvalid("the 'pq' members must be base64url strings")
+        try:
+            pq_header = parse_json_object(b64url_decode(protected_b64, "PQ header"), "PQ header")
+            signature = b64url_decode(signature_b64, "PQ signature")
+        except MalformedToken as exc:
+            raise PQInvalid(exc.message) from exc
+        if set(pq_header) - {"alg", "kid"}:
+            raise PQInvalid("the PQ protected header may only carry 'alg' and 'kid'")
+        alg = pq_header.get("alg")
+        if alg not in policy.pq_algs:
+            raise PQInvalid(f"PQ algorithm {str(alg)[:20]!r} is not accepted")
+        kid = _check_kid(pq_header.get("kid"), "PQ")
+        key = keys.get(kid, str(alg))
+        if key is None:
+            raise PQInvalid("the PQ part names a key the issuer does not publish")
+        if not key.verify(signature, f"{protected_b64}.{parsed.payload_b64}".encode("ascii")):
+            raise PQInvalid("the post-quantum signature does not verify")
+    except BadKeyId as exc:
+        return "invalid", None, PQInvalid(exc.message)
+    except PQInvalid as exc:
+        return "invalid", None, exc
+    return "verified", kid, None
+
+
+def _check_claims(claims: Mapping[str, Any], policy: Policy, now: float) -> None:
+    for name in policy.required_claims:
+        if name not in claims:
+            raise MissingClaim(f"the token has no {name!r} claim")
+    leeway = policy.leeway
+    for name in ("exp", "nbf", "iat"):
+        value = claims.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise MissingClaim(f"the {name!r} claim must be a number of seconds")
+    exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
+    if exp is not None and now > exp + leeway:
+        raise ExpiredToken(f"the token expired {int(now - exp)}s ago")
+    if nbf is not None and now + leeway < nbf:
+        raise ImmatureToken(f"the token is not valid for another {int(nbf - now)}s")
+    if iat is not None and now + leeway < iat:
+        raise ImmatureToken(f"the token claims to be issued {int(iat - now)}s in the future")
+    if policy.issuer is not None and claims.get("iss") != policy.issuer:
+        raise IssuerMismatch(f"the issuer is not {policy.issuer!r}")
+    if policy.audience is not None:
+        aud = claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if policy.audience not in audiences:
+            raise AudienceMismatch(f"the token is not meant for {policy.audience!r}")
+
+
+def check(token: str | bytes | ParsedToken, keys: KeySet, policy: Policy = Policy(), *,
+          now: float | None = None) -> tuple[Verdict, ParsedToken | None, JoseError | None]:
+    """Verify without raising: the verdict, the parsed token (if it parsed), the first error."""
+    try:
+        parsed = token if isinstance(token, ParsedToken) else parse(token, max_bytes=policy.max_bytes)
+    except MalformedToken as exc:
+        return Verdict(False, "not_checked", "not_checked", exc.reason, exc.message), None, exc
+    now = time.time() if now is None else now
+    header = parsed.header
+    classical = "not_checked"
+    classical_kid: str | None = None
+    error: JoseError | None = None
+    try:
+        forbidden = FORBIDDEN_HEADER_MEMBERS.intersection(header)
+        if forbidden:
+            raise ForbiddenHeader(f"the header carries {sorted(forbidden)[0]!r}, which is never honoured")
+        alg = header["alg"]
+        if alg not in policy.classical_algs:
+            raise UnsupportedAlgorithm(f"algorithm {alg[:20]!r} is not accepted")
+        _check_typ(header, policy.typ)
+        kid = _check_kid(header.get("kid"), "token")
+        key = keys.get(kid, alg)
+        if key is None:
+            raise UnknownKey(f"no published {alg} key has kid {kid!r}")
+        classical_kid = kid
+        if key.verify(parsed.signature, parsed.signing_input):
+            classical = "verified"
+        else:
+            classical = "invalid"
+            raise BadSignature("the classical signature does not verify")
+    except InvalidToken as exc:
+        error = exc
+        if classical == "not_checked":
+            classical = "invalid"
+    pq, pq_kid, pq_error = _verify_pq(parsed, keys, policy)
+    error = error or pq_error
+    if error is None:
+        try:
+            _check_claims(parsed.claims, policy, now)
+        except InvalidToken as exc:
+            error = exc
+    if error is not None:
+        return Verdict(False, classical, pq, error.reason, error.message, classical_kid, pq_kid), parsed, error
+    return Verdict(True, classical, pq, None, None, classical_kid, pq_kid), parsed, None
+
+
+def verify(token: str | bytes | ParsedToken, keys: KeySet, policy: Policy = Policy(), *,
+           now: float | None = None) -> VerifiedToken:
+    """Verify a token or raise the ``JoseError`` subclass that names why not.
+
+    The raised error carries the full ``verdict`` as an attribute.
+    """
+    verdict, parsed, error = check(token, keys, policy, now=now)
+    if error is not None:
+        error.verdict = verdict  # type: ignore[attr-defined]
+        raise error
+    assert parsed is not None
+    return VerifiedToken(parsed, verdict)
