@@ -1,0 +1,5 @@
+import sys
+
+from microstax.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,114 @@
+"""Entry point of ``microstax``. Subcommands live one per module and are imported lazily, so
+``microstax identity verify`` does not pay for the platform server or the language server."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Any
+
+import click
+
+from .. import __version__
+from .errors import CLIError, translate
+
+#: group path -> {command name: "module:attribute"}. Add a line here for a new subcommand.
+COMMANDS: dict[str, dict[str, str]] = {
+    "": {
+        "identity": "microstax.cli.main:identity",
+        "token": "microstax.cli.main:token",
+        "keys": "microstax.cli.main:keys",
+        "platform": "microstax.cli.main:platform",
+    },
+    "identity": {
+        "verify": "microstax.cli.verify:verify",
+    },
+    "token": {
+        "decode": "microstax.cli.decode:decode",
+        "mint": "microstax.cli.mint:mint",
+    },
+    "keys": {
+        "generate": "microstax.cli.keygen:generate",
+    },
+    "platform": {},
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when invoked (or listed in --help)."""
+
+    def __init__(self, *args: Any, path: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.path = path
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS.get(self.path, {}))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(self.path, {}).get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+@click.group(cls=LazyGroup, path="", context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="microstax")
+@click.option("--debug", is_flag=True, help="Log details to stderr (tokens are never logged).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """MicroStax Identity: short-lived, hybrid-signed tokens for calls across clusters."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    ctx.meta["debug"] = debug
+
+
+@cli.group(cls=LazyGroup, path="identity")
+def identity() -> None:
+    """Who you are, and tokens for other clusters."""
+
+
+@cli.group(cls=LazyGroup, path="token")
+def token() -> None:
+    """Look inside tokens; mint dev tokens."""
+
+
+@cli.group(cls=LazyGroup, path="keys")
+def keys() -> None:
+    """Signing keys (for the platform and for dev tokens)."""
+
+
+@cli.group(cls=LazyGroup, path="platform")
+def platform() -> None:
+    """Run the reference identity layer."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cli.main(args=argv, prog_name="microstax", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        sys.stderr.write("aborted\n")
+        return 130
+    except click.ClickException as exc:
+        if not isinstance(exc, CLIError):
+            exc.show()
+            return exc.exit_code
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the one translation boundary for lower-layer errors
+        error = translate(exc)
+        error.show()
+        return error.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
