@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -19,6 +19,8 @@ from .output import emit_error_json
 class CLIError(click.ClickException):
     """A user-facing failure: what failed, why, what to do; with a named exit code."""
 
+    exit_code: int
+
     def __init__(self, message: str, *, exit_code: int = exit_codes.USAGE, code: str = "error",
                  hint: str | None = None) -> None:
         super().__init__(message)
@@ -26,7 +28,7 @@ class CLIError(click.ClickException):
         self.code = code
         self.hint = hint
 
-    def show(self, file=None) -> None:  # type: ignore[no-untyped-def]
+    def show(self, file: Any = None) -> None:
         ctx = click.get_current_context(silent=True)
         if ctx is not None and ctx.find_root().meta.get("json"):
             emit_error_json(self.code, self.message, self.hint)

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from .errors import CLIError, translate
+from .errors import translate
 
 #: group path -> {command name: "module:attribute"}. Add a line here for a new subcommand.
 COMMANDS: dict[str, dict[str, str]] = {
@@ -50,7 +50,8 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module, _, attr = target.partition(":")
-        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
 
 
 @click.group(cls=LazyGroup, path="", context_settings={"help_option_names": ["-h", "--help"]})
@@ -95,10 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         sys.stderr.write("aborted\n")
         return 130
-    except click.ClickException as exc:
-        if not isinstance(exc, CLIError):
-            exc.show()
-            return exc.exit_code
+    except click.ClickException as exc:  # CLIError included: it knows its --json form
         exc.show()
         return exc.exit_code
     except KeyboardInterrupt:
