@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 
@@ -16,19 +16,18 @@ from . import exit_codes
 from .output import emit_error_json
 
 
-class CLIError(click.ClickException):
+class CLIError(Exception):
     """A user-facing failure: what failed, why, what to do; with a named exit code."""
-
-    exit_code: int
 
     def __init__(self, message: str, *, exit_code: int = exit_codes.USAGE, code: str = "error",
                  hint: str | None = None) -> None:
         super().__init__(message)
+        self.message = message
         self.exit_code = exit_code
         self.code = code
         self.hint = hint
 
-    def show(self, file: Any = None) -> None:
+    def show(self) -> None:
         ctx = click.get_current_context(silent=True)
         if ctx is not None and ctx.find_root().meta.get("json"):
             emit_error_json(self.code, self.message, self.hint)

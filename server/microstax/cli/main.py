@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         sys.stderr.write("aborted\n")
         return 130
-    except click.ClickException as exc:  # CLIError included: it knows its --json form
+    except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     except KeyboardInterrupt:
