@@ -31,7 +31,13 @@ COMMANDS: dict[str, dict[str, str]] = {
     "keys": {
         "generate": "microstax.cli.keygen:generate",
     },
-    "platform": {},
+    "platform": {
+        "serve": "microstax.cli.platform_serve:serve",
+        "init": "microstax.cli.platform_init:init",
+        "rotate-keys": "microstax.cli.platform_keys:rotate_keys",
+        "show-config": "microstax.cli.platform_config:show_config",
+        "hash-secret": "microstax.cli.platform_config:hash_secret",
+    },
 }
 
 

@@ -1,0 +1,418 @@
+"""The ASGI app (Starlette): discovery, JWKS, token endpoint, device sign-in, catalog.
+
+``create_app(settings)`` builds it. Every error a client sees is JSON (RFC 6749 §5.2 on the
+OAuth endpoints); nothing ever answers with a stack trace, a token or a secret.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import html
+import json
+import logging
+import secrets
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from . import clientauth
+from .config import (
+    GRANT_CLIENT_CREDENTIALS,
+    GRANT_DEVICE_CODE,
+    GRANT_REFRESH,
+    GRANT_TOKEN_EXCHANGE,
+)
+from .errors import OAuthError, RateLimited, invalid_request
+from .grants import Issued, TokenRequest, client_credentials, device, token_exchange
+from .runtime import Issuer, Platform, Settings, is_loopback
+from .secrets import verify_secret
+
+log = logging.getLogger("microstax.platform")
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+FORM_TYPE = "application/x-www-form-urlencoded"
+MULTI_VALUED = frozenset({"audience", "resource"})
+QUIET_ERRORS = frozenset({"authorization_pending", "slow_down"})
+
+
+class PayloadTooLarge(OAuthError):
+    def __init__(self, limit: int) -> None:
+        super().__init__("invalid_request", f"the request body is over {limit} bytes", status=413)
+
+
+def oauth_error_response(exc: OAuthError) -> JSONResponse:
+    return JSONResponse({"error": exc.error, "error_description": exc.description},
+                        status_code=exc.status, headers={**NO_STORE, **exc.headers})
+
+
+async def read_form(request: Request, limit: int, *, multi_ok: frozenset[str] = frozenset()
+                    ) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Read an ``application/x-www-form-urlencoded`` body: (single values, multi values).
+
+    Enforces the body limit (413), the content type, strict UTF-8 and RFC 6749 §3.2 (no
+    repeated parameter, except those in ``multi_ok``); empty values count as absent.
+    """
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != FORM_TYPE:
+        raise invalid_request(f"the content type must be {FORM_TYPE}")
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        raise PayloadTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(limit)
+        chunks.append(chunk)
+    try:
+        text = b"".join(chunks).decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=64,
+                          errors="strict")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise invalid_request("the body is not a valid form") from exc
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for key, value in pairs:
+        if value == "":
+            continue
+        if key in multi_ok:
+            multi.setdefault(key, []).append(value)
+            single.setdefault(key, value)
+            continue
+        if key in single:
+            raise invalid_request(f"the parameter {key[:40]!r} is repeated")
+        single[key] = value
+    return single, multi
+
+
+class PlatformApp:
+    """The handlers, bound to one ``Platform``."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self._jwks_cache: dict[str, tuple[Any, bytes]] = {}
+
+    # -- helpers -------------------------------------------------------------------------
+    def issuer_of(self, request: Request) -> Issuer:
+        name = request.path_params.get("cluster")
+        if name is None:
+            return self.platform.central
+        issuer = self.platform.cluster_issuer(name)
+        if issuer is None:
+            raise HTTPException(404)
+        return issuer
+
+    def rate_limit(self, key: str) -> None:
+        limits = self.platform.config.limits
+        wait = self.platform.state.rate_take(key, limits.rate_per_second, limits.rate_burst)
+        if wait > 0:
+            raise RateLimited(int(wait) + 1)
+
+    # -- discovery and keys ----------------------------------------------------------------
+    def metadata(self, issuer: Issuer) -> dict[str, Any]:
+        central = issuer.cluster is None
+        grants = [GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE]
+        if central:
+            grants += [GRANT_DEVICE_CODE, GRANT_REFRESH]
+        doc: dict[str, Any] = {
+            "issuer": issuer.url,
+            "token_endpoint": issuer.token_endpoint,
+        }
+        if central:
+            doc["device_authorization_endpoint"] = f"{issuer.url}/oauth/device_authorization"
+        doc.update({
+            "jwks_uri": issuer.jwks_uri,
+            "grant_types_supported": grants,
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
+                                                      "private_key_jwt", "none"],
+            "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "EdDSA"],
+            "id_token_signing_alg_values_supported": ["ES256"],
+            "subject_types_supported": ["public"],
+            "response_types_supported": ["token"],
+            "scopes_supported": self._scopes(),
+            "microstax_hybrid_signing": {"classical": "ES256", "pq": "ML-DSA-65", "header": "pq",
+                                         "required": True},
+        })
+        if central:
+            doc["microstax_catalog_endpoint"] = f"{issuer.url}/v1/catalog"
+        else:
+            doc["microstax_trusted_connectors"] = sorted(self.platform.trusted_connectors(issuer))
+        return doc
+
+    def _scopes(self) -> list[str]:
+        config = self.platform.config
+        scopes = {s for c in config.clients.values() for s in c.scopes}
+        scopes |= {s for p in config.policies for s in p.scopes}
+        return sorted(scopes)
+
+    async def discovery(self, request: Request) -> Response:
+        return JSONResponse(self.metadata(self.issuer_of(request)),
+                            headers={"Cache-Control": "public, max-age=300"})
+
+    async def discovery_inserted(self, request: Request) -> Response:
+        """RFC 8414 §3.1 form for issuers with a path: /.well-known/…/clusters/<name>."""
+        return await self.discovery(request)
+
+    async def jwks(self, request: Request) -> Response:
+        issuer = self.issuer_of(request)
+        keys = issuer.keys()
+        cached = self._jwks_cache.get(issuer.url)
+        if cached is None or cached[0] is not keys:
+            cached = (keys, json.dumps(keys.to_jwks(), separators=(",", ":")).encode())
+            self._jwks_cache[issuer.url] = cached
+        return Response(cached[1], media_type="application/json",
+                        headers={"Cache-Control": "public, max-age=300"})
+
+    # -- catalog ---------------------------------------------------------------------------
+    async def catalog(self, request: Request) -> Response:
+        platform = self.platform
+        config = platform.config
+        envs = []
+        for env in config.environments:
+            clusters = []
+            for c in env.clusters:
+                issuer = platform.issuer_for(c)
+                clusters.append({
+                    "name": c.name, "region": c.region, "issuer": issuer.url,
+                    "tokenEndpoint": issuer.token_endpoint, "audience": c.name,
+                    "connectorId": "central" if issuer.cluster is not None else None,
+                    "headerBudget": c.header_budget, "status": c.status,
+                    "services": list(c.services),
+                })
+            envs.append({"name": env.name, "description": env.description,
+                         "trustDomain": env.trust_domain, "default": env.default,
+                         "clusters": clusters})
+        return JSONResponse({"v": 1, "issuer": platform.central.url, "environments": envs},
+                            headers={"Cache-Control": "public, max-age=30"})
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "issuer": self.platform.central.url})
+
+    # -- token endpoint --------------------------------------------------------------------
+    async def token(self, request: Request) -> Response:
+        platform = self.platform
+        issuer = self.issuer_of(request)
+        audit: dict[str, Any] = {}
+        grant_type: str | None = None
+        try:
+            platform.state.purge()
+            params, multi = await read_form(request, platform.config.limits.max_body_bytes,
+                                            multi_ok=MULTI_VALUED)
+            authorization = request.headers.get("authorization")
+            hint = clientauth.claimed_client_id(authorization, params)
+            audit["client_id"] = hint
+            host = request.client.host if request.client else "unknown"
+            self.rate_limit(f"client:{hint}" if hint else f"addr:{host}")
+            grant_type = params.get("grant_type")
+            audit["grant"] = grant_type
+            if not grant_type:
+                raise invalid_request("grant_type is required")
+            if grant_type not in (GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE, GRANT_DEVICE_CODE,
+                                  GRANT_REFRESH):
+                raise OAuthError("unsupported_grant_type", "this grant type is not supported")
+            auth = await clientauth.authenticate(platform, issuer, authorization, params)
+            audit["client_id"] = auth.client.client_id
+            req = TokenRequest(platform, issuer, params, multi, auth, is_loopback(host), audit)
+            issued: Issued
+            if grant_type == GRANT_CLIENT_CREDENTIALS:
+                issued = client_credentials.grant(req)
+            elif grant_type == GRANT_TOKEN_EXCHANGE:
+                issued = await token_exchange.grant(req)
+            elif grant_type == GRANT_DEVICE_CODE:
+                issued = device.poll(req)
+            else:
+                issued = device.refresh(req)
+        except OAuthError as exc:
+            if exc.error not in QUIET_ERRORS:
+                platform.audit.record("denied", issuer=issuer.url, **{
+                    **audit, "reason": f"{exc.error}: {exc.description}"})
+            return oauth_error_response(exc)
+        platform.audit.record("issued", issuer=issuer.url, **audit)
+        return JSONResponse(issued.body, headers=NO_STORE)
+
+    async def device_authorization(self, request: Request) -> Response:
+        platform = self.platform
+        issuer = self.issuer_of(request)
+        audit: dict[str, Any] = {"grant": "device_authorization"}
+        try:
+            params, _ = await read_form(request, platform.config.limits.max_body_bytes)
+            authorization = request.headers.get("authorization")
+            hint = clientauth.claimed_client_id(authorization, params)
+            audit["client_id"] = hint
+            host = request.client.host if request.client else "unknown"
+            self.rate_limit(f"client:{hint}" if hint else f"addr:{host}")
+            auth = await clientauth.authenticate(platform, issuer, authorization, params)
+            body = device.authorize(platform, auth.client, params)
+        except OAuthError as exc:
+            platform.audit.record("denied", issuer=issuer.url, **{
+                **audit, "reason": f"{exc.error}: {exc.description}"})
+            return oauth_error_response(exc)
+        return JSONResponse(body, headers=NO_STORE)
+
+    # -- the approval page -------------------------------------------------------------------
+    def _csrf(self, nonce: str) -> str:
+        return hmac.new(self.platform.form_secret, f"device:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+    async def device_page(self, request: Request) -> Response:
+        code = device.normalize_user_code(request.query_params.get("user_code", ""))[:16]
+        nonce = secrets.token_urlsafe(16)
+        response = HTMLResponse(_page("Sign in to MicroStax", _form(code, self._csrf(nonce))),
+                                headers={**NO_STORE, **_PAGE_HEADERS})
+        response.set_cookie("mx_device", nonce, httponly=True, samesite="strict", path="/device",
+                            max_age=900)
+        return response
+
+    async def device_submit(self, request: Request) -> Response:
+        platform = self.platform
+        headers = {**NO_STORE, **_PAGE_HEADERS}
+        try:
+            form, _ = await read_form(request, 8192)
+        except OAuthError as exc:
+            return HTMLResponse(_page("Bad request", f"<p>{html.escape(exc.description)}</p>"),
+                                status_code=exc.status, headers=headers)
+        nonce = request.cookies.get("mx_device", "")
+        if not nonce or not hmac.compare_digest(self._csrf(nonce), form.get("csrf", "")):
+            return HTMLResponse(_page("Expired form", "<p>The form expired. "
+                                      '<a href="/device">Start again</a>.</p>'),
+                                status_code=400, headers=headers)
+        host = request.client.host if request.client else "unknown"
+        try:
+            self.rate_limit(f"device-login:{host}")
+        except RateLimited as exc:
+            return HTMLResponse(_page("Slow down", "<p>Too many attempts; wait a moment.</p>"),
+                                status_code=429, headers={**headers, **exc.headers})
+        code = device.normalize_user_code(form.get("user_code", ""))
+        user_name = form.get("username", "")
+        config = platform.config
+        user = config.users.get(user_name)
+        grant = platform.state.find_user_code(code)
+        ok_password = (user is not None and user.password_hash is not None
+                       and verify_secret(form.get("password", ""), user.password_hash))
+        audit = {"grant": "device_approval", "subject": user_name or None,
+                 "client_id": grant.client_id if grant else None}
+        if grant is None or grant.status != "pending":
+            platform.audit.record("denied", issuer=platform.central.url,
+                                  **{**audit, "reason": "unknown or expired user code"})
+            return HTMLResponse(_page("Unknown code", "<p>That code is unknown or expired. "
+                                      "Start the sign-in again in your terminal.</p>"
+                                      + _form(code, self._csrf(nonce))),
+                                status_code=400, headers=headers)
+        if not ok_password or user is None:
+            platform.audit.record("denied", issuer=platform.central.url,
+                                  **{**audit, "reason": "wrong user name or password"})
+            return HTMLResponse(_page("Sign-in failed", "<p>Wrong user name or password.</p>"
+                                      + _form(code, self._csrf(nonce))),
+                                status_code=401, headers=headers)
+        approve = form.get("action") != "deny"
+        platform.state.decide_user_code(code, approve=approve, user=user.name)
+        platform.audit.record("issued" if approve else "denied", issuer=platform.central.url,
+                              **{**audit, "reason": "device sign-in approved" if approve
+                                 else "device sign-in denied by the user"})
+        if approve:
+            body = (f"<p>Signed in as <b>{html.escape(user.display_name or user.name)}</b>. "
+                    "You can close this window and return to your terminal or editor.</p>")
+            return HTMLResponse(_page("Approved", body), headers=headers)
+        return HTMLResponse(_page("Denied", "<p>The sign-in was denied.</p>"), headers=headers)
+
+
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _form(code: str, csrf: str) -> str:
+    return f"""
+<form method="post" action="/device">
+  <input type="hidden" name="csrf" value="{html.escape(csrf)}">
+  <label>Code shown in your terminal<input name="user_code" value="{html.escape(code)}"
+    autocomplete="off" required placeholder="XXXX-XXXX"></label>
+  <label>User name<input name="username" autocomplete="username" required></label>
+  <label>Password<input name="password" type="password" autocomplete="current-password" required></label>
+  <div class="buttons"><button name="action" value="approve">Approve</button>
+  <button name="action" value="deny" class="secondary">Deny</button></div>
+</form>"""
+
+
+def _page(title: str, body: str) -> str:
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{html.escape(title)} · MicroStax</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 28rem; margin: 4rem auto; padding: 0 1rem;
+       color: #1b1f24; }}
+h1 {{ font-size: 1.4rem; }} label {{ display: block; margin: .8rem 0; }}
+input {{ display: block; width: 100%; padding: .5rem; margin-top: .3rem; font-size: 1rem;
+        box-sizing: border-box; }}
+.buttons {{ display: flex; gap: .5rem; margin-top: 1rem; }}
+button {{ padding: .5rem 1.2rem; font-size: 1rem; background: #0b5fff; color: white; border: 0;
+         border-radius: 4px; cursor: pointer; }}
+button.secondary {{ background: #e3e6ea; color: #1b1f24; }}
+</style></head>
+<body><h1>{html.escape(title)}</h1>{body}</body></html>"""
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 404)
+    return JSONResponse({"error": "not_found" if status == 404 else "method_not_allowed"
+                         if status == 405 else "bad_request"}, status_code=status)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.error("internal error handling %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return JSONResponse({"error": "server_error", "error_description": "internal error"},
+                        status_code=500, headers=NO_STORE)
+
+
+def create_app(settings: Settings | None = None, *, platform: Platform | None = None) -> Starlette:
+    """The platform as an ASGI app. Pass ``settings`` (or a ready ``platform`` for tests)."""
+    if platform is None:
+        if settings is None:
+            settings = Settings.from_env()
+        platform = Platform(settings)
+    handlers = PlatformApp(platform)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        import asyncio
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGHUP, platform.force_reload)
+        if platform.config.auto_approve_user:
+            log.warning("DEV MODE: device sign-ins by public clients are auto-approved for user %r "
+                        "(loopback only)", platform.config.auto_approve_user)
+        yield
+
+    h = handlers
+    routes = [
+        Route("/.well-known/oauth-authorization-server", h.discovery),
+        Route("/.well-known/openid-configuration", h.discovery),
+        Route("/jwks.json", h.jwks),
+        Route("/oauth/token", h.token, methods=["POST"]),
+        Route("/oauth/device_authorization", h.device_authorization, methods=["POST"]),
+        Route("/device", h.device_page, methods=["GET"]),
+        Route("/device", h.device_submit, methods=["POST"]),
+        Route("/v1/catalog", h.catalog),
+        Route("/healthz", h.health),
+        Route("/clusters/{cluster}/.well-known/oauth-authorization-server", h.discovery),
+        Route("/clusters/{cluster}/.well-known/openid-configuration", h.discovery),
+        Route("/.well-known/oauth-authorization-server/clusters/{cluster}", h.discovery_inserted),
+        Route("/.well-known/openid-configuration/clusters/{cluster}", h.discovery_inserted),
+        Route("/clusters/{cluster}/jwks.json", h.jwks),
+        Route("/clusters/{cluster}/oauth/token", h.token, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={HTTPException: _not_found, Exception: _server_error})
+    app.state.platform = platform
+    return app

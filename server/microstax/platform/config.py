@@ -1,0 +1,594 @@
+"""The platform configuration: one TOML file a team keeps in git (``platform.toml``).
+
+``load_config(path)`` parses and validates it into frozen dataclasses; every error names the
+file and the key (``platform.toml: clients[2].scopes: expected a list of strings``). Unknown
+keys are errors too, so a typo never silently changes policy. ``dev_config_text()`` renders
+the commented development configuration that ``microstax platform init`` / first start writes.
+Secrets never live here: client secrets and passwords are stored as scrypt hashes.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .secrets import is_valid_hash
+
+GRANT_CLIENT_CREDENTIALS = "client_credentials"
+GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+GRANT_DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+GRANT_REFRESH = "refresh_token"
+ALL_GRANTS = (GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE, GRANT_DEVICE_CODE, GRANT_REFRESH)
+CENTRAL = "central"
+_NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_SCOPE_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 scope-token
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSettings:
+    lifetime: int = 300
+    max_lifetime: int = 600
+    session_lifetime: int = 900
+    refresh_lifetime: int = 8 * 3600
+    device_code_lifetime: int = 600
+    device_poll_interval: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body_bytes: int = 64 * 1024
+    rate_per_second: float = 50.0
+    rate_burst: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    name: str
+    environment: str
+    region: str
+    services: tuple[str, ...]
+    header_budget: int = 8192
+    status: str = "up"
+    own_issuer: bool = False
+    trusts: tuple[str, ...] = ()
+    max_lifetime: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    name: str
+    description: str
+    trust_domain: str
+    default: bool
+    clusters: tuple[Cluster, ...]
+
+    def spiffe_id(self, service: str) -> str:
+        return f"spiffe://{self.trust_domain}/env/{self.name}/svc/{service}"
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """A trusted upstream issuer (like a Dex connector): subject tokens it signed are accepted."""
+
+    connector_id: str
+    issuer: str
+    jwks_uri: str
+    audience: str | None = None
+    subject_prefix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    client_id: str
+    public: bool
+    grant_types: tuple[str, ...]
+    scopes: tuple[str, ...]
+    secret_hash: str | None = None
+    jwks: Mapping[str, Any] | None = None
+    environment: str | None = None
+    service: str | None = None
+    audiences: tuple[str, ...] = ("*",)
+    max_lifetime: int | None = None
+    may_act: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    password_hash: str | None
+    scopes: tuple[str, ...]
+    display_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRule:
+    """``actors`` may obtain tokens for ``services`` into ``clusters`` with ``scopes``."""
+
+    name: str
+    actors: tuple[str, ...]
+    environment: str
+    services: tuple[str, ...]
+    clusters: tuple[str, ...]
+    scopes: tuple[str, ...]
+
+    def matches(self, actor: str, environment: str, service: str, cluster: str) -> bool:
+        return (
+            self.environment == environment
+            and _match_any(actor, self.actors)
+            and _match_any(service, self.services)
+            and _match_any(cluster, self.clusters)
+        )
+
+
+def _match_any(value: str, patterns: Iterable[str]) -> bool:
+    return any(p == "*" or p == value or ("*" in p and fnmatch.fnmatchcase(value, p)) for p in patterns)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path | None
+    issuer: str | None = None
+    audience: str = "microstax"
+    tokens: TokenSettings = TokenSettings()
+    limits: Limits = Limits()
+    audit_file: str | None = None
+    key_retain_seconds: float = 3600.0
+    auto_approve_user: str | None = None
+    environments: tuple[Environment, ...] = ()
+    upstreams: tuple[Upstream, ...] = ()
+    clients: Mapping[str, Client] = field(default_factory=dict)
+    users: Mapping[str, User] = field(default_factory=dict)
+    policies: tuple[PolicyRule, ...] = ()
+
+    # -- look-ups ------------------------------------------------------------------------
+    def find_cluster(self, name: str) -> tuple[Environment, Cluster] | None:
+        for env in self.environments:
+            for cluster in env.clusters:
+                if cluster.name == name:
+                    return env, cluster
+        return None
+
+    def environment(self, name: str) -> Environment | None:
+        return next((e for e in self.environments if e.name == name), None)
+
+    def own_issuer_clusters(self) -> list[Cluster]:
+        return [c for e in self.environments for c in e.clusters if c.own_issuer]
+
+    def parse_spiffe(self, uri: str) -> tuple[Environment, str] | None:
+        """``spiffe://<td>/env/<env>/svc/<service>`` of a configured environment → (env, service)."""
+        m = re.fullmatch(r"spiffe://([^/]+)/env/([^/]+)/svc/([^/]+)", uri)
+        if not m:
+            return None
+        env = self.environment(m.group(2))
+        if env is None or env.trust_domain != m.group(1):
+            return None
+        return env, m.group(3)
+
+    def upstream(self, connector_id: str) -> Upstream | None:
+        return next((u for u in self.upstreams if u.connector_id == connector_id), None)
+
+    def allowed_scopes(self, actor: str, environment: str, service: str, cluster: str) -> set[str] | None:
+        """Union of the scopes the matching policy rules grant; ``None`` when none match."""
+        granted: set[str] | None = None
+        for rule in self.policies:
+            if rule.matches(actor, environment, service, cluster):
+                granted = (granted or set()) | set(rule.scopes)
+        return granted
+
+
+# -- parsing -------------------------------------------------------------------------------
+class _Table:
+    """A TOML table being read: typed getters whose errors name the file and the key."""
+
+    def __init__(self, data: Mapping[str, Any], where: str, file: str) -> None:
+        self.data = data
+        self.where = where
+        self.file = file
+        self.used: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.file}: {self._key(key)}: {message}")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.used.add(key)
+        return self.data.get(key, default)
+
+    def text(self, key: str, default: str | None = None, *, required: bool = False) -> Any:
+        value = self.get(key, default)
+        if value is None and required:
+            raise self.fail(key, "is required")
+        if value is not None and not isinstance(value, str):
+            raise self.fail(key, "expected a string")
+        return value
+
+    def integer(self, key: str, default: int | None, *, minimum: int = 0, maximum: int = 10**9) -> Any:
+        value = self.get(key, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, "expected an integer")
+        if not minimum <= value <= maximum:
+            raise self.fail(key, f"must be between {minimum} and {maximum}")
+        return value
+
+    def number(self, key: str, default: float) -> float:
+        value = self.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise self.fail(key, "expected a positive number")
+        return float(value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, "expected true or false")
+        return value
+
+    def strs(self, key: str, default: Iterable[str] = (), *, pattern: re.Pattern[str] | None = None) -> tuple[str, ...]:
+        value = self.get(key, list(default))
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(key, "expected a list of non-empty strings")
+        if pattern is not None:
+            for v in value:
+                if v != "*" and not pattern.fullmatch(v):
+                    raise self.fail(key, f"{v!r} is not a valid value")
+        return tuple(value)
+
+    def table(self, key: str) -> _Table:
+        value = self.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, "expected a table")
+        return _Table(value, self._key(key), self.file)
+
+    def tables(self, key: str) -> list[_Table]:
+        value = self.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.fail(key, f"expected an array of tables ([[{key}]])")
+        return [_Table(v, f"{self._key(key)}[{i}]", self.file) for i, v in enumerate(value)]
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise self.fail(unknown[0], "unknown key (typo?)")
+
+
+def _name(table: _Table, key: str) -> str:
+    value = table.text(key, required=True)
+    if not _NAME_RE.fullmatch(value):
+        raise table.fail(key, "must be lower-case letters, digits and dashes")
+    return str(value)
+
+
+def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: Path | None = None) -> Config:
+    root = _Table(doc, "", file)
+    version = root.integer("version", 1, minimum=1, maximum=1)
+    del version
+    issuer = root.text("issuer")
+    if issuer is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", issuer):
+        raise root.fail("issuer", "must be an http(s) URL without query or fragment")
+    audience = root.text("audience", "microstax")
+
+    t = root.table("tokens")
+    tokens = TokenSettings(
+        lifetime=t.integer("lifetime", 300, minimum=30, maximum=3600),
+        max_lifetime=t.integer("max_lifetime", 600, minimum=30, maximum=86400),
+        session_lifetime=t.integer("session_lifetime", 900, minimum=60, maximum=86400),
+        refresh_lifetime=t.integer("refresh_lifetime", 8 * 3600, minimum=60, maximum=90 * 86400),
+        device_code_lifetime=t.integer("device_code_lifetime", 600, minimum=60, maximum=3600),
+        device_poll_interval=t.integer("device_poll_interval", 5, minimum=0, maximum=60),
+    )
+    t.done()
+    lim = root.table("limits")
+    limits = Limits(
+        max_body_bytes=lim.integer("max_body_bytes", 64 * 1024, minimum=1024, maximum=1024 * 1024),
+        rate_per_second=lim.number("rate_per_second", 50.0),
+        rate_burst=lim.integer("rate_burst", 100, minimum=1, maximum=10**7),
+    )
+    lim.done()
+    a = root.table("audit")
+    audit_file = a.text("file")
+    a.done()
+    k = root.table("keys")
+    retain = k.integer("retain_seconds", 3600, minimum=60, maximum=30 * 86400)
+    k.done()
+    d = root.table("dev")
+    auto_user = d.text("auto_approve_user")
+    d.done()
+
+    environments: list[Environment] = []
+    seen_clusters: set[str] = set()
+    for et in root.tables("environments"):
+        env_name = _name(et, "name")
+        clusters = []
+        for ct in et.tables("clusters"):
+            cname = _name(ct, "name")
+            if cname in seen_clusters:
+                raise ct.fail("name", f"cluster {cname!r} is defined twice")
+            seen_clusters.add(cname)
+            mode = ct.text("issuer", CENTRAL)
+            if mode not in (CENTRAL, "own"):
+                raise ct.fail("issuer", "must be 'central' or 'own'")
+            status = ct.text("status", "up")
+            if status not in ("up", "degraded", "down"):
+                raise ct.fail("status", "must be 'up', 'degraded' or 'down'")
+            clusters.append(Cluster(
+                name=cname, environment=env_name, region=ct.text("region", ""),
+                services=ct.strs("services", ("default",), pattern=_NAME_RE),
+                header_budget=ct.integer("header_budget", 8192, minimum=1024, maximum=1024 * 1024),
+                status=status, own_issuer=mode == "own",
+                trusts=ct.strs("trusts", (CENTRAL,) if mode == "own" else ()),
+                max_lifetime=ct.integer("max_lifetime", None, minimum=30, maximum=86400),
+            ))
+            ct.done()
+        trust_domain = et.text("trust_domain", f"{env_name}.microstax.local")
+        if not re.fullmatch(r"[a-z0-9.-]+", trust_domain):
+            raise et.fail("trust_domain", "must be a DNS-style name")
+        environments.append(Environment(env_name, et.text("description", ""), trust_domain,
+                                        et.flag("default", False), tuple(clusters)))
+        et.done()
+    if len({e.name for e in environments}) != len(environments):
+        raise root.fail("environments", "environment names must be unique")
+
+    upstreams = []
+    for ut in root.tables("upstreams"):
+        upstreams.append(Upstream(
+            connector_id=_name(ut, "connector_id"), issuer=ut.text("issuer", required=True),
+            jwks_uri=ut.text("jwks_uri", required=True), audience=ut.text("audience"),
+            subject_prefix=ut.text("subject_prefix", ""),
+        ))
+        ut.done()
+
+    clients: dict[str, Client] = {}
+    for ct in root.tables("clients"):
+        cid = ct.text("client_id", required=True)
+        if not re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", cid):
+            raise ct.fail("client_id", "use letters, digits and . _ : -")
+        if cid in clients:
+            raise ct.fail("client_id", f"client {cid!r} is defined twice")
+        ctype = ct.text("type", "confidential")
+        if ctype not in ("public", "confidential"):
+            raise ct.fail("type", "must be 'public' or 'confidential'")
+        secret_hash = ct.text("secret_hash")
+        if secret_hash is not None and not is_valid_hash(secret_hash):
+            raise ct.fail("secret_hash", "must be a scrypt$… hash (see 'microstax platform hash-secret')")
+        jwks = ct.get("jwks")
+        if jwks is not None and (not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list)):
+            raise ct.fail("jwks", "expected a JWKS table with a 'keys' array")
+        if ctype == "confidential" and secret_hash is None and jwks is None:
+            raise ct.fail("secret_hash", "a confidential client needs secret_hash or jwks")
+        if ctype == "public" and (secret_hash or jwks):
+            raise ct.fail("type", "a public client has no credentials")
+        grants = ct.strs("grant_types", (GRANT_CLIENT_CREDENTIALS,))
+        for g in grants:
+            if g not in ALL_GRANTS:
+                raise ct.fail("grant_types", f"unknown grant type {g!r}")
+        if ctype == "public" and GRANT_CLIENT_CREDENTIALS in grants:
+            raise ct.fail("grant_types", "a public client cannot use client_credentials")
+        environment = ct.text("environment")
+        service = ct.text("service")
+        if GRANT_CLIENT_CREDENTIALS in grants and (environment is None or service is None):
+            raise ct.fail("service", "client_credentials clients need 'environment' and 'service'")
+        if environment is not None and not any(e.name == environment for e in environments):
+            raise ct.fail("environment", f"no environment {environment!r}")
+        clients[cid] = Client(
+            client_id=cid, public=ctype == "public", grant_types=grants,
+            scopes=ct.strs("scopes", (), pattern=_SCOPE_RE), secret_hash=secret_hash, jwks=jwks,
+            environment=environment, service=service, audiences=ct.strs("audiences", ("*",)),
+            max_lifetime=ct.integer("max_lifetime", None, minimum=30, maximum=86400),
+            may_act=ct.strs("may_act", ()),
+        )
+        ct.done()
+
+    users: dict[str, User] = {}
+    for ut in root.tables("users"):
+        uname = ut.text("name", required=True)
+        if not re.fullmatch(r"[A-Za-z0-9._@-]{1,64}", uname):
+            raise ut.fail("name", "use letters, digits and . _ @ -")
+        phash = ut.text("password_hash")
+        if phash is not None and not is_valid_hash(phash):
+            raise ut.fail("password_hash", "must be a scrypt$… hash")
+        users[uname] = User(uname, phash, ut.strs("scopes", ("openid", "offline_access", "federate")),
+                            ut.text("display_name", ""))
+        ut.done()
+    if auto_user is not None and auto_user not in users:
+        raise d.fail("auto_approve_user", f"no user {auto_user!r} in [[users]]")
+
+    policies = []
+    for i, pt in enumerate(root.tables("policy")):
+        env_name = pt.text("environment", required=True)
+        if not any(e.name == env_name for e in environments):
+            raise pt.fail("environment", f"no environment {env_name!r}")
+        policies.append(PolicyRule(
+            name=pt.text("name", f"policy-{i}"), actors=pt.strs("actors"), environment=env_name,
+            services=pt.strs("services", ("*",)), clusters=pt.strs("clusters", ("*",)),
+            scopes=pt.strs("scopes", (), pattern=_SCOPE_RE),
+        ))
+        pt.done()
+    root.done()
+    return Config(path=path, issuer=issuer.rstrip("/") if issuer else None, audience=audience,
+                  tokens=tokens, limits=limits, audit_file=audit_file, key_retain_seconds=retain,
+                  auto_approve_user=auto_user, environments=tuple(environments),
+                  upstreams=tuple(upstreams), clients=clients, users=users,
+                  policies=tuple(policies))
+
+
+def load_config(path: Path) -> Config:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such file; run 'microstax platform init'") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from exc
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(doc, file=str(path), path=path)
+
+
+DEV_CONFIG_TEMPLATE = '''\
+# MicroStax platform configuration (written by `microstax platform init` / first start).
+# Keep it in git: it holds no secrets, only scrypt hashes. Edits take effect without a
+# restart: the server re-reads this file when it changes (checked every second) or on SIGHUP.
+# Hash a new secret with `microstax platform hash-secret`.
+version = 1
+
+# The public base URL of this issuer. Leave it out in development: `serve` uses
+# http://<host>:<port>. Set it when the platform sits behind a proxy or TLS terminator.
+# issuer = "https://identity.example.com"
+
+# The platform's own audience: session tokens from the device flow carry aud = this.
+audience = "microstax"
+
+[tokens]
+lifetime = 300              # federated and workload tokens: default lifetime, seconds
+max_lifetime = 600          # hard cap (clients and clusters may cap lower)
+session_lifetime = 900      # session access tokens from the device flow
+refresh_lifetime = 28800    # refresh tokens (opaque, rotated on every use)
+device_code_lifetime = 600
+device_poll_interval = 5
+
+[limits]
+max_body_bytes = 65536      # larger request bodies get 413
+rate_per_second = 50        # token requests per client (or per address without one)
+rate_burst = 100            # ... with this much burst; over it: 429 + Retry-After
+
+[audit]
+# One JSON line per issuance and per denial. Default: stderr. Relative paths are in the
+# data dir.
+# file = "audit.log"
+
+[keys]
+retain_seconds = 3600       # retired keys stay in the JWKS this long after `rotate-keys`
+
+# DEVELOPMENT ONLY. A device sign-in requested by a public client is approved for this user
+# on its first poll, with no browser. Honoured only while the server is bound to a loopback
+# address (serve refuses to start with it on any other bind); every auto-approval is audited.
+# scripts/run relies on it. Delete this table for anything shared.
+[dev]
+auto_approve_user = "dev"
+
+# Environments and their clusters: what `GET /v1/catalog` lists. Tokens for a cluster carry
+# aud = the cluster name. `issuer = "own"` gives the cluster its own issuer under
+# /clusters/<name> with its own keys, trusting the central issuer (connector id "central"),
+# like a per-cluster Dex that trusts a central one.
+[[environments]]
+name = "dev"
+description = "Local development fleet"
+trust_domain = "dev.microstax.local"
+default = true
+
+  [[environments.clusters]]
+  name = "stx-eu-west-cluster"
+  region = "eu-west-1"
+  services = ["default", "payments", "orders"]
+  header_budget = 8192
+
+  [[environments.clusters]]
+  name = "stx-us-east-cluster"
+  region = "us-east-1"
+  services = ["default", "payments", "orders", "inventory"]
+  header_budget = 8192
+
+  [[environments.clusters]]
+  name = "stx-ap-south-cluster"
+  region = "ap-south-1"
+  services = ["default", "payments"]
+  header_budget = 8192
+  issuer = "own"
+  trusts = ["central"]
+  max_lifetime = 300
+
+[[environments]]
+name = "staging"
+description = "Shared staging"
+trust_domain = "staging.microstax.local"
+
+  [[environments.clusters]]
+  name = "stx-staging-cluster"
+  region = "eu-central-1"
+  services = ["default"]
+  status = "degraded"
+
+# Trusted upstream issuers (like Dex connectors): subject tokens they signed are accepted in
+# token exchange, verified against their JWKS. "central" (this platform's own issuer) is
+# implicit. Example:
+# [[upstreams]]
+# connector_id = "corp"
+# issuer = "https://idp.example.com/realms/corp"
+# jwks_uri = "https://idp.example.com/realms/corp/protocol/openid-connect/certs"
+# audience = "microstax"        # required aud of upstream tokens (optional)
+# subject_prefix = "corp:"      # principal name = prefix + upstream sub
+
+# The CLI, the daemon and the controller: a public client (no secret).
+[[clients]]
+client_id = "microstax-cli"
+type = "public"
+grant_types = [
+  "urn:ietf:params:oauth:grant-type:device_code",
+  "refresh_token",
+  "urn:ietf:params:oauth:grant-type:token-exchange",
+]
+scopes = ["openid", "offline_access", "federate"]
+
+# A demo workload: a confidential client whose identity is
+# spiffe://dev.microstax.local/env/dev/svc/default. Its secret was generated at first start;
+# the plaintext is in <data dir>/demo-workload.secret (mode 0600), only the hash is here.
+[[clients]]
+client_id = "demo-workload"
+type = "confidential"
+secret_hash = "{demo_secret_hash}"
+environment = "dev"
+service = "default"
+grant_types = ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"]
+scopes = ["read", "write"]
+audiences = ["stx-eu-west-cluster", "stx-us-east-cluster", "stx-ap-south-cluster"]
+max_lifetime = 600
+
+# The dev user: signs in at /device with the password in <data dir>/dev-user.password.
+[[users]]
+name = "dev"
+display_name = "Dev User"
+password_hash = "{dev_password_hash}"
+scopes = ["openid", "offline_access", "federate"]
+
+# Who may act for which services into which clusters, with which scopes. `actors` are user
+# names, client ids or SPIFFE IDs (globs allowed); `services` are service names of the
+# environment. A token exchange outside every rule is denied (invalid_target) and audited.
+[[policy]]
+name = "developers-dev"
+actors = ["dev"]
+environment = "dev"
+services = ["*"]
+clusters = ["*"]
+scopes = ["read", "write"]
+
+[[policy]]
+name = "developers-staging"
+actors = ["dev"]
+environment = "staging"
+services = ["default"]
+clusters = ["*"]
+scopes = ["read"]
+
+[[policy]]
+name = "default-calls-orders"
+actors = ["spiffe://dev.microstax.local/env/dev/svc/default"]
+environment = "dev"
+services = ["orders"]
+clusters = ["stx-eu-west-cluster", "stx-us-east-cluster"]
+scopes = ["read"]
+'''
+
+
+def dev_config_text(*, demo_secret_hash: str, dev_password_hash: str) -> str:
+    return DEV_CONFIG_TEMPLATE.replace("{demo_secret_hash}", demo_secret_hash).replace(
+        "{dev_password_hash}", dev_password_hash)

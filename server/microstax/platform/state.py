@@ -1,0 +1,244 @@
+"""Shared state for every worker and replica: SQLite (WAL) in the data dir.
+
+What lives here is exactly what a second process would need: pending device authorizations,
+refresh tokens (SHA-256 digests only, never the token), the ``private_key_jwt`` jti replay
+cache, and the per-client rate-limit buckets. Keys and config are files; nothing else is
+process memory that matters. Every read-modify-write runs in one ``BEGIN IMMEDIATE``
+transaction, so workers racing on the same row see a consistent answer.
+
+``StateStore`` is the whole interface; a different backend (Redis, Postgres) for replicas on
+separate hosts implements the same methods.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS device_codes (
+    device_hash TEXT PRIMARY KEY, user_code TEXT UNIQUE NOT NULL, client_id TEXT NOT NULL,
+    scope TEXT NOT NULL, issuer TEXT NOT NULL, expires REAL NOT NULL, interval INTEGER NOT NULL,
+    last_poll REAL, status TEXT NOT NULL DEFAULT 'pending', user TEXT);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    token_hash TEXT PRIMARY KEY, family TEXT NOT NULL, user TEXT NOT NULL,
+    client_id TEXT NOT NULL, scope TEXT NOT NULL, issuer TEXT NOT NULL, expires REAL NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS refresh_family ON refresh_tokens(family);
+CREATE TABLE IF NOT EXISTS jti_seen (
+    client_id TEXT NOT NULL, jti TEXT NOT NULL, expires REAL NOT NULL,
+    PRIMARY KEY (client_id, jti));
+CREATE TABLE IF NOT EXISTS rate_buckets (
+    key TEXT PRIMARY KEY, tokens REAL NOT NULL, updated REAL NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceGrant:
+    client_id: str
+    scope: str
+    issuer: str
+    user_code: str
+    status: str  # pending | approved | denied | expired | slow_down
+    user: str | None
+    expires: float
+    interval: int
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshGrant:
+    family: str
+    user: str
+    client_id: str
+    scope: str
+    issuer: str
+
+
+class RefreshReused(Exception):
+    """A rotated-away refresh token came back: the whole family is revoked."""
+
+
+class StateStore:
+    FILE_NAME = "state.sqlite3"
+
+    def __init__(self, directory: Path) -> None:
+        self.path = Path(directory) / self.FILE_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._last_purge = 0.0
+        self._conn().executescript(_SCHEMA)
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None,
+                                   check_same_thread=True)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            try:
+                self.path.chmod(0o600)
+            except OSError:
+                pass
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def purge(self, now: float | None = None, *, every: float = 60.0) -> None:
+        """Drop expired rows (at most once per ``every`` seconds per process)."""
+        now = time.time() if now is None else now
+        if now - self._last_purge < every:
+            return
+        self._last_purge = now
+        with self._tx() as db:
+            db.execute("DELETE FROM device_codes WHERE expires < ?", (now - 60,))
+            db.execute("DELETE FROM refresh_tokens WHERE expires < ?", (now,))
+            db.execute("DELETE FROM jti_seen WHERE expires < ?", (now,))
+            db.execute("DELETE FROM rate_buckets WHERE updated < ?", (now - 3600,))
+
+    # -- rate limits -----------------------------------------------------------------------
+    def rate_take(self, key: str, rate: float, burst: int, now: float | None = None) -> float:
+        """Take one token from ``key``'s bucket: 0 when allowed, else seconds to wait."""
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            row = db.execute("SELECT tokens, updated FROM rate_buckets WHERE key = ?", (key,)).fetchone()
+            tokens = float(burst) if row is None else min(float(burst), row[0] + (now - row[1]) * rate)
+            if tokens < 1.0:
+                db.execute("UPDATE rate_buckets SET tokens = ?, updated = ? WHERE key = ?", (tokens, now, key))
+                return (1.0 - tokens) / rate
+            db.execute("INSERT OR REPLACE INTO rate_buckets (key, tokens, updated) VALUES (?, ?, ?)",
+                       (key, tokens - 1.0, now))
+            return 0.0
+
+    # -- private_key_jwt replay cache --------------------------------------------------------
+    def remember_jti(self, client_id: str, jti: str, expires: float, now: float | None = None) -> bool:
+        """Record an assertion's jti; False when it was seen before (a replay)."""
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            row = db.execute("SELECT expires FROM jti_seen WHERE client_id = ? AND jti = ?",
+                             (client_id, jti)).fetchone()
+            if row is not None and row[0] >= now:
+                return False
+            db.execute("INSERT OR REPLACE INTO jti_seen (client_id, jti, expires) VALUES (?, ?, ?)",
+                       (client_id, jti, expires))
+            return True
+
+    # -- device authorization ----------------------------------------------------------------
+    def create_device(self, device_hash: str, user_code: str, client_id: str, scope: str,
+                      issuer: str, expires: float, interval: int) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO device_codes (device_hash, user_code, client_id, scope, issuer, expires,"
+                " interval) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (device_hash, user_code, client_id, scope, issuer, expires, interval))
+
+    def find_user_code(self, user_code: str, now: float | None = None) -> DeviceGrant | None:
+        now = time.time() if now is None else now
+        row = self._conn().execute(
+            "SELECT client_id, scope, issuer, user_code, status, user, expires, interval"
+            " FROM device_codes WHERE user_code = ? AND expires >= ?", (user_code, now)).fetchone()
+        return None if row is None else DeviceGrant(*row)
+
+    def decide_user_code(self, user_code: str, *, approve: bool, user: str | None,
+                         now: float | None = None) -> bool:
+        """Approve or deny a pending authorization; False if none is pending under that code."""
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE device_codes SET status = ?, user = ? WHERE user_code = ? AND"
+                " status = 'pending' AND expires >= ?",
+                ("approved" if approve else "denied", user, user_code, now))
+            return cur.rowcount == 1
+
+    def poll_device(self, device_hash: str, client_id: str, *, auto_approve_user: str | None = None,
+                    now: float | None = None) -> DeviceGrant | None:
+        """One poll: the outcome, consuming the row once it is decided; None if unknown.
+
+        ``slow_down`` when polled faster than the interval (which then grows by 5 s);
+        ``auto_approve_user`` approves a pending authorization at once (dev mode).
+        """
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT client_id, scope, issuer, user_code, status, user, expires, interval,"
+                " last_poll FROM device_codes WHERE device_hash = ?", (device_hash,)).fetchone()
+            if row is None or row[0] != client_id:
+                return None
+            grant = DeviceGrant(*row[:8])
+            last_poll = row[8]
+            if now > grant.expires:
+                db.execute("DELETE FROM device_codes WHERE device_hash = ?", (device_hash,))
+                return _replace(grant, status="expired")
+            if grant.status == "pending" and auto_approve_user is not None:
+                grant = _replace(grant, status="approved", user=auto_approve_user)
+            if grant.status in ("approved", "denied"):
+                db.execute("DELETE FROM device_codes WHERE device_hash = ?", (device_hash,))
+                return grant
+            if last_poll is not None and now - last_poll < grant.interval:
+                interval = grant.interval + 5
+                db.execute("UPDATE device_codes SET last_poll = ?, interval = ? WHERE device_hash = ?",
+                           (now, interval, device_hash))
+                return _replace(grant, status="slow_down", interval=interval)
+            db.execute("UPDATE device_codes SET last_poll = ? WHERE device_hash = ?", (now, device_hash))
+            return grant
+
+    # -- refresh tokens ----------------------------------------------------------------------
+    def store_refresh(self, token_hash: str, grant: RefreshGrant, expires: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO refresh_tokens (token_hash, family, user, client_id, scope, issuer,"
+                " expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (token_hash, grant.family, grant.user, grant.client_id, grant.scope, grant.issuer, expires))
+
+    def refresh_expiry(self, token_hash: str) -> float | None:
+        """The absolute expiry of a refresh token's session (kept across rotations)."""
+        row = self._conn().execute("SELECT expires FROM refresh_tokens WHERE token_hash = ?",
+                                   (token_hash,)).fetchone()
+        return None if row is None else float(row[0])
+
+    def use_refresh(self, token_hash: str, now: float | None = None) -> RefreshGrant | None:
+        """Consume a refresh token (rotation). None if unknown or expired; raises
+        ``RefreshReused`` (after revoking the family) if it was already used."""
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT family, user, client_id, scope, issuer, expires, used FROM refresh_tokens"
+                " WHERE token_hash = ?", (token_hash,)).fetchone()
+            if row is None or row[5] < now:
+                return None
+            if row[6]:
+                db.execute("DELETE FROM refresh_tokens WHERE family = ?", (row[0],))
+                reused = True
+            else:
+                db.execute("UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?", (token_hash,))
+                reused = False
+        if reused:
+            raise RefreshReused("refresh token reused; its session is revoked")
+        return RefreshGrant(*row[:5])
+
+
+def _replace(grant: DeviceGrant, **changes: object) -> DeviceGrant:
+    from dataclasses import replace
+    return replace(grant, **changes)  # type: ignore[arg-type]
