@@ -20,6 +20,7 @@ COMMANDS: dict[str, dict[str, str]] = {
         "token": "microstax.cli.main:token",
         "keys": "microstax.cli.main:keys",
         "platform": "microstax.cli.main:platform",
+        "daemon": "microstax.cli.daemon:daemon",
     },
     "identity": {
         "verify": "microstax.cli.verify:verify",

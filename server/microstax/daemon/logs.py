@@ -1,0 +1,127 @@
+"""Logging for the daemon: stderr plus ``window/logMessage``, one level, secrets redacted.
+
+stdout belongs to the protocol, so nothing here ever writes to it. Every handler carries a
+``RedactingFilter``; records of pygls go through the same handlers (at WARNING, or INFO when
+the level is ``debug``: pygls' own debug output is every message in full).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from .redact import RedactingFilter
+
+if TYPE_CHECKING:
+    from pygls.lsp.server import LanguageServer
+
+#: ``logLevel`` setting → logging level
+LEVELS = {"error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
+USER_ERROR_CODE = -32001
+_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class LspLogHandler(logging.Handler):
+    """Forwards records to the client as ``window/logMessage`` notifications.
+
+    Safe to call from any thread (the notification is written from the server's event loop),
+    and never re-entered: a record logged while a record is being sent is only written to stderr.
+    """
+
+    def __init__(self, level: int = logging.INFO) -> None:
+        super().__init__(level)
+        self.server: LanguageServer | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._local = threading.local()
+
+    def attach(self, server: LanguageServer, loop: asyncio.AbstractEventLoop) -> None:
+        self.server, self.loop = server, loop
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("pygls") and record.levelno < logging.WARNING:
+            return  # pygls' own traces are the protocol messages themselves: stderr only
+        server, loop = self.server, self.loop
+        if server is None or loop is None or loop.is_closed() or getattr(self._local, "busy", False):
+            return
+        try:
+            params = types.LogMessageParams(type=_message_type(record.levelno), message=self.format(record))
+        except Exception:
+            self.handleError(record)
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._send(server, params)
+        else:
+            loop.call_soon_threadsafe(self._send, server, params)
+
+    def _send(self, server: LanguageServer, params: types.LogMessageParams) -> None:
+        self._local.busy = True
+        try:
+            with contextlib.suppress(Exception):  # the client is gone; stderr has the record
+                server.window_log_message(params)
+        finally:
+            self._local.busy = False
+
+
+def _message_type(levelno: int) -> types.MessageType:
+    if levelno >= logging.ERROR:
+        return types.MessageType.Error
+    if levelno >= logging.WARNING:
+        return types.MessageType.Warning
+    if levelno >= logging.INFO:
+        return types.MessageType.Info
+    return types.MessageType.Log
+
+
+class _DropUserErrorTracebacks(logging.Filter):
+    """pygls logs every error response with a traceback; a user error (-32001: not signed in,
+    unknown cluster, …) is an answer, not a fault, and the daemon logs it in one line itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return getattr(exc, "code", None) != USER_ERROR_CODE
+
+
+class DaemonLogging:
+    """Owns the daemon's handlers; ``set_level`` applies the ``logLevel`` setting."""
+
+    def __init__(self, level: str = "info", *, stream: Any = None) -> None:
+        self.stderr: logging.Handler = logging.StreamHandler(stream or sys.stderr)
+        self.lsp = LspLogHandler()
+        formatter = logging.Formatter(_FORMAT)
+        redactor = RedactingFilter()
+        handlers: tuple[logging.Handler, ...] = (self.stderr, self.lsp)
+        for handler in handlers:
+            handler.setFormatter(formatter)
+            handler.addFilter(redactor)
+        self.lsp.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        for handler in list(root.handlers):  # nothing may write to stdout
+            root.removeHandler(handler)
+        root.addHandler(self.stderr)
+        root.addHandler(self.lsp)
+        logging.getLogger("pygls.protocol.json_rpc").addFilter(_DropUserErrorTracebacks())
+        logging.captureWarnings(True)
+        self.level = "info"
+        self.set_level(level)
+
+    def set_level(self, name: str) -> None:
+        level = LEVELS[name]
+        self.level = name
+        root = logging.getLogger()
+        root.setLevel(level)
+        self.stderr.setLevel(level)
+        self.lsp.setLevel(level)
+        logging.getLogger("pygls").setLevel(logging.INFO if level <= logging.DEBUG else logging.WARNING)
+        # httpx/httpcore log request lines (URLs only) at INFO/DEBUG; keep them at debug only
+        for noisy in ("httpx", "httpcore", "asyncio"):
+            logging.getLogger(noisy).setLevel(logging.DEBUG if level <= logging.DEBUG else logging.WARNING)

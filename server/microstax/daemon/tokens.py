@@ -1,0 +1,62 @@
+"""The token commands: ``microstax.decode`` and ``microstax.verify`` (no LSP in here)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from ..jose import JoseError, MalformedToken, Policy, check, describe, parse
+from .errors import UserError
+from .hovercard import render_card, summary
+from .verifycache import IssuerKeys
+
+log = logging.getLogger(__name__)
+VERSION = 1
+
+
+def _parse(token: str) -> Any:
+    try:
+        return parse(token)
+    except MalformedToken as exc:
+        raise UserError("INVALID_TOKEN", f"this is not a well-formed JWT: {exc.message}") from exc
+
+
+def decode(token: str, *, now: float | None = None) -> dict[str, Any]:
+    """``{v, summary, markdown}``: what the token says, never verified."""
+    desc = describe(_parse(token), now=now)
+    return {"v": VERSION, "summary": summary(desc),
+            "markdown": render_card(desc, note="Decoded only: the signatures were not checked.")}
+
+
+async def verify(token: str, keys: IssuerKeys, *, issuer: str | None = None,
+                 audience: str | None = None, now: float | None = None) -> dict[str, Any]:
+    """``{v, valid, reason?, summary, markdown}``: the token checked against its issuer's keys
+    (``issuer`` when given, else the token's own ``iss``), fetched now if not cached."""
+    parsed = _parse(token)
+    iss = issuer or parsed.claims.get("iss")
+    if not isinstance(iss, str) or not iss:
+        raise UserError("INVALID_TOKEN", "the token names no issuer ('iss'); pass the issuer to verify it against")
+    try:
+        key_set = await keys.get(iss)
+    except asyncio.CancelledError:
+        raise
+    except TimeoutError as exc:
+        raise UserError("IDP_UNAVAILABLE", f"the keys of {iss} did not arrive within {keys.bound:g}s") from exc
+    except JoseError as exc:
+        raise UserError("IDP_UNAVAILABLE", f"the keys of {iss} are not usable: {exc.message}") from exc
+    except Exception as exc:
+        message = getattr(exc, "message", None)
+        if message is None:
+            raise
+        hint = getattr(exc, "hint", None)
+        raise UserError("IDP_UNAVAILABLE", f"could not get the keys of {iss}: {message}"
+                        + (f" ({hint})" if hint else "")) from exc
+    policy = Policy(issuer=iss, audience=audience, typ=None)
+    verdict, _, _ = check(parsed, key_set, policy, now=now)
+    desc = describe(parsed, verdict=verdict, now=now)
+    result: dict[str, Any] = {"v": VERSION, "valid": verdict.valid, "summary": summary(desc),
+                              "markdown": render_card(desc)}
+    if not verdict.valid:
+        result["reason"] = verdict.message or verdict.reason or "not valid"
+    return result
