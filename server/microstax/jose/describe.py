@@ -6,6 +6,7 @@ verification; otherwise both verdicts read ``not_checked``.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,11 +46,21 @@ def relative(when: float, now: float) -> str:
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+    try:
+        return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+    except (OverflowError, OSError, ValueError):  # years outside 1..9999
+        return None
 
 
 def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A claim as seconds: finite numbers only (``1e400`` parses as infinity)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _str_list(value: Any) -> list[str]:
@@ -62,7 +73,8 @@ def _str_list(value: Any) -> list[str]:
 
 def identity_of(claims: dict[str, Any]) -> tuple[str, dict[str, str]]:
     """Classify the subject: kubernetes, spiffe, service, user or unknown, with details."""
-    sub = claims.get("sub") if isinstance(claims.get("sub"), str) else ""
+    raw_sub = claims.get("sub")
+    sub = raw_sub if isinstance(raw_sub, str) else ""
     k8s = claims.get("kubernetes.io")
     if isinstance(k8s, dict):
         detail = {"namespace": str(k8s.get("namespace", ""))}

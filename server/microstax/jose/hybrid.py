@@ -16,6 +16,7 @@ verifies the PQ part as a detached JWS.
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -56,6 +57,7 @@ ACCESS_TOKEN_TYP = "at+jwt"
 #: Header members we never follow or honour: key URLs, embedded keys, and ``crit`` (we
 #: implement no critical extensions, so any token demanding one is rejected).
 FORBIDDEN_HEADER_MEMBERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
+_PQ_MEMBERS = frozenset({"protected", "signature"})
 _KID_RE = re.compile(r"[A-Za-z0-9_\-.:=+]{1,128}")
 
 
@@ -166,7 +168,7 @@ def _verify_pq(parsed: ParsedToken, keys: KeySet, policy: Policy) -> tuple[str, 
             )
         return "absent", None, None
     try:
-        if not isinstance(part, Mapping) or set(part) != {"protected", "signature"}:
+        if type(part) is not dict or part.keys() != _PQ_MEMBERS:
             raise PQInvalid("the 'pq' header member must hold exactly 'protected' and 'signature'")
         protected_b64, signature_b64 = part["protected"], part["signature"]
         if not isinstance(protected_b64, str) or not isinstance(signature_b64, str):
@@ -184,6 +186,10 @@ def _verify_pq(parsed: ParsedToken, keys: KeySet, policy: Policy) -> tuple[str, 
         kid = _check_kid(pq_header.get("kid"), "PQ")
         key = keys.get(kid, str(alg))
         if key is None:
+            if not required and not keys.signs_hybrid:
+                # The verifier holds no PQ keys and was not told the issuer signs hybrid: it
+                # cannot check this part, and it is not what the token's validity rests on.
+                return "unverifiable", None, None
             raise PQInvalid("the PQ part names a key the issuer does not publish")
         if not key.verify(signature, f"{protected_b64}.{parsed.payload_b64}".encode("ascii")):
             raise PQInvalid("the post-quantum signature does not verify")
@@ -194,16 +200,26 @@ def _verify_pq(parsed: ParsedToken, keys: KeySet, policy: Policy) -> tuple[str, 
     return "verified", kid, None
 
 
+def _seconds(claims: Mapping[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
+        if math.isfinite(seconds):
+            return seconds
+    raise MissingClaim(f"the {name!r} claim must be a finite number of seconds")
+
+
 def _check_claims(claims: Mapping[str, Any], policy: Policy, now: float) -> None:
     for name in policy.required_claims:
         if name not in claims:
             raise MissingClaim(f"the token has no {name!r} claim")
     leeway = policy.leeway
-    for name in ("exp", "nbf", "iat"):
-        value = claims.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise MissingClaim(f"the {name!r} claim must be a number of seconds")
-    exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
+    exp, nbf, iat = _seconds(claims, "exp"), _seconds(claims, "nbf"), _seconds(claims, "iat")
     if exp is not None and now > exp + leeway:
         raise ExpiredToken(f"the token expired {int(now - exp)}s ago")
     if nbf is not None and now + leeway < nbf:

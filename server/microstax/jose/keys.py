@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,9 @@ _EC_CURVES: dict[str, tuple[type[ec.EllipticCurve], str, int]] = {
     "P-384": (ec.SECP384R1, "ES384", 48),
 }
 _EC_HASH = {"ES256": hashes.SHA256, "ES384": hashes.SHA384}
+#: One stateless ECDSA parameter object per algorithm, built once (not per verification).
+_ECDSA = {alg: ec.ECDSA(hash_cls()) for alg, hash_cls in _EC_HASH.items()}
+_EC_SIG_SIZE = {"ES256": 32, "ES384": 48}
 _MLDSA_PUBLIC: dict[str, Any] = {
     "ML-DSA-44": mldsa.MLDSA44PublicKey,
     "ML-DSA-65": mldsa.MLDSA65PublicKey,
@@ -128,16 +131,14 @@ class VerificationKey:
         """True when ``signature`` over ``data`` verifies with this key's algorithm."""
         alg = self.alg
         try:
-            if alg in _EC_HASH:
-                size = 32 if alg == "ES256" else 48
+            if alg in _ECDSA:
+                size = _EC_SIG_SIZE[alg]
                 # JWS carries raw r||s; anything but exactly 2*size bytes is rejected outright.
                 if len(signature) != 2 * size:
                     return False
                 r = int.from_bytes(signature[:size], "big")
                 s = int.from_bytes(signature[size:], "big")
-                self.public_key.verify(
-                    encode_dss_signature(r, s), data, ec.ECDSA(_EC_HASH[alg]())
-                )
+                self.public_key.verify(encode_dss_signature(r, s), data, _ECDSA[alg])
             elif alg in PQ_ALGS:
                 self.public_key.verify(signature, data)
             elif alg == "RS256":
@@ -228,6 +229,7 @@ class KeySet:
         self._keys: dict[tuple[str, str], VerificationKey] = {}
         for key in keys:
             self._keys[(key.kid, key.alg)] = key
+        self._signs_hybrid = any(key.is_pq for key in self._keys.values())
 
     @classmethod
     def from_jwks(cls, jwks: Mapping[str, Any]) -> KeySet:
@@ -261,9 +263,9 @@ class KeySet:
     @property
     def signs_hybrid(self) -> bool:
         """True when the set publishes a post-quantum key: tokens must then carry a PQ part."""
-        return any(key.is_pq for key in self._keys.values())
+        return self._signs_hybrid
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[VerificationKey]:
         return iter(self._keys.values())
 
     def __len__(self) -> int:
