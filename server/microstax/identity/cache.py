@@ -1,0 +1,190 @@
+"""Exchanged tokens: the in-memory cache entries and the vault that outlives a process.
+
+A token is cached per (identity, environment, target, service, scopes, audience). It is fresh
+while more than ``refresh_ahead`` of its lifetime is left; after that the next caller
+re-exchanges (refresh-ahead), and if that fails the old token is served until it expires.
+
+``TokenVault`` keeps them between processes (a CLI ``federate`` then ``identity status``):
+the tokens in one secret-store entry per environment (``tokens:<env>``), their non-secret
+metadata (cluster, service, expiry) and the last failure per cluster in
+``<state dir>/tokens/<env>.json``, which ``identity status`` reads without the keyring.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..adapters.secrets import SecretStore
+from .models import Failure
+
+log = logging.getLogger("microstax.identity")
+
+#: a token is never handed out with less than this many seconds left
+MIN_SECONDS_LEFT = 5.0
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(frozen=True, slots=True)
+class CacheKey:
+    identity: str
+    environment: str
+    target: str
+    service: str
+    scopes: tuple[str, ...]
+    audience: str
+
+    @property
+    def digest(self) -> str:
+        text = json.dumps([self.identity, self.environment, self.target, self.service,
+                           list(self.scopes), self.audience], separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class CacheEntry:
+    key: CacheKey
+    token: str = field(repr=False)
+    expires_at: float
+    issued_at: float
+
+    @property
+    def lifetime(self) -> float:
+        return max(1.0, self.expires_at - self.issued_at)
+
+    def valid(self, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        return now < self.expires_at - MIN_SECONDS_LEFT
+
+    def fresh(self, now: float | None = None, refresh_ahead: float = 0.25) -> bool:
+        now = time.time() if now is None else now
+        return self.valid(now) and (self.expires_at - now) > refresh_ahead * self.lifetime
+
+    def meta(self) -> dict[str, Any]:
+        k = self.key
+        return {"identity": k.identity, "environment": k.environment, "target": k.target,
+                "service": k.service, "scopes": list(k.scopes), "audience": k.audience,
+                "expiresAt": self.expires_at, "issuedAt": self.issued_at}
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, separators=(",", ":"))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def tokens_key(environment: str) -> str:
+    return f"tokens:{environment}"
+
+
+@dataclass(slots=True)
+class VaultSnapshot:
+    entries: dict[str, CacheEntry] = field(default_factory=dict)
+    #: entries whose token was not loaded (metadata only)
+    meta: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failures: dict[str, Failure] = field(default_factory=dict)
+
+
+class TokenVault:
+    """Synchronous; the service calls it from a worker thread under the environment's file lock."""
+
+    def __init__(self, secrets: SecretStore | None, state_dir: Path) -> None:
+        self.secrets = secrets
+        self.dir = state_dir / "tokens"
+
+    def meta_path(self, environment: str) -> Path:
+        return self.dir / f"{_SAFE.sub('_', environment)[:100]}.json"
+
+    def lock_path(self, environment: str) -> Path:
+        return self.dir / f"{_SAFE.sub('_', environment)[:100]}.lock"
+
+    def read_meta(self, environment: str) -> tuple[dict[str, dict[str, Any]], dict[str, Failure]]:
+        try:
+            doc = json.loads(self.meta_path(environment).read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}, {}
+        entries = {k: v for k, v in (doc.get("entries") or {}).items() if isinstance(v, dict)}
+        failures = {}
+        for cluster, raw in (doc.get("failures") or {}).items():
+            if isinstance(raw, dict):
+                try:
+                    failures[cluster] = Failure.from_json(raw)
+                except (TypeError, ValueError):
+                    continue
+        return entries, failures
+
+    def load(self, environment: str, *, with_tokens: bool = True) -> VaultSnapshot:
+        meta, failures = self.read_meta(environment)
+        now = time.time()
+        meta = {k: v for k, v in meta.items() if float(v.get("expiresAt", 0)) > now}
+        snap = VaultSnapshot(meta=meta, failures=failures)
+        if not with_tokens or self.secrets is None or not meta:
+            return snap
+        text = self.secrets.get(tokens_key(environment))
+        tokens: dict[str, str] = {}
+        if text:
+            try:
+                tokens = dict(json.loads(text).get("tokens") or {})
+            except (ValueError, AttributeError):
+                tokens = {}
+        for digest, m in meta.items():
+            token = tokens.get(digest)
+            if not isinstance(token, str):
+                continue
+            try:
+                key = CacheKey(str(m["identity"]), str(m["environment"]), str(m["target"]),
+                               str(m["service"]), tuple(m.get("scopes") or ()), str(m["audience"]))
+                snap.entries[digest] = CacheEntry(key, token, float(m["expiresAt"]), float(m["issuedAt"]))
+            except (KeyError, TypeError, ValueError):
+                continue
+        return snap
+
+    def save(self, environment: str, entries: list[CacheEntry], failures: dict[str, Failure],
+             *, cleared: set[str] | None = None) -> None:
+        """Merge ours over what is stored (another process may have added entries)."""
+        now = time.time()
+        stored = self.load(environment)
+        merged = {d: e for d, e in stored.entries.items() if e.valid(now)}
+        for entry in entries:
+            if entry.valid(now):
+                merged[entry.key.digest] = entry
+        all_failures = dict(stored.failures)
+        for cluster in cleared or ():
+            all_failures.pop(cluster, None)
+        all_failures.update(failures)
+        doc = {"v": 1, "entries": {d: e.meta() for d, e in merged.items()},
+               "failures": {c: {**f.to_json(), "atTs": f.at} for c, f in all_failures.items()}}
+        if self.secrets is not None:
+            blob = json.dumps({"v": 1, "tokens": {d: e.token for d, e in merged.items()}},
+                              separators=(",", ":"))
+            if merged:
+                self.secrets.set(tokens_key(environment), blob)
+            else:
+                self.secrets.delete(tokens_key(environment))
+        _write_json(self.meta_path(environment), doc)
+
+    def clear(self, environment: str) -> None:
+        if self.secrets is not None:
+            self.secrets.delete(tokens_key(environment))
+        try:
+            self.meta_path(environment).unlink()
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,232 @@
+"""Clusters of an environment: the platform's catalog (``GET /v1/catalog``) merged with the
+clusters of the local config, which may add clusters or override any field of a catalog one
+(e.g. a per-cluster token endpoint behind a proxy, or client credentials for a remote Dex).
+
+The last catalog read from each platform is kept in the state directory (it names no secret),
+so ``cluster list`` still answers, marked stale, when the platform is down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..oauth.exceptions import ProtocolError
+from ..oauth.tokens import parse_json_body, send
+from .config import ClusterEntry, EnvironmentConfig
+from .exceptions import ConfigError
+from .models import ClusterInfo, ExchangeSettings
+
+log = logging.getLogger("microstax.identity")
+
+_TOKEN_SUFFIXES = ("/protocol/openid-connect/token", "/oauth2/token", "/oauth/token", "/token")
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEnvironment:
+    name: str
+    description: str | None
+    trust_domain: str | None
+    default: bool
+    clusters: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    issuer: str
+    environments: Mapping[str, CatalogEnvironment]
+    fetched_at: float
+    stale: bool = False
+
+
+def parse_catalog(doc: Mapping[str, Any], source: str) -> Catalog:
+    if doc.get("v") != 1 or not isinstance(doc.get("environments"), list):
+        raise ProtocolError(f"the catalog at {source} is not a version 1 MicroStax catalog", endpoint=source)
+    envs: dict[str, CatalogEnvironment] = {}
+    for item in doc["environments"]:
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+            continue
+        clusters = tuple(c for c in item.get("clusters") or [] if isinstance(c, Mapping)
+                         and isinstance(c.get("name"), str))
+        envs[item["name"]] = CatalogEnvironment(
+            name=item["name"],
+            description=item.get("description") if isinstance(item.get("description"), str) else None,
+            trust_domain=item.get("trustDomain") if isinstance(item.get("trustDomain"), str) else None,
+            default=item.get("default") is True,
+            clusters=tuple(dict(c) for c in clusters),
+        )
+    issuer = doc.get("issuer")
+    return Catalog(issuer=issuer if isinstance(issuer, str) else "", environments=envs, fetched_at=time.time())
+
+
+def issuer_from_endpoint(endpoint: str) -> str:
+    """muster's rule: without ``expected_issuer``, the issuer is the endpoint minus its token path."""
+    for suffix in _TOKEN_SUFFIXES:
+        if endpoint.endswith(suffix):
+            return endpoint[: -len(suffix)]
+    return endpoint.rsplit("/", 1)[0]
+
+
+class CatalogClient:
+    """Fetches catalogs (with a short TTL) and keeps the last good copy on disk."""
+
+    def __init__(self, http: httpx.AsyncClient, state_dir: Path, *, timeout: float, ttl: float) -> None:
+        self.http = http
+        self.dir = state_dir / "catalog"
+        self.timeout = timeout
+        self.ttl = ttl
+        self._memory: dict[str, Catalog] = {}
+
+    def _file(self, url: str) -> Path:
+        return self.dir / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".json")
+
+    def cached(self, url: str) -> Catalog | None:
+        hit = self._memory.get(url)
+        if hit is not None:
+            return hit
+        try:
+            doc = json.loads(self._file(url).read_text("utf-8"))
+            catalog = parse_catalog(doc["catalog"], url)
+        except (OSError, ValueError, KeyError, TypeError, ProtocolError):
+            return None
+        catalog = replace(catalog, fetched_at=float(doc.get("fetchedAt", 0)), stale=True)
+        self._memory[url] = catalog
+        return catalog
+
+    async def get(self, url: str, *, fresh: bool = False) -> Catalog:
+        hit = self._memory.get(url)
+        if hit is not None and not hit.stale and not fresh and time.time() - hit.fetched_at < self.ttl:
+            return hit
+        response = await send(self.http, "GET", url, what="the platform catalog", timeout=self.timeout,
+                              headers={"Accept": "application/json"})
+        if response.status_code != 200:
+            raise ProtocolError(f"the platform catalog at {url} answered HTTP {response.status_code}",
+                                endpoint=url)
+        doc = parse_json_body(response, "the platform catalog", url)
+        catalog = parse_catalog(doc, url)
+        self._memory[url] = catalog
+        self._save(url, doc, catalog.fetched_at)
+        return catalog
+
+    def _save(self, url: str, doc: Mapping[str, Any], fetched_at: float) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({"url": url, "fetchedAt": fetched_at, "catalog": doc}, fh)
+            os.replace(tmp, self._file(url))
+        except OSError as exc:
+            log.debug("could not keep a copy of the catalog: %s", exc.strerror)
+
+
+def _from_catalog(env: EnvironmentConfig, item: Mapping[str, Any], central_issuer: str) -> ClusterInfo:
+    name = str(item["name"])
+    issuer = item.get("issuer") if isinstance(item.get("issuer"), str) else central_issuer
+    endpoint = item.get("tokenEndpoint") if isinstance(item.get("tokenEndpoint"), str) else ""
+    audience = item.get("audience") if isinstance(item.get("audience"), str) else name
+    connector = item.get("connectorId") if isinstance(item.get("connectorId"), str) else None
+    budget = item.get("headerBudget")
+    status = item.get("status") if item.get("status") in ("up", "down", "unknown") else "unknown"
+    services = tuple(s for s in item.get("services") or [] if isinstance(s, str))
+    return ClusterInfo(
+        name=name,
+        environment=env.name,
+        issuer=str(issuer),
+        token_endpoint=str(endpoint),
+        audience=str(audience),
+        region=item.get("region") if isinstance(item.get("region"), str) else None,
+        header_budget=budget if isinstance(budget, int) and not isinstance(budget, bool) and budget > 0 else 8192,
+        status=status,  # type: ignore[arg-type]
+        services=services,
+        exchange=ExchangeSettings(
+            flavour="microstax",
+            token_endpoint=str(endpoint),
+            expected_issuer=str(issuer),
+            connector_id=connector,
+            audience=(str(audience),),
+            client_id=env.client_id,
+            client_secret_ref=env.client_secret_ref,
+            auth_method=env.auth_method if env.client_secret_ref else "none",  # type: ignore[arg-type]
+        ),
+        source="catalog",
+    )
+
+
+def _apply(env: EnvironmentConfig, base: ClusterInfo | None, entry: ClusterEntry) -> ClusterInfo:
+    """A local entry over a catalog cluster (or on its own)."""
+    ex = entry.exchange
+    if base is None:
+        flavour = ex.flavour or env.flavour
+        endpoint = ex.token_endpoint or ""
+        issuer = entry.issuer or ex.expected_issuer or (issuer_from_endpoint(endpoint) if endpoint else "")
+        if not issuer and not endpoint:
+            raise ConfigError(
+                f"environments.{env.name}.clusters.{entry.name}: a cluster of the local config "
+                "needs an issuer or a token_exchange.token_endpoint")
+        audience = entry.audience or entry.name
+        base = ClusterInfo(
+            name=entry.name, environment=env.name, issuer=issuer, token_endpoint=endpoint,
+            audience=audience, region=entry.region, header_budget=entry.header_budget or 8192,
+            status="unknown", services=entry.services or (),
+            exchange=ExchangeSettings(
+                flavour=flavour,  # type: ignore[arg-type]
+                token_endpoint=endpoint,
+                expected_issuer=ex.expected_issuer or issuer,
+                audience=(audience,),
+                client_id=env.client_id,
+                client_secret_ref=env.client_secret_ref,
+                auth_method=env.auth_method if env.client_secret_ref else "none",  # type: ignore[arg-type]
+            ),
+            source="config",
+        )
+    else:
+        base = replace(base, source="catalog+config")
+    issuer = entry.issuer or base.issuer
+    audience = entry.audience or base.audience
+    endpoint = ex.token_endpoint or base.exchange.token_endpoint
+    secret_ref = ex.client_secret_ref if ex.client_secret_ref is not None else base.exchange.client_secret_ref
+    auth_method = ex.auth_method or (base.exchange.auth_method if not ex.client_secret_ref else "client_secret_basic")
+    exchange = replace(
+        base.exchange,
+        flavour=ex.flavour or base.exchange.flavour,  # type: ignore[arg-type]
+        token_endpoint=endpoint,
+        expected_issuer=ex.expected_issuer or (entry.issuer or base.exchange.expected_issuer or issuer),
+        connector_id=ex.connector_id if ex.connector_id is not None else base.exchange.connector_id,
+        scopes=ex.scopes if ex.scopes is not None else base.exchange.scopes,
+        audience=ex.audience if ex.audience is not None else (audience,),
+        resource=ex.resource if ex.resource is not None else base.exchange.resource,
+        requested_token_type=ex.requested_token_type or base.exchange.requested_token_type,
+        subject_token_type=ex.subject_token_type or base.exchange.subject_token_type,
+        client_id=ex.client_id or base.exchange.client_id,
+        client_secret_ref=secret_ref,
+        auth_method=auth_method if secret_ref else "none",  # type: ignore[arg-type]
+    )
+    return replace(
+        base, issuer=issuer, audience=audience, token_endpoint=endpoint,
+        region=entry.region or base.region,
+        header_budget=entry.header_budget or base.header_budget,
+        services=entry.services if entry.services is not None else base.services,
+        exchange=exchange,
+    )
+
+
+def merge_clusters(env: EnvironmentConfig, catalog_env: CatalogEnvironment | None,
+                   central_issuer: str) -> dict[str, ClusterInfo]:
+    clusters: dict[str, ClusterInfo] = {}
+    if catalog_env is not None:
+        for item in catalog_env.clusters:
+            info = _from_catalog(env, item, central_issuer)
+            clusters[info.name] = info
+    for name, entry in env.clusters.items():
+        clusters[name] = _apply(env, clusters.get(name), entry)
+    return clusters

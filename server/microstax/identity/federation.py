@@ -1,0 +1,233 @@
+"""One exchange for one cluster: build the request for the cluster's IdP flavour, post it,
+verify what comes back, and say clearly what went wrong when something does.
+
+Translation boundary: ``oauth`` errors and ``jose`` verification errors become identity errors
+here (``ExchangeDenied``, ``IdpUnavailable``, ``UntrustedToken``, ``ConfigError``), each naming
+the cluster, the endpoint, the RFC error code and description, and what to do next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from ..jose import ACCESS_TOKEN_TYP, JoseError, MalformedToken, VerifiedToken, parse
+from ..oauth.exceptions import (
+    DiscoveryError,
+    OAuthError,
+    OAuthErrorResponse,
+    RateLimited,
+    TransportError,
+)
+from ..oauth.exchange import ExchangeConfigError, ExchangeRequest, exchange
+from ..oauth.tokens import TOKEN_TYPE_ID, TOKEN_TYPE_JWT, ClientAuth, token_type_uri
+from .exceptions import (
+    ConfigError,
+    ExchangeDenied,
+    IdentityError,
+    IdpUnavailable,
+    InvalidSubjectToken,
+    SecretNotFound,
+    UntrustedToken,
+)
+from .models import ClusterInfo, Failure
+from .trust import TrustStore
+
+log = logging.getLogger("microstax.identity")
+
+#: what to do about each RFC 6749 / 8693 error code
+ERROR_HINTS = {
+    "invalid_target": "the cluster, audience or service is outside what your policy allows; check "
+    "--target/--service/--audience, or ask the platform team for access",
+    "invalid_scope": "ask for fewer scopes (drop or narrow --scope), or have them granted",
+    "invalid_grant": "the identity provider did not accept your session token; sign in again "
+    "('microstax login')",
+    "unauthorized_client": "this client may not exchange tokens here; the IdP admin must allow "
+    "token exchange for it (Keycloak: enable 'Standard token exchange' on the client)",
+    "invalid_client": "client authentication failed; check client_id and the client_secret "
+    "reference (keyring:NAME) of the cluster's token_exchange block",
+    "access_denied": "the identity provider's policy denies this exchange",
+    "invalid_request": "the identity provider rejected the request; check the cluster's "
+    "token_exchange settings (audience, token types, connector id)",
+    "unsupported_grant_type": "token exchange is not enabled at this identity provider",
+    "request_not_supported": "the identity provider does not support this request (token types?)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectToken:
+    """The token we exchange, and who it says we are."""
+
+    token: str = field(repr=False)
+    token_type: str
+    identity: str
+    subject: str
+    issuer: str
+    id_token: str | None = field(default=None, repr=False)
+
+
+def subject_from_jwt(token: str, *, token_type: str = TOKEN_TYPE_JWT, where: str) -> SubjectToken:
+    """Read who a JWT subject token names (no verification: the IdP verifies it)."""
+    try:
+        parsed = parse(token)
+    except MalformedToken as exc:
+        raise InvalidSubjectToken(f"the subject token {where} is not a JWT: {exc.message}") from exc
+    claims = parsed.claims
+    exp = claims.get("exp")
+    if isinstance(exp, int | float) and exp < time.time():
+        raise InvalidSubjectToken(f"the subject token {where} expired {int(time.time() - exp)}s ago",
+                                  hint="renew it (kubelet and SPIRE rotate these files in place)")
+    sub = claims.get("sub") if isinstance(claims.get("sub"), str) else "unknown"
+    iss = claims.get("iss") if isinstance(claims.get("iss"), str) else "unknown"
+    return SubjectToken(token, token_type, f"{iss}#{sub}", str(sub), str(iss))
+
+
+def failure_of(exc: Exception) -> Failure:
+    """The ``ClusterState.token.failure`` for an error."""
+    if isinstance(exc, IdentityError):
+        kind = exc.failure_kind if exc.failure_kind in ("network", "auth", "config") else "network"
+        return Failure(kind=kind, message=exc.message, code=exc.code,  # type: ignore[arg-type]
+                       retry_after=exc.details.get("retryAfter"), endpoint=exc.details.get("endpoint"))
+    return Failure(kind="network", message=f"unexpected {type(exc).__name__}", code="INTERNAL")
+
+
+def translate(exc: Exception, cluster: ClusterInfo, endpoint: str) -> IdentityError:
+    """An ``oauth``/``jose`` error of one exchange as the identity error a person can act on."""
+    where = f"{cluster.name}: "
+    if isinstance(exc, IdentityError):
+        return exc
+    if isinstance(exc, ExchangeConfigError):
+        return ConfigError(f"{where}{exc}", hint=f"fix the token_exchange block of cluster {cluster.name}",
+                           cluster=cluster.name)
+    if isinstance(exc, OAuthErrorResponse):
+        desc = f" ({exc.description})" if exc.description else ""
+        return ExchangeDenied(
+            f"{where}the token endpoint {endpoint} refused the exchange: {exc.error}{desc}",
+            hint=ERROR_HINTS.get(exc.error, "check the cluster's token_exchange settings"),
+            cluster=cluster.name, endpoint=endpoint, error=exc.error,
+            errorDescription=exc.description, status=exc.status)
+    if isinstance(exc, RateLimited):
+        after = f"; retry after {exc.retry_after:g}s" if exc.retry_after is not None else ""
+        return IdpUnavailable(f"{where}the token endpoint {endpoint} is rate limiting (HTTP 429{after})",
+                              hint="wait and retry", cluster=cluster.name, endpoint=endpoint,
+                              retryAfter=exc.retry_after, error="rate_limited")
+    if isinstance(exc, DiscoveryError):
+        return IdpUnavailable(f"{where}cannot get the keys of issuer {cluster.exchange.expected_issuer}: "
+                              f"{exc.message}", hint=exc.hint or "check the cluster's issuer / jwks settings",
+                              cluster=cluster.name, endpoint=exc.endpoint, error="discovery")
+    if isinstance(exc, TransportError):
+        return IdpUnavailable(f"{where}{exc.message}", hint=exc.hint or "retry later",
+                              cluster=cluster.name, endpoint=endpoint, error="network")
+    if isinstance(exc, OAuthError):
+        return IdpUnavailable(f"{where}{exc.message}", hint=exc.hint or "the identity provider "
+                              "answered garbage; retry later or tell its operators",
+                              cluster=cluster.name, endpoint=endpoint, error=exc.kind)
+    if isinstance(exc, JoseError):
+        return UntrustedToken(
+            f"{where}the token from {endpoint} failed verification ({exc.reason}): {exc.message}",
+            hint="the identity provider issued a token we must not use; check the cluster's "
+            "expected_issuer and audience, or report it to the IdP's operators",
+            cluster=cluster.name, endpoint=endpoint, reason=exc.reason)
+    if isinstance(exc, TimeoutError):
+        return IdpUnavailable(f"{where}the exchange at {endpoint} did not finish in time",
+                              hint="retry later", cluster=cluster.name, endpoint=endpoint, error="timeout")
+    raise exc
+
+
+SecretResolver = Callable[[str], Awaitable[str | None]]
+
+
+class Exchanger:
+    """Performs and verifies exchanges; stateless apart from the shared HTTP client and keys."""
+
+    def __init__(self, http: httpx.AsyncClient, trust: TrustStore, resolve_secret: SecretResolver, *,
+                 timeout: float, retry_after_max: float) -> None:
+        self.http = http
+        self.trust = trust
+        self.resolve_secret = resolve_secret
+        self.timeout = timeout
+        self.retry_after_max = retry_after_max
+
+    async def client_auth(self, cluster: ClusterInfo) -> ClientAuth:
+        ex = cluster.exchange
+        client_id = ex.client_id or "microstax-cli"
+        if not ex.client_secret_ref:
+            return ClientAuth(client_id, None, "none")
+        secret = await self.resolve_secret(ex.client_secret_ref)
+        if secret is None:
+            raise SecretNotFound(
+                f"{cluster.name}: the client secret {ex.client_secret_ref!r} is not set",
+                hint=f"store it with 'microstax config secret set "
+                f"{ex.client_secret_ref.split(':', 1)[1]}' (keyring) or create the file",
+                cluster=cluster.name)
+        return ClientAuth(client_id, secret, ex.auth_method if ex.auth_method != "none" else "client_secret_basic")
+
+    def request_for(self, cluster: ClusterInfo, subject: SubjectToken, *, service: str,
+                    scopes: tuple[str, ...], audience: str | None, environment: str,
+                    trust_domain: str | None) -> ExchangeRequest:
+        ex = cluster.exchange
+        subject_type = token_type_uri(ex.subject_token_type, subject.token_type)
+        subject_token = subject.token
+        if subject_type == TOKEN_TYPE_ID:
+            if subject.id_token is None:
+                raise ConfigError(f"{cluster.name}: the exchange needs an ID token as subject token, "
+                                  "but the session has none", hint="sign in again with the 'openid' scope")
+            subject_token = subject.id_token
+        resource = ex.resource
+        if ex.flavour == "microstax" and not resource:
+            if not trust_domain:
+                raise ConfigError(f"{cluster.name}: the environment's trust domain is unknown "
+                                  "(neither the catalog nor the config names it)",
+                                  hint=f"set trust_domain in [environments.{environment}]")
+            resource = (f"spiffe://{trust_domain}/env/{environment}/svc/{service}",)
+        return ExchangeRequest(
+            subject_token=subject_token,
+            subject_token_type=subject_type,
+            requested_token_type=ex.requested_token_type,
+            audience=(audience,) if audience else ex.audience,
+            resource=resource,
+            scope=scopes or ex.scopes,
+            connector_id=ex.connector_id,
+        )
+
+    async def token_endpoint(self, cluster: ClusterInfo) -> str:
+        if cluster.exchange.token_endpoint:
+            return cluster.exchange.token_endpoint
+        meta = await self.trust.metadata(cluster.exchange.expected_issuer or cluster.issuer)
+        if not meta.token_endpoint:
+            raise ConfigError(f"{cluster.name}: the issuer publishes no token endpoint; set "
+                              "token_exchange.token_endpoint")
+        return meta.token_endpoint
+
+    async def run(self, cluster: ClusterInfo, request: ExchangeRequest, *, audience: str) -> tuple[str, VerifiedToken]:
+        """Exchange and verify; raises an ``IdentityError`` naming the cluster and the cause."""
+        endpoint = cluster.exchange.token_endpoint or cluster.token_endpoint
+        try:
+            endpoint = await self.token_endpoint(cluster)
+            auth = await self.client_auth(cluster)
+            what = f"the token endpoint of {cluster.name}"
+            try:
+                response = await exchange(self.http, endpoint, request, flavour=cluster.exchange.flavour,
+                                          auth=auth, timeout=self.timeout, what=what)
+            except RateLimited as exc:
+                if exc.retry_after is None or exc.retry_after > self.retry_after_max:
+                    raise
+                log.info("%s: rate limited, retrying once after %.1fs", cluster.name, exc.retry_after)
+                await asyncio.sleep(exc.retry_after)
+                response = await exchange(self.http, endpoint, request, flavour=cluster.exchange.flavour,
+                                          auth=auth, timeout=self.timeout, what=what)
+            token = response.access_token
+            issuer = cluster.exchange.expected_issuer or cluster.issuer
+            typ = (ACCESS_TOKEN_TYP,) if cluster.exchange.flavour == "microstax" else None
+            verified = await self.trust.verify(token, issuer=issuer, audience=audience, typ=typ)
+            return token, verified
+        except (OAuthError, JoseError, ExchangeConfigError, TimeoutError) as exc:
+            raise translate(exc, cluster, endpoint) from exc
+
+
+__all__ = ["Exchanger", "SubjectToken", "failure_of", "subject_from_jwt", "translate"]
