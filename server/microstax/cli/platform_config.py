@@ -52,8 +52,8 @@ def show_config(data_dir: Path | None, config_path: Path | None, as_json: bool) 
         for c in env.clusters:
             own = " [own issuer]" if c.own_issuer else ""
             echo(f"    {c.name}{own}: {', '.join(c.services)}")
-    for c in config.clients.values():
-        echo(f"  client {c.client_id} ({'public' if c.public else 'confidential'})")
+    for client in config.clients.values():
+        echo(f"  client {client.client_id} ({'public' if client.public else 'confidential'})")
     for p in config.policies:
         echo(f"  policy {p.name}: {', '.join(p.actors)} -> {', '.join(p.services)} in "
              f"{', '.join(p.clusters)} ({p.environment}) scopes {' '.join(p.scopes)}")
