@@ -24,6 +24,7 @@ COMMANDS: dict[str, dict[str, str]] = {
     },
     "identity": {
         "verify": "microstax.cli.verify:verify",
+        "controller": "microstax.cli.controller:controller",
     },
     "token": {
         "decode": "microstax.cli.decode:decode",

@@ -1,0 +1,439 @@
+"""The controller's configuration file (TOML), parsed and validated into frozen dataclasses.
+
+Pure: no network, no clock. ``load_config(path)`` reads the file; ``parse_config(doc)`` does
+the work. Every error names the file and the key (``controller.toml: workload[1].targets:
+expected a list of non-empty strings``); unknown keys are errors, so a typo never silently
+changes what the controller does. Secrets never live in this file: a client secret is read
+from ``client.secret_file``, a subject token from ``subject.file``.
+
+One ``[[workload]]`` with N targets becomes N ``EntrySpec``\\ s (one token file each); the
+controller runs each on its own schedule. Reloading compares ``EntrySpec``\\ s by value.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import signal
+import string
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ..exceptions import ConfigError
+
+DEFAULT_LISTEN = "127.0.0.1:8412"
+SUBJECT_TYPES = ("kubernetes", "spiffe", "jwt")
+#: the RFC 8693 ``subject_token_type`` sent for each kind of subject file
+SUBJECT_TOKEN_TYPES = {"kubernetes": "jwt", "spiffe": "jwt", "jwt": "jwt"}
+CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+OUTPUT_FIELDS = frozenset({"target", "workload", "service", "environment"})
+ON_EXPIRY = ("remove", "keep")
+_NAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
+_SCOPE_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 scope-token
+_ISSUER_RE = re.compile(r"https?://[^\s/?#]+(/[^\s?#]*)?")
+
+SubjectKind = Literal["kubernetes", "spiffe", "jwt"]
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """When to refresh and how to back off (seconds; fractions of the token lifetime)."""
+
+    refresh_fraction: float = 0.5
+    jitter: float = 0.1
+    min_backoff: float = 1.0
+    max_backoff: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectSpec:
+    """A subject token read from a file (re-read on every use: kubelet and SPIRE rotate it)."""
+
+    kind: SubjectKind
+    file: Path
+    token_type: str = "jwt"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSpec:
+    """Client credentials; the secret is in ``secret_file`` (never in the config)."""
+
+    client_id: str
+    secret_file: Path
+    method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+
+
+@dataclass(frozen=True, slots=True)
+class RenewSpec:
+    """What to do after a new token was written: run a command, or signal a process."""
+
+    command: tuple[str, ...] = ()
+    signal: int | None = None
+    pid_file: Path | None = None
+    timeout: float = 10.0
+
+    @property
+    def kind(self) -> str:
+        return "command" if self.command else "signal"
+
+
+@dataclass(frozen=True, slots=True)
+class EntrySpec:
+    """One token file kept fresh: one workload, one target cluster."""
+
+    workload: str
+    target: str
+    issuer: str
+    output: Path
+    environment: str | None = None
+    service: str | None = None
+    scopes: tuple[str, ...] = ()
+    subject: SubjectSpec | None = None
+    client: ClientSpec | None = None
+    connector_id: str | None = None
+    renew: RenewSpec | None = None
+    timing: Timing = Timing()
+    allow_http: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.workload}/{self.target}"
+
+    @property
+    def credential_kind(self) -> str:
+        return self.subject.kind if self.subject is not None else "client"
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerConfig:
+    path: Path | None
+    listen: str | None = DEFAULT_LISTEN
+    poll_interval: float = 1.0
+    on_expiry: Literal["remove", "keep"] = "remove"
+    entries: tuple[EntrySpec, ...] = ()
+    workloads: tuple[str, ...] = field(default=())
+
+    @property
+    def listen_address(self) -> tuple[str, int] | None:
+        return None if not self.listen else split_listen(self.listen)
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` for IPv6) -> (host, port). Raises ``ValueError``."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("expected host:port, e.g. 127.0.0.1:8412")
+    return host.strip("[]"), int(port)
+
+
+# -- reading tables ---------------------------------------------------------------------------
+class _Table:
+    """A TOML table being read: typed getters whose errors name the file and the key."""
+
+    def __init__(self, data: Mapping[str, Any], where: str, file: str,
+                 fallback: Mapping[str, Any] | None = None) -> None:
+        self.data = data
+        self.where = where
+        self.file = file
+        self.fallback = fallback or {}
+        self.used: set[str] = set()
+
+    def key(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        where = self.key(key) if key in self.data or key not in self.fallback else f"defaults.{key}"
+        return ConfigError(f"{self.file}: {where}: {message}", file=self.file, key=where)
+
+    def has(self, key: str) -> bool:
+        return key in self.data or key in self.fallback
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.used.add(key)
+        if key in self.data:
+            return self.data[key]
+        return self.fallback.get(key, default)
+
+    def text(self, key: str, default: str | None = None, *, required: bool = False) -> Any:
+        value = self.get(key, default)
+        if value is None and required:
+            raise self.fail(key, "is required")
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise self.fail(key, "expected a non-empty string")
+        return value
+
+    def number(self, key: str, default: float, *, minimum: float, maximum: float,
+               exclusive_min: bool = False) -> float:
+        value = self.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise self.fail(key, "expected a number")
+        if value < minimum or value > maximum or (exclusive_min and value == minimum):
+            low = f"over {minimum:g}" if exclusive_min else f"at least {minimum:g}"
+            raise self.fail(key, f"must be {low} and at most {maximum:g}")
+        return float(value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, "expected true or false")
+        return value
+
+    def strs(self, key: str, default: Iterable[str] | None = (), *,
+             pattern: re.Pattern[str] | None = None, required: bool = False) -> tuple[str, ...]:
+        value = self.get(key, None if default is None else list(default))
+        if value is None:
+            if required:
+                raise self.fail(key, "is required")
+            return ()
+        if isinstance(value, str):
+            value = value.split() if key == "scopes" else [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(key, "expected a list of non-empty strings")
+        if pattern is not None:
+            for v in value:
+                if not pattern.fullmatch(v):
+                    raise self.fail(key, f"{v!r} is not a valid value")
+        if len(set(value)) != len(value):
+            raise self.fail(key, "lists a value twice")
+        return tuple(value)
+
+    def table(self, key: str, *, inherit: bool = False) -> _Table | None:
+        value = self.get(key) if inherit else self.data.get(key)
+        self.used.add(key)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self.fail(key, "expected a table, e.g. {file = \"…\"}")
+        return _Table(value, self.key(key), self.file)
+
+    def tables(self, key: str) -> list[_Table]:
+        self.used.add(key)
+        value = self.data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.fail(key, f"expected an array of tables ([[{key}]])")
+        return [_Table(v, f"{self.key(key)}[{i}]", self.file) for i, v in enumerate(value)]
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise self.fail(unknown[0], "unknown key (typo?)")
+
+
+def _resolve_path(value: str, base: Path | None) -> Path:
+    path = Path(value).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    return path
+
+
+def _template_fields(template: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"is not a valid template ({exc})") from exc
+
+
+def _timing(t: _Table) -> Timing:
+    fraction = t.number("refresh_fraction", 0.5, minimum=0.1, maximum=0.9)
+    jitter = t.number("jitter", 0.1, minimum=0.0, maximum=0.4)
+    if fraction - jitter < 0.05 or fraction + jitter > 0.95:
+        raise t.fail("jitter", f"refresh_fraction ± jitter must stay within 0.05..0.95 "
+                               f"(got {fraction:g} ± {jitter:g})")
+    min_backoff = t.number("min_backoff", 1.0, minimum=0.0, maximum=3600.0, exclusive_min=True)
+    max_backoff = t.number("max_backoff", 60.0, minimum=0.0, maximum=86400.0, exclusive_min=True)
+    if max_backoff < min_backoff:
+        raise t.fail("max_backoff", f"must be at least min_backoff ({min_backoff:g})")
+    return Timing(fraction, jitter, min_backoff, max_backoff)
+
+
+def _subject(t: _Table, base: Path | None) -> SubjectSpec:
+    kind = t.text("type", "jwt")
+    if kind not in SUBJECT_TYPES:
+        raise t.fail("type", f"must be one of {', '.join(SUBJECT_TYPES)}")
+    file = t.text("file", required=True)
+    token_type = t.text("token_type", SUBJECT_TOKEN_TYPES[kind])
+    if token_type not in ("jwt", "access_token"):
+        raise t.fail("token_type", "must be 'jwt' or 'access_token'")
+    t.done()
+    return SubjectSpec(kind, _resolve_path(file, base), token_type)
+
+
+def _client(t: _Table, base: Path | None) -> ClientSpec:
+    client_id = t.text("id", required=True)
+    if "secret" in t.data:
+        t.used.add("secret")
+        raise t.fail("secret", "a secret never goes in the config file; put it in a file "
+                               "(mode 0600, e.g. a mounted Secret) and name it with secret_file")
+    secret_file = t.text("secret_file", required=True)
+    method = t.text("auth", "client_secret_basic")
+    if method not in CLIENT_AUTH_METHODS:
+        raise t.fail("auth", f"must be one of {', '.join(CLIENT_AUTH_METHODS)}")
+    t.done()
+    return ClientSpec(client_id, _resolve_path(secret_file, base), method)
+
+
+def _renew(t: _Table, base: Path | None) -> RenewSpec:
+    timeout = t.number("timeout", 10.0, minimum=0.0, maximum=600.0, exclusive_min=True)
+    if t.has("command"):
+        command = t.get("command")
+        if isinstance(command, str):
+            raise t.fail("command", "expected a list (argv), e.g. [\"/bin/app\", \"reload\"]; "
+                                    "no shell is involved")
+        command_t = t.strs("command", required=True)
+        if t.has("signal") or t.has("pid_file"):
+            raise t.fail("signal", "give either command, or signal and pid_file, not both")
+        t.done()
+        return RenewSpec(command=command_t, timeout=timeout)
+    name = t.text("signal")
+    if name is None:
+        raise t.fail("command", "renew needs either command = [...] or signal = \"HUP\" and pid_file")
+    upper = name.upper()
+    upper = upper if upper.startswith("SIG") else f"SIG{upper}"
+    try:
+        signum = int(signal.Signals[upper])
+    except KeyError:
+        raise t.fail("signal", f"{name!r} is not a signal name (HUP, USR1, USR2, TERM, …)") from None
+    if signum in (int(signal.SIGKILL), int(signal.SIGSTOP)):
+        raise t.fail("signal", f"{upper} cannot be a renew signal")
+    pid_file = t.text("pid_file", required=True)
+    t.done()
+    return RenewSpec(signal=signum, pid_file=_resolve_path(pid_file, base), timeout=timeout)
+
+
+_WORKLOAD_KEYS = ("issuer", "environment", "refresh_fraction", "jitter", "min_backoff",
+                  "max_backoff", "allow_http", "scopes", "connector_id")
+
+
+def _workload(t: _Table, base: Path | None) -> list[EntrySpec]:
+    name = t.text("name", required=True)
+    if not _NAME_RE.fullmatch(name):
+        raise t.fail("name", "use letters, digits and . _ - (at most 64)")
+    issuer = t.text("issuer", required=True)
+    if not _ISSUER_RE.fullmatch(issuer):
+        raise t.fail("issuer", "must be an http(s) URL without query or fragment")
+    issuer = issuer.rstrip("/")
+    allow_http = t.flag("allow_http", False)
+    environment = t.text("environment")
+    service = t.text("service")
+    if service is not None and not _NAME_RE.fullmatch(service):
+        raise t.fail("service", "use letters, digits and . _ -")
+    targets = t.strs("targets", None, pattern=_NAME_RE, required=True)
+    if not targets:
+        raise t.fail("targets", "name at least one target cluster")
+    scopes = t.strs("scopes", (), pattern=_SCOPE_RE)
+    connector_id = t.text("connector_id")
+    timing = _timing(t)
+
+    subject_t, client_t = t.table("subject"), t.table("client")
+    if (subject_t is None) == (client_t is None):
+        raise t.fail("subject", "give exactly one credential: subject = {type = …, file = …} "
+                                "or client = {id = …, secret_file = …}")
+    subject = _subject(subject_t, base) if subject_t is not None else None
+    client = _client(client_t, base) if client_t is not None else None
+    if client is not None and service is not None:
+        raise t.fail("service", "a client credentials entry gets the client's own identity "
+                                "(configured on the platform); 'service' applies to subject entries")
+    if client is not None and connector_id is not None:
+        raise t.fail("connector_id", "connector_id applies to subject entries (token exchange)")
+    renew_t = t.table("renew")
+    renew = _renew(renew_t, base) if renew_t is not None else None
+
+    output = t.text("output", required=True)
+    try:
+        fields = _template_fields(output)
+    except ValueError as exc:
+        raise t.fail("output", str(exc)) from None
+    unknown = fields - OUTPUT_FIELDS
+    if unknown:
+        raise t.fail("output", f"unknown placeholder {{{sorted(unknown)[0]}}}; use "
+                               f"{', '.join('{' + f + '}' for f in sorted(OUTPUT_FIELDS))}")
+    if len(targets) > 1 and "target" not in fields:
+        raise t.fail("output", "several targets need '{target}' in the path, one file each")
+    for key, value in (("environment", environment), ("service", service)):
+        if key in fields and value is None:
+            raise t.fail("output", f"uses {{{key}}} but the workload sets no {key}")
+    t.done()
+    entries = []
+    for target in targets:
+        path = output.format(target=target, workload=name, service=service or "",
+                             environment=environment or "")
+        entries.append(EntrySpec(
+            workload=name, target=target, issuer=issuer, output=_resolve_path(path, base),
+            environment=environment, service=service, scopes=scopes, subject=subject,
+            client=client, connector_id=connector_id, renew=renew, timing=timing,
+            allow_http=allow_http))
+    return entries
+
+
+def parse_config(doc: Mapping[str, Any], *, file: str = "controller.toml",
+                 path: Path | None = None) -> ControllerConfig:
+    """Validate a parsed TOML document. Relative paths are relative to the file's folder."""
+    base = path.parent if path is not None else None
+    root = _Table(doc, "", file)
+    version = root.get("version", 1)
+    if version != 1:
+        raise root.fail("version", "only version 1 is understood")
+    c = root.table("controller") or _Table({}, "controller", file)
+    listen = c.get("listen", DEFAULT_LISTEN)
+    if listen is not None and not isinstance(listen, str):
+        raise c.fail("listen", "expected \"host:port\" (or \"\" to serve no health endpoint)")
+    if listen:
+        try:
+            split_listen(listen)
+        except ValueError as exc:
+            raise c.fail("listen", str(exc)) from None
+    poll = c.number("poll_interval", 1.0, minimum=0.0, maximum=60.0, exclusive_min=True)
+    on_expiry = c.text("on_expiry", "remove")
+    if on_expiry not in ON_EXPIRY:
+        raise c.fail("on_expiry", "must be 'remove' (never leave an expired token) or 'keep'")
+    c.done()
+
+    d = root.table("defaults") or _Table({}, "defaults", file)
+    defaults: dict[str, Any] = {}
+    for key in _WORKLOAD_KEYS:
+        if key in d.data:
+            defaults[key] = d.get(key)
+    d.done()
+
+    entries: list[EntrySpec] = []
+    names: list[str] = []
+    tables = root.tables("workload")
+    root.done()
+    if not tables:
+        raise ConfigError(f"{file}: workload: no [[workload]] entries; the controller has "
+                          "nothing to do", file=file, key="workload")
+    outputs: dict[Path, str] = {}
+    for wt in tables:
+        wt.fallback = defaults
+        found = _workload(wt, base)
+        if found[0].workload in names:
+            raise wt.fail("name", f"workload {found[0].workload!r} is defined twice")
+        names.append(found[0].workload)
+        for entry in found:
+            other = outputs.get(entry.output)
+            if other is not None:
+                raise wt.fail("output", f"{entry.output} is also the output of {other}; "
+                                        "each token needs its own file")
+            outputs[entry.output] = entry.key
+        entries.extend(found)
+    return ControllerConfig(path=path, listen=listen or None, poll_interval=poll,
+                            on_expiry=on_expiry, entries=tuple(entries), workloads=tuple(names))
+
+
+def load_config(path: Path) -> ControllerConfig:
+    """Read and validate the controller config file. Raises ``ConfigError``."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such file", file=str(path),
+                          hint="pass the config with --config FILE (see docs/controller.md)") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror}", file=str(path)) from exc
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}", file=str(path)) from exc
+    return parse_config(doc, file=str(path), path=path.absolute())

@@ -1,0 +1,167 @@
+"""Token files on disk: atomic replace, withdrawal, and reading credential files. No network.
+
+``write_token`` is the only way a token reaches its output file: a temporary file in the same
+folder (mode 0600 from creation), written, flushed and fsynced, then ``os.replace``d over the
+target, then the folder fsynced. A reader sees the old token or the new one, never a mix or a
+half; a crash at any point leaves the old file intact (and at worst a stray ``.*.tmp``, which
+``clean_stale_temps`` removes at the next start).
+
+Fault injection (tests only): with ``MICROSTAX_CONTROLLER_FAULT=crash-before-rename@N`` in the
+environment, the process exits abruptly (``os._exit(FAULT_EXIT_CODE)``) during its ``N``-th
+write, after the temporary file is complete and before the rename: the moment a crash would
+do the most harm.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+FAULT_ENV = "MICROSTAX_CONTROLLER_FAULT"
+FAULT_EXIT_CODE = 86
+TOKEN_FILE_MODE = 0o600
+#: the biggest credential file we read (a JWT-SVID or SA token is a few KB; a secret less)
+MAX_CREDENTIAL_BYTES = 64 * 1024
+
+_write_count = 0
+_write_lock = threading.Lock()
+
+
+class CredentialFileError(Exception):
+    """A subject token or secret file is missing, unreadable, empty or too large."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _fault_point() -> None:
+    global _write_count
+    spec = os.environ.get(FAULT_ENV, "")
+    with _write_lock:
+        _write_count += 1
+        count = _write_count
+    if spec.startswith("crash-before-rename@"):
+        try:
+            at = int(spec.split("@", 1)[1])
+        except ValueError:
+            return
+        if count == at:
+            os._exit(FAULT_EXIT_CODE)
+
+
+def temp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def write_token(path: Path, token: str) -> None:
+    """Atomically replace ``path`` with ``token`` (plus a newline), mode 0600."""
+    data = token.strip().encode("ascii") + b"\n"
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
+    try:
+        os.fchmod(fd, TOKEN_FILE_MODE)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _fault_point()
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_token(path: Path) -> bool:
+    """Take a token file off disk. Returns whether there was one."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    with contextlib.suppress(OSError):
+        fsync_dir(path.parent)
+    return True
+
+
+def clean_stale_temps(path: Path) -> int:
+    """Remove temporary files a crashed writer left next to ``path``. Returns how many."""
+    removed = 0
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return 0
+    prefix = temp_prefix(path)
+    for name in names:
+        if name.startswith(prefix) and name.endswith(".tmp"):
+            with contextlib.suppress(OSError):
+                os.unlink(path.parent / name)
+                removed += 1
+    return removed
+
+
+def read_token_file(path: Path) -> str | None:
+    """The text of an existing token file, or None when there is none (or it is unreadable)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CREDENTIAL_BYTES + 1)
+    except OSError:
+        return None
+    if len(data) > MAX_CREDENTIAL_BYTES:
+        return None
+    try:
+        return data.decode("ascii").strip() or None
+    except UnicodeDecodeError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class FileSignature:
+    """Enough of a file's identity to notice that it was replaced or rewritten."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+
+def signature(path: Path) -> FileSignature | None:
+    """The signature of the file ``path`` resolves to (kubelet swaps a ``..data`` symlink)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return FileSignature(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def read_credential(path: Path, what: str) -> str:
+    """Read a subject token or a secret: stripped text, bounded. Raises ``CredentialFileError``."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CREDENTIAL_BYTES + 1)
+    except FileNotFoundError:
+        raise CredentialFileError(f"the {what} file {path} does not exist") from None
+    except OSError as exc:
+        raise CredentialFileError(f"cannot read the {what} file {path}: {exc.strerror}") from None
+    if len(data) > MAX_CREDENTIAL_BYTES:
+        raise CredentialFileError(f"the {what} file {path} is over {MAX_CREDENTIAL_BYTES} bytes")
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise CredentialFileError(f"the {what} file {path} is not UTF-8 text") from None
+    if not text:
+        raise CredentialFileError(f"the {what} file {path} is empty")
+    return text
