@@ -62,7 +62,10 @@ _KID_RE = re.compile(r"[A-Za-z0-9_\-.:=+]{1,128}")
 
 
 def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    try:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: only the \uXXXX escape can carry them
+        return json.dumps(obj, separators=(",", ":")).encode("ascii")
 
 
 def sign(
