@@ -82,8 +82,8 @@ class PlatformServer:
         self.workers = workers
         self.extra_args = extra_args
         self.config_overrides = dict(config_overrides or {})
-        if audit_to_file:
-            self.config_overrides = deep_merge({"audit": {"file": "audit.log"}}, self.config_overrides)
+        if audit_to_file and "audit" not in self.config_overrides:
+            self.config_overrides["audit"] = {"file": "audit.log"}
         self.config_path = self.data_dir / "platform.toml"
         self.ready_file = self.data_dir / "ready"
         self.log_path = self.data_dir / "server.log"
