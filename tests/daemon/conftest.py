@@ -41,12 +41,21 @@ def isolated_env(root: Path, extra: dict[str, str] | None = None) -> dict[str, s
     return env
 
 
+def plain(value: Any) -> Any:
+    """pygls hands custom notification params over as namedtuples: make them JSON-like again."""
+    if hasattr(value, "_asdict"):
+        return {k: plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
 def collect_notifications(client: LanguageClient) -> dict[str, list[Any]]:
-    """Record every microstax/* notification the daemon sends, by method."""
+    """Record every microstax/* notification the daemon sends, by method (as plain dicts)."""
     received: dict[str, list[Any]] = {m: [] for m in NOTIFICATIONS}
     for method in NOTIFICATIONS:
         def handler(params: Any, _m: str = method) -> None:
-            received[_m].append(params)
+            received[_m].append(plain(params))
         client.feature(method)(handler)
     return received
 

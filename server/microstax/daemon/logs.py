@@ -122,6 +122,7 @@ class DaemonLogging:
         self.stderr.setLevel(level)
         self.lsp.setLevel(level)
         logging.getLogger("pygls").setLevel(logging.INFO if level <= logging.DEBUG else logging.WARNING)
-        # httpx/httpcore log request lines (URLs only) at INFO/DEBUG; keep them at debug only
-        for noisy in ("httpx", "httpcore", "asyncio"):
-            logging.getLogger(noisy).setLevel(logging.DEBUG if level <= logging.DEBUG else logging.WARNING)
+        # httpx logs one line per request (the URL) at INFO: shown at debug only; httpcore's
+        # per-socket trace never
+        logging.getLogger("httpx").setLevel(logging.INFO if level <= logging.DEBUG else logging.WARNING)
+        logging.getLogger("httpcore").setLevel(logging.WARNING)

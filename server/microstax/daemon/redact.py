@@ -29,7 +29,7 @@ _SECRET_FIELDS = (
 )
 # "refresh_token": "abc"   refresh_token=abc   refresh_token: abc   'token': 'abc'
 _FIELD_RE = re.compile(
-    r"""(?P<key>["']?(?:""" + _SECRET_FIELDS + r""")["']?\s*(?:=|:)\s*)(?P<q>["']?)(?P<value>[^"'\s&,;}\])]+)""",
+    r"""(?P<key>["']?(?:""" + _SECRET_FIELDS + r""")["']?\s*(?:=|:)\s*)(?P<q>["']?)(?P<value>[^"'\s&,;{}\[\])]+)""",
     re.IGNORECASE,
 )
 _BEARER_RE = re.compile(r"(?P<key>\b(?:Bearer|Basic)\s+)[A-Za-z0-9_\-.~+/=]{8,}", re.IGNORECASE)
