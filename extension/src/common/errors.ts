@@ -1,0 +1,78 @@
+/**
+ * Turning a daemon failure into a message and buttons. User errors (JSON-RPC -32001) carry
+ * `data: {code, message, action?}`; anything else is unexpected and points at the logs.
+ */
+import { USER_ERROR_CODE, type UserErrorData } from './protocol';
+
+export type ErrorAction = 'signIn' | 'openSettings' | 'retry' | 'showLogs' | 'restartDaemon';
+
+export const ACTION_LABELS: Record<ErrorAction, string> = {
+    signIn: 'Sign In',
+    openSettings: 'Open Settings',
+    retry: 'Retry',
+    showLogs: 'Show Logs',
+    restartDaemon: 'Restart Daemon',
+};
+
+export interface ErrorPresentation {
+    severity: 'error' | 'warning';
+    message: string;
+    actions: ErrorAction[];
+    /** The daemon's `data.code`, when it sent one. */
+    code?: string;
+}
+
+const SIGN_IN_CODES = new Set(['NOT_SIGNED_IN', 'LOGIN_FAILED', 'LOGIN_TIMEOUT']);
+const KNOWN_ACTIONS = new Set<string>(['signIn', 'openSettings', 'retry', 'showLogs']);
+
+interface ResponseErrorLike {
+    code?: unknown;
+    message?: unknown;
+    data?: unknown;
+}
+
+function isUserErrorData(data: unknown): data is UserErrorData {
+    return typeof data === 'object' && data !== null && typeof (data as UserErrorData).code === 'string';
+}
+
+/** The daemon's `data.code` of a user error, or undefined. */
+export function userErrorCode(err: unknown): string | undefined {
+    const e = err as ResponseErrorLike | undefined;
+    return e && isUserErrorData(e.data) ? e.data.code : undefined;
+}
+
+/** Messages of vscode-jsonrpc when the connection is gone. */
+const NOT_RUNNING = /(connection (got )?(closed|disposed)|client is not running|Client is not running|Pending response rejected since connection got disposed|not running)/i;
+
+/**
+ * @param what the failed step in words, e.g. "Federation failed".
+ */
+export function presentError(err: unknown, what: string): ErrorPresentation {
+    const e = (err ?? {}) as ResponseErrorLike;
+    const message = typeof e.message === 'string' ? e.message : String(err);
+    if (isUserErrorData(e.data) && (e.code === USER_ERROR_CODE || e.code === undefined)) {
+        const data = e.data;
+        const actions: ErrorAction[] = [];
+        if (data.action && KNOWN_ACTIONS.has(data.action)) {
+            actions.push(data.action as ErrorAction);
+        }
+        if (SIGN_IN_CODES.has(data.code) && !actions.includes('signIn')) {
+            actions.unshift('signIn');
+        }
+        if (!actions.includes('showLogs')) {
+            actions.push('showLogs');
+        }
+        const severity = data.code === 'NOT_SIGNED_IN' ? 'warning' : 'error';
+        return { severity, message: `${what}: ${data.message || message}`, actions, code: data.code };
+    }
+    if (NOT_RUNNING.test(message)) {
+        return { severity: 'error', message: `${what}: the MicroStax daemon is not running.`, actions: ['restartDaemon', 'showLogs'] };
+    }
+    return { severity: 'error', message: `${what}: ${message}`, actions: ['showLogs'] };
+}
+
+/** True when a request was cancelled by the user (nothing to report). */
+export function isCancellation(err: unknown): boolean {
+    const e = err as ResponseErrorLike | undefined;
+    return !!e && (e.code === -32800 || (typeof e.message === 'string' && /cancel/i.test(e.message) && e.code !== USER_ERROR_CODE));
+}

@@ -1,0 +1,99 @@
+/**
+ * How the daemon is found. The order (documented in README.md, "Finding Python"):
+ *
+ *  1. `microstax.daemonCommand`: a full command line, used as is.
+ *  2. `microstax.python`: `<python> -m microstax daemon` (an error if it lacks the package).
+ *  3. The Python extension's selected interpreter, if it has the `microstax` package.
+ *  4. `python3`, then `python`, on PATH, if it has the package.
+ *  5. The `microstax` console script on PATH.
+ *  6. A private environment the extension creates in its global storage (`pip install microstax`),
+ *     reported to the user when it is created.
+ *
+ * The probes that touch the system are passed in, so the order itself is tested without one.
+ */
+import type { ServerInfo } from './identity';
+import type { Settings } from './settings';
+
+export type DaemonSource =
+    | 'setting:daemonCommand'
+    | 'setting:python'
+    | 'pythonExtension'
+    | 'path:python'
+    | 'path:consoleScript'
+    | 'privateEnvironment';
+
+export interface DaemonLaunch {
+    command: string;
+    args: string[];
+    source: DaemonSource;
+    /** For the log: where it came from, in words. */
+    detail: string;
+}
+
+export interface DiscoveryProbes {
+    /** The interpreter the Python extension selected for the workspace, when that extension is present. */
+    pythonExtensionInterpreter(): Promise<string | undefined>;
+    /** Whether `python` can import `module`. */
+    hasModule(python: string, module: string): Promise<boolean>;
+    /** Absolute path of an executable on PATH. */
+    which(name: string): Promise<string | undefined>;
+    /** Creates (or reuses) the private environment with `pipSpec` installed; returns its Python. */
+    privateEnvironment(pipSpec: string): Promise<string>;
+    log(message: string): void;
+}
+
+export class DiscoveryError extends Error {
+    constructor(
+        message: string,
+        readonly setting?: string,
+    ) {
+        super(message);
+        this.name = 'DiscoveryError';
+    }
+}
+
+export const PATH_PYTHONS = ['python3', 'python'] as const;
+
+export async function discoverDaemon(settings: Settings, info: ServerInfo, probes: DiscoveryProbes): Promise<DaemonLaunch> {
+    const moduleArgs = ['-m', info.module, ...info.daemonArgs];
+
+    if (settings.daemonCommand.length > 0) {
+        const [command, ...args] = settings.daemonCommand;
+        return { command, args, source: 'setting:daemonCommand', detail: `${info.section}.daemonCommand` };
+    }
+
+    if (settings.python) {
+        if (!(await probes.hasModule(settings.python, info.module))) {
+            throw new DiscoveryError(
+                `The interpreter in ${info.section}.python (${settings.python}) cannot import the "${info.module}" package. ` +
+                    `Install it there (pip install ${info.pipSpec}) or clear the setting.`,
+                `${info.section}.python`,
+            );
+        }
+        return { command: settings.python, args: moduleArgs, source: 'setting:python', detail: `${info.section}.python` };
+    }
+
+    const selected = await probes.pythonExtensionInterpreter();
+    if (selected) {
+        if (await probes.hasModule(selected, info.module)) {
+            return { command: selected, args: moduleArgs, source: 'pythonExtension', detail: "the Python extension's selected interpreter" };
+        }
+        probes.log(`The Python extension's interpreter ${selected} has no "${info.module}" package; looking further.`);
+    }
+
+    for (const name of PATH_PYTHONS) {
+        const python = await probes.which(name);
+        if (python && (await probes.hasModule(python, info.module))) {
+            return { command: python, args: moduleArgs, source: 'path:python', detail: `${name} on PATH` };
+        }
+    }
+
+    const script = await probes.which(info.module);
+    if (script) {
+        return { command: script, args: [...info.daemonArgs], source: 'path:consoleScript', detail: `the ${info.module} command on PATH` };
+    }
+
+    probes.log(`No Python with the "${info.module}" package found; creating a private environment.`);
+    const python = await probes.privateEnvironment(info.pipSpec);
+    return { command: python, args: moduleArgs, source: 'privateEnvironment', detail: 'the private environment of this extension' };
+}

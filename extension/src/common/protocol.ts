@@ -1,0 +1,176 @@
+/**
+ * The daemon protocol (docs/daemon-protocol.md), as types. Everything the extension shows comes
+ * from these shapes; the extension never parses token contents itself.
+ *
+ * No `vscode` import here: this module is shared by pure logic and its unit tests.
+ */
+
+/** `workspace/executeCommand` names understood by the daemon. */
+export const DaemonCommand = {
+    listEnvironments: 'microstax.listEnvironments',
+    listClusters: 'microstax.listClusters',
+    federate: 'microstax.federate',
+    decode: 'microstax.decode',
+    verify: 'microstax.verify',
+    identityStatus: 'microstax.identityStatus',
+    login: 'microstax.login',
+    logout: 'microstax.logout',
+} as const;
+export type DaemonCommandName = (typeof DaemonCommand)[keyof typeof DaemonCommand];
+
+/** Notifications the daemon sends. */
+export const DaemonNotification = {
+    identityChanged: 'microstax/identityChanged',
+    clusterStateChanged: 'microstax/clusterStateChanged',
+    loginPrompt: 'microstax/loginPrompt',
+} as const;
+
+/** The JSON-RPC error code of every user error; `data.code` says which one. */
+export const USER_ERROR_CODE = -32001;
+
+export type UserErrorCode =
+    | 'NOT_SIGNED_IN'
+    | 'UNKNOWN_ENVIRONMENT'
+    | 'UNKNOWN_CLUSTER'
+    | 'EXCHANGE_DENIED'
+    | 'IDP_UNAVAILABLE'
+    | 'INVALID_TOKEN'
+    | 'KEYRING_UNAVAILABLE'
+    | 'LOGIN_FAILED'
+    | 'LOGIN_TIMEOUT'
+    | 'BAD_REQUEST';
+
+export type UserErrorAction = 'signIn' | 'openSettings' | 'retry' | 'showLogs';
+
+export interface UserErrorData {
+    code: UserErrorCode | string;
+    message: string;
+    action?: UserErrorAction | string;
+}
+
+/** Settings as the daemon wants them: `initialize.initializationOptions`. */
+export interface InitializationOptions {
+    configFile?: string;
+    environment?: string;
+    logLevel: 'error' | 'warn' | 'info' | 'debug';
+    diagnostics: boolean;
+    hover: boolean;
+}
+
+export interface Environment {
+    name: string;
+    issuer: string;
+    default: boolean;
+    signedIn: boolean;
+}
+
+export interface ListEnvironmentsResult {
+    v: number;
+    environments: Environment[];
+}
+
+export type ClusterStatus = 'up' | 'down' | 'unknown';
+export type TokenState = 'exchanged' | 'not_exchanged' | 'failed';
+
+export interface ClusterTokenState {
+    state: TokenState;
+    expiresAt?: string;
+    secondsLeft?: number;
+    service?: string;
+    failure?: { kind: 'network' | 'auth' | 'config' | string; message: string };
+}
+
+export interface ClusterState {
+    name: string;
+    environment: string;
+    region?: string;
+    issuer?: string;
+    tokenEndpoint?: string;
+    headerBudget?: number;
+    status: ClusterStatus;
+    token: ClusterTokenState;
+    /** Not in protocol v1: services the catalog knows for this cluster, used when present. */
+    services?: string[];
+}
+
+export interface ListClustersResult {
+    v: number;
+    environment: string;
+    clusters: ClusterState[];
+}
+
+export type ClassicalVerdict = 'verified' | 'invalid' | 'unverifiable' | 'not_checked';
+export type PqVerdict = 'verified' | 'invalid' | 'missing' | 'unverifiable' | 'not_checked';
+
+export interface TokenSummary {
+    subject: string;
+    identityKind: 'user' | 'service' | 'spiffe' | 'kubernetes' | 'unknown';
+    identityDetail?: Record<string, unknown>;
+    issuer: string;
+    audience: string[];
+    scopes: string[];
+    clientId?: string;
+    jti?: string;
+    actors: string[];
+    issuedAt?: string;
+    notBefore?: string;
+    expiresAt?: string;
+    secondsLeft?: number;
+    lifetimeSeconds?: number;
+    expiresIn: string;
+    sizeBytes: number;
+    sizeWarning?: string;
+    signatures: { classical: { alg: string; kid?: string }; pq?: { alg: string; kid?: string } };
+    verdict: { classical: ClassicalVerdict; pq: PqVerdict; reason?: string };
+}
+
+export interface FederateParams {
+    environment?: string;
+    target: string;
+    service: string;
+    scopes?: string[];
+    audience?: string;
+}
+
+export interface FederateResult {
+    v: number;
+    token: string;
+    summary: TokenSummary;
+    cluster: ClusterState;
+    headerBudget: { bytes: number; limit: number; exceeds: boolean };
+}
+
+export interface DecodeResult {
+    v: number;
+    summary: TokenSummary;
+    markdown: string;
+}
+
+export interface VerifyResult {
+    v: number;
+    valid: boolean;
+    reason?: string;
+    summary: TokenSummary;
+    markdown: string;
+}
+
+export interface IdentityStatus {
+    v: number;
+    environment: string;
+    signedIn: boolean;
+    subject?: string;
+    issuer?: string;
+    expiresAt?: string;
+    secondsLeft?: number;
+    label: string;
+    clusters: ClusterState[];
+    summary: string;
+}
+
+export interface LoginPrompt {
+    environment: string;
+    userCode: string;
+    verificationUri: string;
+    verificationUriComplete?: string;
+    expiresAt: string;
+}

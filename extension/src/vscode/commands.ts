@@ -1,0 +1,377 @@
+/** The commands (all in category "MicroStax"). Each asks the daemon and shows the answer. */
+import * as vscode from 'vscode';
+import { clearDelayMs, JWT_SHAPE, tokenFromText } from '../common/clipboard';
+import { ACTION_LABELS, type ErrorAction, isCancellation, presentError } from '../common/errors';
+import { rememberService, runFederateFlow, DEFAULT_SERVICE } from '../common/federateFlow';
+import type { CommandIds, ServerInfo } from '../common/identity';
+import { clusterTokenText, federatedMessage, headerBudgetWarning, verifyMessage } from '../common/presentation';
+import {
+    type ClusterState,
+    type DecodeResult,
+    DaemonCommand,
+    type FederateParams,
+    type FederateResult,
+    type IdentityStatus,
+    type ListClustersResult,
+    type ListEnvironmentsResult,
+    type LoginPrompt,
+    type VerifyResult,
+} from '../common/protocol';
+import { environmentArg } from '../common/settings';
+import { currentSettings, type Daemon } from './daemon';
+import type { TokenDocuments } from './documents';
+import type { RedactingLogChannel } from './log';
+import { VsCodeFlowUI } from './quickPick';
+import type { IdentityStatusBar } from './statusBar';
+import type { IdentityTree, Node } from './tree';
+
+const RECENT_SERVICES_KEY = 'microstax.recentServices';
+
+function formatTime(iso: string): string {
+    const d = new Date(iso);
+    return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'medium' });
+}
+
+export class Commands implements vscode.Disposable {
+    private readonly clipboardTimers = new Set<NodeJS.Timeout>();
+
+    constructor(
+        private readonly info: ServerInfo,
+        private readonly ids: CommandIds,
+        private readonly context: vscode.ExtensionContext,
+        private readonly daemon: Daemon,
+        private readonly log: RedactingLogChannel,
+        private readonly statusBar: IdentityStatusBar,
+        private readonly tree: IdentityTree,
+        private readonly docs: TokenDocuments,
+    ) {}
+
+    register(): vscode.Disposable[] {
+        const r = vscode.commands.registerCommand;
+        return [
+            r(this.ids.federate, () => this.federate()),
+            r(this.ids.decodeToken, () => this.decodeToken()),
+            r(this.ids.verifyToken, () => this.verifyToken()),
+            r(this.ids.signIn, (arg?: unknown) => this.signIn(environmentOf(arg))),
+            r(this.ids.signOut, (arg?: unknown) => this.signOut(environmentOf(arg))),
+            r(this.ids.showIdentityStatus, () => this.showIdentityStatus()),
+            r(this.ids.restartDaemon, () => this.daemon.restart('requested by the user')),
+            r(this.ids.showLogs, () => this.log.show()),
+            r(this.ids.quickActions, () => this.quickActions()),
+            r(this.ids.viewRefresh, () => this.tree.refresh()),
+            r(this.ids.viewFederate, (node?: Node) =>
+                node?.kind === 'cluster' ? this.federate({ environment: node.cluster.environment, cluster: node.cluster }) : this.federate(),
+            ),
+            r(this.ids.viewCopy, (node?: Node) => (node?.kind === 'cluster' ? this.copyCluster(node.cluster) : undefined)),
+        ];
+    }
+
+    // ---- errors --------------------------------------------------------------------------
+
+    /** Shows a daemon failure with the buttons its `data.action` calls for. */
+    async reportError(err: unknown, what: string, retry?: () => Promise<unknown>): Promise<void> {
+        if (isCancellation(err)) {
+            return;
+        }
+        const p = presentError(err, what);
+        this.log.error(p.message);
+        const actions = p.actions.filter((a) => a !== 'retry' || retry);
+        const labels = actions.map((a) => ACTION_LABELS[a]);
+        const show = p.severity === 'warning' ? vscode.window.showWarningMessage : vscode.window.showErrorMessage;
+        const choice = await show(`MicroStax: ${p.message}`, ...labels);
+        const action = actions[labels.indexOf(choice as string)] as ErrorAction | undefined;
+        switch (action) {
+            case 'signIn':
+                await this.signIn();
+                break;
+            case 'openSettings':
+                await vscode.commands.executeCommand('workbench.action.openSettings', this.info.section);
+                break;
+            case 'retry':
+                await retry?.();
+                break;
+            case 'showLogs':
+                this.log.show();
+                break;
+            case 'restartDaemon':
+                await this.daemon.restart('requested by the user');
+                break;
+            default:
+                break;
+        }
+    }
+
+    // ---- federate ------------------------------------------------------------------------
+
+    async federate(preset?: { environment?: string; cluster?: ClusterState }): Promise<void> {
+        const settings = currentSettings(this.info);
+        let params: FederateParams | undefined;
+        try {
+            params = await runFederateFlow(
+                new VsCodeFlowUI(),
+                {
+                    listEnvironments: async () => (await this.daemon.request<ListEnvironmentsResult>(DaemonCommand.listEnvironments)).environments,
+                    listClusters: async (environment) =>
+                        (await this.daemon.request<ListClustersResult>(DaemonCommand.listClusters, { environment })).clusters,
+                },
+                {
+                    defaultEnvironment: settings.environment || undefined,
+                    preset,
+                    recentServices: this.context.globalState.get<string[]>(RECENT_SERVICES_KEY, []),
+                },
+            );
+        } catch (err) {
+            await this.reportError(err, 'Could not list environments and clusters', () => this.federate(preset));
+            return;
+        }
+        if (!params) {
+            return;
+        }
+        await this.context.globalState.update(
+            RECENT_SERVICES_KEY,
+            rememberService(this.context.globalState.get<string[]>(RECENT_SERVICES_KEY, []), params.service),
+        );
+        await this.federateAndCopy(params);
+    }
+
+    private async copyCluster(cluster: ClusterState): Promise<void> {
+        await this.federateAndCopy({ environment: cluster.environment, target: cluster.name, service: cluster.token.service ?? DEFAULT_SERVICE });
+    }
+
+    async federateAndCopy(params: FederateParams): Promise<void> {
+        let result: FederateResult;
+        try {
+            result = await vscode.window.withProgress(
+                {
+                    location: vscode.ProgressLocation.Notification,
+                    title: `MicroStax: exchanging a token for ${params.target} (service ${params.service})…`,
+                    cancellable: true,
+                },
+                (_progress, token) => this.daemon.request<FederateResult>(DaemonCommand.federate, params, token),
+            );
+        } catch (err) {
+            await this.reportError(err, `Federation for ${params.target} failed`, () => this.federateAndCopy(params));
+            return;
+        }
+        await this.copyToClipboard(result.token, result.summary.secondsLeft);
+        this.tree.updateCluster(result.cluster);
+        this.log.info(`Federated a token for ${params.target} (service ${params.service}); copied to the clipboard.`);
+        const warning = headerBudgetWarning(result);
+        if (warning) {
+            void vscode.window.showWarningMessage(`MicroStax: ${warning}`);
+        }
+        const token = result.token;
+        void vscode.window.showInformationMessage(`MicroStax: ${federatedMessage(result, params.service, formatTime)}`, 'Decode').then(async (choice) => {
+            if (choice === 'Decode') {
+                await this.decode(token);
+            }
+        });
+    }
+
+    /** Copies with vscode.env.clipboard (the user's machine, even in Remote) and clears it at expiry. */
+    private async copyToClipboard(token: string, secondsLeft: number | undefined): Promise<void> {
+        await vscode.env.clipboard.writeText(token);
+        const delay = clearDelayMs(secondsLeft, currentSettings(this.info).clearClipboardOnExpiry);
+        if (delay === undefined) {
+            return;
+        }
+        const timer = setTimeout(async () => {
+            this.clipboardTimers.delete(timer);
+            try {
+                if ((await vscode.env.clipboard.readText()) === token) {
+                    await vscode.env.clipboard.writeText('');
+                    this.log.info('Cleared the clipboard: the token copied there has expired.');
+                }
+            } catch (err) {
+                this.log.warn(`Could not clear the clipboard: ${String(err)}`);
+            }
+        }, delay);
+        timer.unref?.();
+        this.clipboardTimers.add(timer);
+    }
+
+    // ---- decode / verify -----------------------------------------------------------------
+
+    private async tokenFromEditorOrClipboard(): Promise<string | undefined> {
+        const editor = vscode.window.activeTextEditor;
+        if (editor) {
+            if (!editor.selection.isEmpty) {
+                return tokenFromText(editor.document.getText(editor.selection));
+            }
+            const range = editor.document.getWordRangeAtPosition(editor.selection.active, JWT_SHAPE);
+            if (range) {
+                return editor.document.getText(range);
+            }
+        }
+        const fromClipboard = tokenFromText(await vscode.env.clipboard.readText());
+        if (!fromClipboard) {
+            void vscode.window.showWarningMessage('MicroStax: select a token (or put the cursor on one), or copy one to the clipboard first.');
+        }
+        return fromClipboard;
+    }
+
+    async decodeToken(): Promise<void> {
+        const token = await this.tokenFromEditorOrClipboard();
+        if (token) {
+            await this.decode(token);
+        }
+    }
+
+    private async decode(token: string): Promise<void> {
+        try {
+            const r = await this.daemon.request<DecodeResult>(DaemonCommand.decode, { token });
+            await this.docs.show(`Decoded token – ${r.summary.subject}`, r.markdown);
+        } catch (err) {
+            await this.reportError(err, 'Could not decode the token');
+        }
+    }
+
+    async verifyToken(): Promise<void> {
+        const token = await this.tokenFromEditorOrClipboard();
+        if (!token) {
+            return;
+        }
+        try {
+            const r = await vscode.window.withProgress(
+                { location: vscode.ProgressLocation.Notification, title: 'MicroStax: verifying the token…', cancellable: true },
+                (_p, ct) => this.daemon.request<VerifyResult>(DaemonCommand.verify, { token }, ct),
+            );
+            await this.docs.show(`Verified token – ${r.summary.subject}`, r.markdown);
+            const msg = `MicroStax: ${verifyMessage(r.valid, r.summary, r.reason)}`;
+            if (r.valid) {
+                void vscode.window.showInformationMessage(msg);
+            } else {
+                void vscode.window.showWarningMessage(msg);
+            }
+        } catch (err) {
+            await this.reportError(err, 'Could not verify the token');
+        }
+    }
+
+    // ---- session -------------------------------------------------------------------------
+
+    async signIn(environment?: string): Promise<void> {
+        const arg = environmentArg(currentSettings(this.info), environment);
+        try {
+            const status = await vscode.window.withProgress(
+                {
+                    location: vscode.ProgressLocation.Notification,
+                    title: `MicroStax: signing in${arg.environment ? ` to ${arg.environment}` : ''}…`,
+                    cancellable: true,
+                },
+                (_p, ct) => this.daemon.request<IdentityStatus>(DaemonCommand.login, arg, ct),
+            );
+            this.acceptIdentity(status);
+            void vscode.window.showInformationMessage(`MicroStax: signed in to ${status.environment}${status.subject ? ` as ${status.subject}` : ''}.`);
+        } catch (err) {
+            await this.reportError(err, 'Sign-in failed', () => this.signIn(environment));
+        }
+    }
+
+    /** `microstax/loginPrompt`: show the device code and offer the browser. */
+    async onLoginPrompt(p: LoginPrompt): Promise<void> {
+        const choice = await vscode.window.showInformationMessage(
+            `MicroStax: to sign in to ${p.environment}, enter the code ${p.userCode} at ${p.verificationUri}`,
+            'Open Browser',
+            'Copy Code',
+        );
+        if (choice === 'Open Browser') {
+            await vscode.env.openExternal(vscode.Uri.parse(p.verificationUriComplete ?? p.verificationUri));
+        } else if (choice === 'Copy Code') {
+            await vscode.env.clipboard.writeText(p.userCode);
+        }
+    }
+
+    async signOut(environment?: string): Promise<void> {
+        const arg = environmentArg(currentSettings(this.info), environment);
+        try {
+            const status = await this.daemon.request<IdentityStatus>(DaemonCommand.logout, arg);
+            this.acceptIdentity(status);
+            void vscode.window.showInformationMessage(`MicroStax: signed out of ${status.environment}.`);
+        } catch (err) {
+            await this.reportError(err, 'Sign-out failed');
+        }
+    }
+
+    private acceptIdentity(status: IdentityStatus | undefined): void {
+        if (status && typeof status === 'object' && 'signedIn' in status) {
+            this.statusBar.setIdentity(status);
+            this.tree.updateIdentity(status);
+        }
+    }
+
+    // ---- status --------------------------------------------------------------------------
+
+    async showIdentityStatus(): Promise<void> {
+        const env = currentSettings(this.info).environment || undefined;
+        let status: IdentityStatus;
+        try {
+            status = await this.daemon.request<IdentityStatus>(DaemonCommand.identityStatus, env ? { environment: env } : {});
+        } catch (err) {
+            await this.reportError(err, 'Could not get the identity status');
+            return;
+        }
+        this.acceptIdentity(status);
+        const now = Date.now();
+        type Item = vscode.QuickPickItem & { run?: () => unknown };
+        const items: Item[] = [
+            {
+                label: status.signedIn ? `$(account) ${status.subject ?? status.label}` : '$(circle-slash) Not signed in',
+                description: status.environment,
+                detail: [status.issuer, status.signedIn && status.expiresAt ? `session until ${formatTime(status.expiresAt)}` : '', status.summary]
+                    .filter(Boolean)
+                    .join(' · '),
+                run: status.signedIn ? () => this.signOut(status.environment) : () => this.signIn(status.environment),
+            },
+            { label: 'Clusters', kind: vscode.QuickPickItemKind.Separator },
+            ...status.clusters.map((c) => ({
+                label: `$(${c.token.state === 'exchanged' ? 'key' : 'server'}) ${c.name}`,
+                description: [c.region, c.status].filter(Boolean).join(' · '),
+                detail: clusterTokenText(c, now, now),
+                run: () => this.federate({ environment: c.environment, cluster: c }),
+            })),
+        ];
+        const choice = await vscode.window.showQuickPick(items, {
+            title: `MicroStax: Identity Status (${status.environment})`,
+            placeHolder: status.signedIn ? 'Pick a cluster to federate a token for it, or yourself to sign out' : 'Pick to sign in',
+            matchOnDescription: true,
+        });
+        await choice?.run?.();
+    }
+
+    async quickActions(): Promise<void> {
+        const status = this.statusBar.current;
+        type Item = vscode.QuickPickItem & { command: string };
+        const items: Item[] = [
+            { label: '$(key) Federate Identity Token…', command: this.ids.federate },
+            status?.signedIn
+                ? { label: '$(sign-out) Sign Out', description: status.environment, command: this.ids.signOut }
+                : { label: '$(sign-in) Sign In', description: status?.environment, command: this.ids.signIn },
+            { label: '$(info) Show Identity Status', command: this.ids.showIdentityStatus },
+            { label: '$(symbol-key) Decode Token', command: this.ids.decodeToken },
+            { label: '$(verified) Verify Token', command: this.ids.verifyToken },
+            { label: '$(output) Show Logs', command: this.ids.showLogs },
+            { label: '$(debug-restart) Restart Daemon', command: this.ids.restartDaemon },
+        ];
+        const choice = await vscode.window.showQuickPick(items, { title: 'MicroStax', placeHolder: 'What do you want to do?' });
+        if (choice) {
+            await vscode.commands.executeCommand(choice.command);
+        }
+    }
+
+    dispose(): void {
+        for (const t of this.clipboardTimers) {
+            clearTimeout(t);
+        }
+        this.clipboardTimers.clear();
+    }
+}
+
+/** Commands invoked from the view pass a node; from the palette, nothing. */
+function environmentOf(arg: unknown): string | undefined {
+    const node = arg as Node | undefined;
+    if (node && typeof node === 'object' && 'kind' in node && node.kind === 'environment') {
+        return node.env.name;
+    }
+    return typeof arg === 'string' ? arg : undefined;
+}

@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { commandIds, loadServerInfo } from '../src/common/identity';
+import { SETTING_KEYS } from '../src/common/settings';
+
+// out/test/manifest.test.js → ../../package.json
+const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8'));
+
+test('identity block', () => {
+    const info = loadServerInfo(pkg);
+    assert.equal(info.extensionId, 'microstax.microstax-identity');
+    assert.equal(pkg.displayName, 'MicroStax Identity');
+    assert.equal(info.section, 'microstax');
+    assert.equal(info.module, 'microstax');
+    assert.deepEqual(info.daemonArgs, ['daemon']);
+});
+
+test('every command the code registers is contributed, in category MicroStax', () => {
+    const contributed = new Map<string, { title: string; category: string }>(pkg.contributes.commands.map((c: { command: string }) => [c.command, c]));
+    const ids = commandIds(loadServerInfo(pkg).section);
+    for (const id of Object.values(ids)) {
+        assert.ok(contributed.has(id), `${id} is not in contributes.commands`);
+        assert.equal(contributed.get(id)?.category, 'MicroStax');
+    }
+    assert.equal(contributed.size, Object.keys(ids).length);
+    const titles = Object.fromEntries([...contributed].map(([id, c]) => [id, c.title]));
+    assert.equal(titles['microstax.federate'], 'Federate Identity Token…');
+    assert.equal(titles['microstax.restartDaemon'], 'Restart Daemon');
+});
+
+test('every setting the code reads is contributed', () => {
+    const props = Object.keys(pkg.contributes.configuration.properties).sort();
+    const expected = Object.values(SETTING_KEYS)
+        .map((k) => `microstax.${k}`)
+        .sort();
+    assert.deepEqual(props, expected);
+});

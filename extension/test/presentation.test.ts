@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+    clusterTokenText,
+    clusterTreeItem,
+    environmentTreeItem,
+    federatedMessage,
+    headerBudgetWarning,
+    presentStatus,
+    verifyMessage,
+} from '../src/common/presentation';
+import { formatCompact, formatDuration, msUntilCompactChange, secondsLeftNow } from '../src/common/time';
+import { cluster, envs, federateResult, identity, summary } from './fixtures';
+
+const T0 = Date.UTC(2030, 0, 1);
+
+test('durations', () => {
+    assert.equal(formatDuration(0), '0s');
+    assert.equal(formatDuration(59), '59s');
+    assert.equal(formatDuration(252), '4m 12s');
+    assert.equal(formatDuration(3900), '1h 5m');
+    assert.equal(formatDuration(7200), '2h');
+    assert.equal(formatDuration(183600), '2d 3h');
+    assert.equal(formatCompact(-1), 'expired');
+    assert.equal(formatCompact(30), '<1m');
+    assert.equal(formatCompact(2520), '42m');
+    assert.equal(formatCompact(3900), '1h 5m');
+    assert.equal(secondsLeftNow(100, T0, T0 + 30_000), 70);
+    assert.equal(secondsLeftNow(undefined, T0, T0), undefined);
+    assert.equal(msUntilCompactChange(30), 30_000);
+    assert.equal(msUntilCompactChange(125.5), 5501);
+    assert.equal(msUntilCompactChange(0), Infinity);
+});
+
+test('status: starting, stopped, unknown identity', () => {
+    assert.match(presentStatus({ daemon: 'starting', nowMs: T0 }).text, /sync~spin/);
+    const stopped = presentStatus({ daemon: 'failed', nowMs: T0 });
+    assert.equal(stopped.colour, 'error');
+    assert.match(stopped.text, /daemon stopped/);
+    assert.equal(presentStatus({ daemon: 'running', nowMs: T0 }).text, '$(key) MicroStax');
+});
+
+test('status: signed in shows subject, environment and time left', () => {
+    const p = presentStatus({ daemon: 'running', identity: identity({ secondsLeft: 2520 }), receivedAtMs: T0, nowMs: T0 });
+    assert.equal(p.text, '$(verified) alice@example.com · dev · 42m');
+    assert.equal(p.colour, 'normal');
+    assert.match(p.tooltip, /Signed in as `alice@example.com` to \*\*dev\*\*/);
+    assert.match(p.tooltip, /Session ends in 42m/);
+    assert.ok(p.refreshInMs <= 60_000);
+});
+
+test('status: warning colour near expiry, error colour when expired, counting down locally', () => {
+    const id = identity({ secondsLeft: 600 });
+    assert.equal(presentStatus({ daemon: 'running', identity: id, receivedAtMs: T0, nowMs: T0 }).colour, 'normal');
+    const warn = presentStatus({ daemon: 'running', identity: id, receivedAtMs: T0, nowMs: T0 + 301_000 });
+    assert.equal(warn.colour, 'warning');
+    assert.match(warn.text, /^\$\(warning\) alice@example.com · dev · 4m$/);
+    const expired = presentStatus({ daemon: 'running', identity: id, receivedAtMs: T0, nowMs: T0 + 600_000 });
+    assert.equal(expired.colour, 'error');
+    assert.match(expired.text, /expired$/);
+    assert.equal(expired.refreshInMs, Infinity);
+});
+
+test('status: signed out is an error', () => {
+    const p = presentStatus({
+        daemon: 'running',
+        identity: identity({ signedIn: false, subject: undefined, secondsLeft: undefined, clusters: [cluster('a')] }),
+        nowMs: T0,
+    });
+    assert.equal(p.text, '$(circle-slash) MicroStax: signed out (dev)');
+    assert.equal(p.colour, 'error');
+    assert.match(p.tooltip, /- a: not exchanged/);
+});
+
+test('status: long subjects are shortened, no time when the daemon gives none', () => {
+    const p = presentStatus({
+        daemon: 'running',
+        identity: identity({ subject: 'spiffe://cluster.local/ns/payments/sa/very-long-service-account', secondsLeft: undefined }),
+        nowMs: T0,
+    });
+    assert.equal(p.text, '$(verified) spiffe://cluster.local/ns/payme… · dev');
+});
+
+test('cluster token text and tree items', () => {
+    const ex = cluster('stx-eu', { token: { state: 'exchanged', secondsLeft: 252, service: 'billing', expiresAt: '2030-01-01T00:04:12Z' } });
+    assert.equal(clusterTokenText(ex, T0, T0), 'exchanged (billing) · 4m 12s left');
+    assert.equal(clusterTokenText(ex, T0, T0 + 300_000), 'expired (billing)');
+    assert.equal(
+        clusterTokenText(cluster('x', { token: { state: 'failed', failure: { kind: 'network', message: 'refused' } } }), T0, T0),
+        'failed (network): refused',
+    );
+    const item = clusterTreeItem(ex, T0, T0);
+    assert.equal(item.contextValue, 'cluster.exchanged');
+    assert.equal(item.icon, 'key');
+    assert.equal(item.description, 'up · exchanged (billing) · 4m 12s left');
+    assert.equal(clusterTreeItem(cluster('y', { status: 'down' }), T0, T0).contextValue, 'cluster');
+    assert.equal(clusterTreeItem(cluster('y', { status: 'down' }), T0, T0).icon, 'error');
+    assert.equal(environmentTreeItem(envs[1]).contextValue, 'environment.signedIn');
+    assert.equal(environmentTreeItem(envs[0]).description, 'signed out');
+});
+
+test('federated message says for whom, which cluster, until when', () => {
+    const msg = federatedMessage(federateResult(), 'default', (iso) => `<${iso}>`);
+    assert.equal(
+        msg,
+        'Token copied to the clipboard: alice@example.com → stx-eu-west-cluster (service default), valid until <2030-01-01T00:05:00Z> (expires in 5m).',
+    );
+});
+
+test('header budget warning', () => {
+    assert.equal(headerBudgetWarning(federateResult()), undefined);
+    assert.match(headerBudgetWarning(federateResult({ headerBudget: { bytes: 9000, limit: 8192, exceeds: true } })) ?? '', /9000 bytes/);
+    assert.equal(headerBudgetWarning(federateResult({ summary: summary({ sizeWarning: 'big' }) })), 'big');
+});
+
+test('verify message', () => {
+    assert.match(verifyMessage(true, summary()), /is valid \(classical verified, post-quantum verified\)/);
+    assert.match(verifyMessage(false, summary({ verdict: { classical: 'verified', pq: 'missing' } }), 'stripped'), /NOT valid: stripped/);
+});
