@@ -3,6 +3,7 @@
     OAuthError                    anything that went wrong talking to an identity provider
     ├── TransportError            could not reach it: refused, DNS, TLS, timeout (``network``)
     ├── ProtocolError             it answered, but not in the protocol (bad JSON, 5xx, HTML) (``protocol``)
+    │   ├── HTTPStatusError       an unexpected HTTP status without an OAuth error body; ``status`` (``protocol``)
     │   └── DiscoveryError        discovery or JWKS documents missing or wrong (``discovery``)
     ├── RateLimited               429; ``retry_after`` seconds when the server said (``rate_limited``)
     └── OAuthErrorResponse        an RFC 6749 §5.2 error (``error``, ``error_description``) (``auth``)
@@ -27,6 +28,17 @@ class TransportError(OAuthError):
 
 class ProtocolError(OAuthError):
     kind = "protocol"
+
+
+class HTTPStatusError(ProtocolError):
+    """A status the caller did not expect (404, 500, a redirect, an HTML error page)."""
+
+    kind = "protocol"
+
+    def __init__(self, message: str, *, status: int, endpoint: str | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, endpoint=endpoint, hint=hint)
+        self.status = status
 
 
 class DiscoveryError(ProtocolError):

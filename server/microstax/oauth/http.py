@@ -1,0 +1,169 @@
+"""The one place that builds httpx clients and turns HTTP into our protocol errors.
+
+Every request of the protocol layer goes through ``request_json`` (sync) or
+``arequest_json`` (async). They return a ``JsonResponse`` (``status, headers, json``) for a
+2xx answer whose body is JSON, and otherwise raise (see ``exceptions``):
+
+    httpx timeout, refused, DNS, TLS       -> TransportError
+    429                                    -> RateLimited (retry_after from Retry-After)
+    4xx/5xx with an RFC 6749 error body    -> OAuthErrorResponse (error, description, status)
+    any other non-2xx (404, 500, HTML, …)  -> HTTPStatusError (a ProtocolError, with status)
+    2xx that is not JSON, or too large     -> ProtocolError
+
+Messages name the URL without its query string and never include request bodies, tokens
+or secrets.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from typing import Any, NamedTuple
+
+import httpx
+
+from .. import __version__
+from .exceptions import (
+    HTTPStatusError,
+    OAuthErrorResponse,
+    ProtocolError,
+    RateLimited,
+    TransportError,
+)
+
+#: Connect quickly or fail; a whole request gets a little longer.
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+#: Discovery documents and JWKS are a few KB; a hybrid JWKS with history ~30 KB.
+MAX_RESPONSE_BYTES = 1024 * 1024
+USER_AGENT = f"microstax/{__version__}"
+_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+
+
+class JsonResponse(NamedTuple):
+    status: int
+    headers: httpx.Headers
+    json: Any
+
+
+def make_client(*, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+                transport: httpx.BaseTransport | None = None, **kwargs: Any) -> httpx.Client:
+    """A sync client with our timeouts and headers; redirects are not followed."""
+    return httpx.Client(timeout=timeout, transport=transport, headers=_HEADERS,
+                        follow_redirects=False, **kwargs)
+
+
+def make_async_client(*, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+                      transport: httpx.AsyncBaseTransport | None = None,
+                      **kwargs: Any) -> httpx.AsyncClient:
+    """The async twin of ``make_client``."""
+    return httpx.AsyncClient(timeout=timeout, transport=transport, headers=_HEADERS,
+                             follow_redirects=False, **kwargs)
+
+
+def safe_url(url: str | httpx.URL) -> str:
+    """``url`` without query, fragment or credentials: fit for messages and logs."""
+    try:
+        parsed = httpx.URL(str(url))
+    except (httpx.InvalidURL, TypeError):
+        return "(invalid URL)"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """Parse ``Retry-After`` (seconds or an HTTP date) into seconds from now."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def _transport_error(exc: httpx.HTTPError, url: str) -> TransportError:
+    where = safe_url(url)
+    if isinstance(exc, httpx.TimeoutException):
+        why = "timed out"
+    elif isinstance(exc, httpx.ConnectError):
+        why = f"could not connect ({_reason(exc)})"
+    elif isinstance(exc, httpx.UnsupportedProtocol):
+        why = "unsupported URL scheme (use http or https)"
+    else:
+        why = f"{type(exc).__name__} ({_reason(exc)})"
+    return TransportError(f"{where}: {why}", endpoint=where,
+                          hint="check the URL and that the server is running and reachable")
+
+
+def _reason(exc: BaseException) -> str:
+    # httpx wraps the OS error; its text is e.g. "[Errno 111] Connection refused".
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def _decode(status: int, headers: httpx.Headers, body: bytes, url: str) -> JsonResponse:
+    where = safe_url(url)
+    if len(body) > MAX_RESPONSE_BYTES:
+        raise ProtocolError(f"{where}: the response is over {MAX_RESPONSE_BYTES} bytes", endpoint=where)
+    data: Any = None
+    parsed_ok = False
+    if body:
+        try:
+            data = json.loads(body)
+            parsed_ok = True
+        except (ValueError, RecursionError):
+            parsed_ok = False
+    if status == 429:
+        raise RateLimited(f"{where}: rate limited (HTTP 429)",
+                          retry_after=retry_after_seconds(headers.get("retry-after")),
+                          endpoint=where)
+    if 200 <= status < 300:
+        if not parsed_ok:
+            ctype = headers.get("content-type", "no content type")
+            raise ProtocolError(f"{where}: expected JSON, got {ctype[:60]!r} (HTTP {status})",
+                                endpoint=where)
+        return JsonResponse(status, headers, data)
+    if parsed_ok and isinstance(data, dict) and isinstance(data.get("error"), str):
+        description = data.get("error_description")
+        text = description[:500] if isinstance(description, str) else None
+        raise OAuthErrorResponse(data["error"][:100], text, status=status, endpoint=where)
+    kind = "redirect" if 300 <= status < 400 else "error"
+    raise HTTPStatusError(f"{where}: HTTP {status} ({kind})", status=status, endpoint=where)
+
+
+def request_json(client: httpx.Client, method: str, url: str, **kwargs: Any) -> JsonResponse:
+    """Send one request and return its JSON, or raise an ``OAuthError`` (see module doc)."""
+    try:
+        with client.stream(method, url, **kwargs) as response:
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_RESPONSE_BYTES:
+                    break
+    except httpx.HTTPError as exc:
+        raise _transport_error(exc, url) from exc
+    except httpx.InvalidURL as exc:
+        raise TransportError(f"{safe_url(url)}: invalid URL", endpoint=safe_url(url)) from exc
+    return _decode(response.status_code, response.headers, bytes(body), url)
+
+
+async def arequest_json(client: httpx.AsyncClient, method: str, url: str,
+                        **kwargs: Any) -> JsonResponse:
+    """The async twin of ``request_json``."""
+    try:
+        async with client.stream(method, url, **kwargs) as response:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_RESPONSE_BYTES:
+                    break
+    except httpx.HTTPError as exc:
+        raise _transport_error(exc, url) from exc
+    except httpx.InvalidURL as exc:
+        raise TransportError(f"{safe_url(url)}: invalid URL", endpoint=safe_url(url)) from exc
+    return _decode(response.status_code, response.headers, bytes(body), url)
