@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 import tomli_w
+from tests.harness.platform import PlatformServer
+from tests.identity.fakeidp import FakeIdP
 
 from microstax.adapters.secrets import MemorySecretStore, SecretStore
 from microstax.identity.service import IdentityService
-from tests.harness.platform import PlatformServer
-from tests.identity.fakeidp import FakeIdP
 
 
 @pytest.fixture(scope="module")

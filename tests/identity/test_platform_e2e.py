@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from tests.harness.platform import PlatformServer
 
 from microstax.adapters.secrets import MemorySecretStore
 from microstax.identity import (
@@ -20,7 +21,6 @@ from microstax.identity import (
 )
 from microstax.jose import Policy, verify
 from microstax.oauth.tokens import TOKEN_TYPE_ACCESS
-from tests.harness.platform import PlatformServer
 
 EU = "stx-eu-west-cluster"
 AP = "stx-ap-south-cluster"

@@ -95,4 +95,11 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["BadRequest", "ClipboardUnavailable", "ClusterInfo", "ClusterState",
+    "ClusterStateChanged", "ConfigError", "DevicePrompt", "EnvironmentInfo", "ExchangeDenied",
+    "Failure", "FederateOutcome", "FederateRequest", "FederatedToken", "IdentityChanged",
+    "IdentityError", "IdentityService", "IdentityStatus", "IdpUnavailable",
+    "InvalidSubjectToken", "KeyringUnavailable", "LoginFailed", "LoginPrompted",
+    "LoginTimeout", "NotSignedIn", "PartialFailure", "SecretNotFound", "SessionInfo",
+    "SubjectTokenSource", "TokenState", "UnknownCluster", "UnknownEnvironment",
+    "UntrustedToken"]

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from ..oauth.exceptions import ProtocolError
-from ..oauth.tokens import parse_json_body, send
+from ..oauth.http import arequest_json, safe_url
 from .config import ClusterEntry, EnvironmentConfig
 from .exceptions import ConfigError
 from .models import ClusterInfo, ExchangeSettings
@@ -107,12 +107,10 @@ class CatalogClient:
         hit = self._memory.get(url)
         if hit is not None and not hit.stale and not fresh and time.time() - hit.fetched_at < self.ttl:
             return hit
-        response = await send(self.http, "GET", url, what="the platform catalog", timeout=self.timeout,
-                              headers={"Accept": "application/json"})
-        if response.status_code != 200:
-            raise ProtocolError(f"the platform catalog at {url} answered HTTP {response.status_code}",
-                                endpoint=url)
-        doc = parse_json_body(response, "the platform catalog", url)
+        response = await arequest_json(self.http, "GET", url, timeout=self.timeout)
+        doc = response.json
+        if not isinstance(doc, Mapping):
+            raise ProtocolError(f"{safe_url(url)}: the catalog is not a JSON object", endpoint=safe_url(url))
         catalog = parse_catalog(doc, url)
         self._memory[url] = catalog
         self._save(url, doc, catalog.fetched_at)

@@ -25,6 +25,7 @@ from ..oauth.exceptions import (
     TransportError,
 )
 from ..oauth.exchange import ExchangeConfigError, ExchangeRequest, exchange
+from ..oauth.http import safe_url
 from ..oauth.tokens import TOKEN_TYPE_ID, TOKEN_TYPE_JWT, ClientAuth, token_type_uri
 from .exceptions import (
     ConfigError,
@@ -121,12 +122,13 @@ def translate(exc: Exception, cluster: ClusterInfo, endpoint: str) -> IdentityEr
                               f"{exc.message}", hint=exc.hint or "check the cluster's issuer / jwks settings",
                               cluster=cluster.name, endpoint=exc.endpoint, error="discovery")
     if isinstance(exc, TransportError):
-        return IdpUnavailable(f"{where}{exc.message}", hint=exc.hint or "retry later",
+        return IdpUnavailable(f"{where}the token endpoint {_reason(exc, endpoint)}",
+                              hint="check that the cluster's identity provider is up and reachable; retry later",
                               cluster=cluster.name, endpoint=endpoint, error="network")
     if isinstance(exc, OAuthError):
-        return IdpUnavailable(f"{where}{exc.message}", hint=exc.hint or "the identity provider "
-                              "answered garbage; retry later or tell its operators",
-                              cluster=cluster.name, endpoint=endpoint, error=exc.kind)
+        return IdpUnavailable(f"{where}the token endpoint {_reason(exc, endpoint)}",
+                              hint=exc.hint or "the identity provider answered garbage; retry later or "
+                              "tell its operators", cluster=cluster.name, endpoint=endpoint, error=exc.kind)
     if isinstance(exc, JoseError):
         return UntrustedToken(
             f"{where}the token from {endpoint} failed verification ({exc.reason}): {exc.message}",
@@ -137,6 +139,15 @@ def translate(exc: Exception, cluster: ClusterInfo, endpoint: str) -> IdentityEr
         return IdpUnavailable(f"{where}the exchange at {endpoint} did not finish in time",
                               hint="retry later", cluster=cluster.name, endpoint=endpoint, error="timeout")
     raise exc
+
+
+def _reason(exc: OAuthError, endpoint: str) -> str:
+    """``<endpoint>: <what happened>`` whether or not the message already starts with a URL."""
+    message = exc.message
+    head, sep, rest = message.partition(": ")
+    if sep and head.startswith(("http://", "https://")):
+        return f"{head}: {rest}"
+    return f"{safe_url(endpoint)}: {message}"
 
 
 SecretResolver = Callable[[str], Awaitable[str | None]]

@@ -17,15 +17,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from .exceptions import OAuthErrorResponse, ProtocolError
-from .tokens import (
-    GRANT_DEVICE_CODE,
-    ClientAuth,
-    TokenResponse,
-    parse_json_body,
-    raise_for_error,
-    request_token,
-    send,
-)
+from .http import safe_url
+from .tokens import GRANT_DEVICE_CODE, ClientAuth, TokenResponse, post_form, request_token
 
 #: RFC 8628 §3.2: when the server gives no interval, 5 seconds.
 DEFAULT_INTERVAL = 5.0
@@ -51,29 +44,25 @@ async def start(client: httpx.AsyncClient, endpoint: str, auth: ClientAuth, *,
                 scope: str | None = None, extra: dict[str, str] | None = None,
                 timeout: float | None = None) -> DeviceAuthorization:
     """POST the device authorization request (§3.1) and check the answer (§3.2)."""
-    from urllib.parse import urlencode
-
     form: list[tuple[str, str]] = []
     if scope:
         form.append(("scope", scope))
     form.extend((extra or {}).items())
-    headers = {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}
+    headers: dict[str, str] = {}
     auth.apply(form, headers)
     what = "the device authorization endpoint"
-    response = await send(client, "POST", endpoint, what=what, timeout=timeout,
-                          content=urlencode(form).encode("ascii"), headers=headers)
-    raise_for_error(response, what, endpoint)
-    doc = parse_json_body(response, what, endpoint)
+    doc = await post_form(client, endpoint, form, headers=headers, timeout=timeout)
+    endpoint = safe_url(endpoint)
     device_code, user_code = doc.get("device_code"), doc.get("user_code")
     uri = doc.get("verification_uri") or doc.get("verification_url")  # Google's old spelling
     if not (isinstance(device_code, str) and isinstance(user_code, str) and isinstance(uri, str)):
-        raise ProtocolError(f"{what} at {endpoint} answered without device_code, user_code and "
+        raise ProtocolError(f"{endpoint}: {what} answered without device_code, user_code and "
                             "verification_uri", endpoint=endpoint)
     complete = doc.get("verification_uri_complete")
     expires_in = doc.get("expires_in")
     interval = doc.get("interval")
     if not isinstance(expires_in, int | float) or isinstance(expires_in, bool) or expires_in <= 0:
-        raise ProtocolError(f"{what} at {endpoint} answered without a valid expires_in", endpoint=endpoint)
+        raise ProtocolError(f"{endpoint}: {what} answered without a valid expires_in", endpoint=endpoint)
     if not isinstance(interval, int | float) or isinstance(interval, bool) or interval < 0:
         interval = DEFAULT_INTERVAL
     return DeviceAuthorization(device_code, user_code, uri,

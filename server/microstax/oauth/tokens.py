@@ -1,28 +1,27 @@
 """Token endpoint requests and responses (RFC 6749 §5, RFC 8693 §2.2), shared by every grant.
 
 ``request_token`` posts a form to a token endpoint and returns a ``TokenResponse`` or raises
-one of ``oauth.exceptions``: ``TransportError`` (refused, DNS, timeout), ``RateLimited`` (429,
-with the server's ``Retry-After``), ``OAuthErrorResponse`` (an RFC 6749 §5.2 error),
-``ProtocolError`` (5xx, not JSON, no ``access_token``). Messages name the endpoint and never
-carry a token, a secret or the response body (an ``error_description`` is kept, trimmed, with
-anything token-shaped cut out).
+one of ``oauth.exceptions`` (translated once, by ``oauth.http``): ``TransportError`` (refused,
+DNS, timeout), ``RateLimited`` (429, with the server's ``Retry-After``), ``OAuthErrorResponse``
+(an RFC 6749 §5.2 error), ``HTTPStatusError``/``ProtocolError`` (5xx, not JSON, no
+``access_token``). Messages name the endpoint and never carry a token, a secret or the
+response body (an ``error_description`` is kept, trimmed, with anything token-shaped cut out).
 """
 
 from __future__ import annotations
 
 import base64
-import email.utils
-import json
 import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 
-from .exceptions import OAuthErrorResponse, ProtocolError, RateLimited, TransportError
+from .exceptions import OAuthErrorResponse, ProtocolError, TransportError
+from .http import arequest_json, safe_url
 
 GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 GRANT_DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
@@ -122,72 +121,42 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """``Retry-After``: delta-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def parse_json_body(response: httpx.Response, what: str, endpoint: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError) as exc:
-        ctype = response.headers.get("content-type", "no content type").split(";")[0]
-        raise ProtocolError(f"{what} at {endpoint} answered HTTP {response.status_code} with "
-                            f"invalid JSON ({ctype})", endpoint=endpoint) from exc
-    if not isinstance(doc, dict):
-        raise ProtocolError(f"{what} at {endpoint} answered JSON that is not an object",
-                            endpoint=endpoint)
-    return doc
-
-
-def raise_for_error(response: httpx.Response, what: str, endpoint: str) -> None:
-    """Turn a non-2xx token-endpoint answer into the right ``OAuthError``."""
-    status = response.status_code
-    if status < 300:
-        return
-    if status == 429:
-        after = retry_after_seconds(response.headers.get("retry-after"))
-        when = f"; retry after {after:g}s" if after is not None else ""
-        raise RateLimited(f"{what} at {endpoint} is rate limiting (HTTP 429{when})",
-                          retry_after=after, endpoint=endpoint)
-    doc: dict[str, Any] | None = None
-    if status in (400, 401, 403):
-        try:
-            doc = parse_json_body(response, what, endpoint)
-        except ProtocolError:
-            doc = None
-    if doc is not None and isinstance(doc.get("error"), str):
-        raise OAuthErrorResponse(scrub(doc["error"], 80) or "error",
-                                 scrub(doc.get("error_description") if isinstance(doc.get("error_description"), str) else None),
-                                 status=status, endpoint=endpoint)
-    kind = "server error" if status >= 500 else "unexpected answer"
-    raise ProtocolError(f"{what} at {endpoint} answered HTTP {status} ({kind})", endpoint=endpoint)
-
-
 async def send(client: httpx.AsyncClient, method: str, url: str, *, what: str,
                timeout: float | httpx.Timeout | None = None, **kwargs: Any) -> httpx.Response:
-    """One HTTP exchange with httpx errors translated (the protocol layer's boundary)."""
+    """One raw HTTP exchange (for answers that are not JSON, such as RFC 7009 revocation),
+    with httpx errors translated to ``TransportError``."""
     try:
         if timeout is not None:
             kwargs["timeout"] = timeout
         return await client.request(method, url, **kwargs)
     except httpx.TimeoutException as exc:
-        raise TransportError(f"{what} at {url} did not answer in time ({type(exc).__name__})",
-                             endpoint=url, hint="check that it is up, or raise the timeout") from exc
-    except httpx.TransportError as exc:
-        raise TransportError(f"{what} at {url} could not be reached ({type(exc).__name__})",
-                             endpoint=url, hint="check the URL and that the server is running") from exc
+        raise TransportError(f"{what} at {safe_url(url)} did not answer in time", endpoint=safe_url(url),
+                             hint="check that it is up, or raise the timeout") from exc
+    except httpx.HTTPError as exc:
+        raise TransportError(f"{what} at {safe_url(url)} could not be reached ({type(exc).__name__})",
+                             endpoint=safe_url(url), hint="check the URL and that the server is running") from exc
     except httpx.InvalidURL as exc:
-        raise TransportError(f"{what}: {url!r} is not a valid URL", endpoint=url) from exc
+        raise TransportError(f"{what}: {safe_url(url)} is not a valid URL", endpoint=safe_url(url)) from exc
+
+
+async def post_form(client: httpx.AsyncClient, endpoint: str, fields: Sequence[tuple[str, str]], *,
+                    headers: Mapping[str, str] | None = None,
+                    timeout: float | httpx.Timeout | None = None) -> dict[str, Any]:
+    """POST a form and return the JSON object answered (errors translated by ``oauth.http``;
+    an ``error_description`` is scrubbed of anything token-shaped)."""
+    all_headers = {"Accept": "application/json", "Content-Type": FORM_CONTENT_TYPE, **(headers or {})}
+    kwargs: dict[str, Any] = {"content": urlencode(list(fields)).encode("ascii"), "headers": all_headers}
+    if timeout is not None:
+        kwargs["timeout"] = timeout
+    try:
+        response = await arequest_json(client, "POST", endpoint, **kwargs)
+    except OAuthErrorResponse as exc:
+        raise OAuthErrorResponse(scrub(exc.error, 80) or "error", scrub(exc.description),
+                                 status=exc.status, endpoint=exc.endpoint, hint=exc.hint) from None
+    if not isinstance(response.json, dict):
+        raise ProtocolError(f"{safe_url(endpoint)}: the answer is JSON but not an object",
+                            endpoint=safe_url(endpoint))
+    return response.json
 
 
 async def request_token(
@@ -202,31 +171,26 @@ async def request_token(
 ) -> TokenResponse:
     """POST a token request; return the parsed success or raise an ``OAuthError``."""
     fields = list(form.items()) if isinstance(form, Mapping) else list(form)
-    headers = {"Accept": "application/json", "Content-Type": FORM_CONTENT_TYPE,
-               "Cache-Control": "no-store"}
+    headers = {"Cache-Control": "no-store"}
     if auth is not None:
         auth.apply(fields, headers)
-    from urllib.parse import urlencode
-
-    response = await send(client, "POST", endpoint, what=what, timeout=timeout,
-                          content=urlencode(fields).encode("ascii"), headers=headers)
-    raise_for_error(response, what, endpoint)
-    doc = parse_json_body(response, what, endpoint)
-    return token_response_from(doc, what=what, endpoint=endpoint, require_token_type=require_token_type)
+    doc = await post_form(client, endpoint, fields, headers=headers, timeout=timeout)
+    return token_response_from(doc, what=what, endpoint=safe_url(endpoint),
+                               require_token_type=require_token_type)
 
 
 def token_response_from(doc: Mapping[str, Any], *, what: str, endpoint: str,
                         require_token_type: bool = True) -> TokenResponse:
     access = doc.get("access_token")
     if not isinstance(access, str) or not access:
-        raise ProtocolError(f"{what} at {endpoint} answered without an access_token", endpoint=endpoint)
+        raise ProtocolError(f"{endpoint}: {what} answered without an access_token", endpoint=endpoint)
     token_type = doc.get("token_type")
     if not isinstance(token_type, str):
         if require_token_type:
-            raise ProtocolError(f"{what} at {endpoint} answered without a token_type", endpoint=endpoint)
+            raise ProtocolError(f"{endpoint}: {what} answered without a token_type", endpoint=endpoint)
         token_type = "Bearer"
     if token_type.lower() not in ("bearer", "n_a"):
-        raise ProtocolError(f"{what} at {endpoint} issued a {scrub(token_type, 20)!r} token; "
+        raise ProtocolError(f"{endpoint}: {what} issued a {scrub(token_type, 20)!r} token; "
                             "only Bearer tokens are supported", endpoint=endpoint)
     refresh = doc.get("refresh_token")
     id_token = doc.get("id_token")
