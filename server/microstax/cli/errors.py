@@ -15,6 +15,27 @@ import click
 from . import exit_codes
 from .output import emit_error_json
 
+#: The root context's ``meta`` (one dict shared by every context of the run), kept here
+#: because ``main`` shows errors after click has popped its contexts.
+_ROOT_META: dict[str, object] = {}
+
+
+def remember_root(ctx: click.Context) -> None:
+    """Called by the root group, so errors shown after the run still see ``--json``."""
+    global _ROOT_META
+    _ROOT_META = ctx.find_root().meta
+
+
+def remember_json() -> None:
+    _ROOT_META["json"] = True
+
+
+def json_mode() -> bool:
+    """True when the command line asked for JSON (``ctx.find_root().meta["json"]``)."""
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.find_root().meta if ctx is not None else _ROOT_META
+    return bool(meta.get("json"))
+
 
 class CLIError(Exception):
     """A user-facing failure: what failed, why, what to do; with a named exit code."""
@@ -28,8 +49,7 @@ class CLIError(Exception):
         self.hint = hint
 
     def show(self) -> None:
-        ctx = click.get_current_context(silent=True)
-        if ctx is not None and ctx.find_root().meta.get("json"):
+        if json_mode():
             emit_error_json(self.code, self.message, self.hint)
             return
         sys.stderr.write(f"error: {self.message}\n")

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from .errors import translate
+from .errors import CLIError, remember_json, remember_root, translate
 
 #: group path -> {command name: "module:attribute"}. Add a line here for a new subcommand.
 COMMANDS: dict[str, dict[str, str]] = {
@@ -74,6 +74,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
         format="%(levelname)s %(name)s: %(message)s",
     )
     ctx.meta["debug"] = debug
+    remember_root(ctx)
 
 
 @cli.group(cls=LazyGroup, path="identity")
@@ -96,24 +97,36 @@ def platform() -> None:
     """Run the reference identity layer."""
 
 
+def _usage_hint(exc: click.ClickException) -> str | None:
+    ctx = getattr(exc, "ctx", None)
+    return f"see '{ctx.command_path} --help'" if ctx is not None else None
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        cli.main(args=argv, prog_name="microstax", standalone_mode=False)
+        # Without standalone mode click *returns* the code of a ctx.exit()/Exit(n) raised by
+        # a command (e.g. 1 for an invalid token) instead of raising it.
+        result = cli.main(args=argv, prog_name="microstax", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.exceptions.Abort:
         sys.stderr.write("aborted\n")
         return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
+    except click.ClickException as exc:  # click's usage errors: JSON too under --json
+        args = sys.argv[1:] if argv is None else argv
+        if "--json" in args[: args.index("--") if "--" in args else None]:
+            remember_json()  # the parser failed before the --json callback could run
+        error = CLIError(exc.format_message(), exit_code=exc.exit_code, code="usage",
+                         hint=_usage_hint(exc))
+        error.show()
+        return error.exit_code
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the one translation boundary for lower-layer errors
         error = translate(exc)
         error.show()
         return error.exit_code
-    return 0
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ import json
 import sys
 from typing import Any
 
+import click
+
 JSON_VERSION = 1
 
 
@@ -28,3 +30,16 @@ def echo(text: str = "") -> None:
 
 def warn(text: str) -> None:
     sys.stderr.write(f"warning: {text}\n")
+
+
+def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.find_root().meta["json"] = True
+    return value
+
+
+#: ``--json`` for any command: a JSON document on stdout, errors (usage ones too) included.
+#: Eager, so it is in force before the command's other options are checked.
+json_option = click.option(
+    "--json", "as_json", is_flag=True, is_eager=True, callback=_set_json,
+    help="Print a versioned JSON document (errors too) instead of text.")
