@@ -154,9 +154,13 @@ async def test_trusted_foreign_upstream(make_inproc) -> None:  # type: ignore[no
 
 def test_state_store_rate_limits_jti_and_refresh(tmp_path: Path) -> None:
     a, b = StateStore(tmp_path), StateStore(tmp_path)  # two "workers"
-    assert a.rate_take("k", 1.0, 2, now=100.0) == 0 and b.rate_take("k", 1.0, 2, now=100.0) == 0
-    assert a.rate_take("k", 1.0, 2, now=100.0) > 0
-    assert b.rate_take("k", 1.0, 2, now=101.5) == 0
+    assert a.rate_take("k", 1.0, 2, now=100.0) == (1, 0.0)
+    assert b.rate_take("k", 1.0, 2, now=100.0) == (1, 0.0)
+    granted, wait = a.rate_take("k", 1.0, 2, now=100.0)
+    assert granted == 0 and wait > 0
+    assert b.rate_take("k", 1.0, 2, now=101.5) == (1, 0.0)
+    assert a.rate_take("j", 1.0, 10, now=100.0, count=4) == (4, 0.0)  # a worker's lease
+    assert b.rate_take("j", 1.0, 10, now=100.0, count=20) == (6, 0.0)
     assert a.remember_jti("c", "j1", 200.0, now=100.0)
     assert not b.remember_jti("c", "j1", 200.0, now=150.0)
     assert b.remember_jti("c", "j1", 400.0, now=250.0)  # expired entries may be reused

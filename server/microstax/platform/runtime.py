@@ -7,6 +7,7 @@ would need from it: config and keys are files (re-read when they change), state 
 from __future__ import annotations
 
 import fcntl
+import functools
 import ipaddress
 import logging
 import os
@@ -70,6 +71,7 @@ class Settings:
                    issuer=env.get("MICROSTAX_PLATFORM_ISSUER") or None)
 
 
+@functools.lru_cache(maxsize=1024)
 def is_loopback(host: str) -> bool:
     host = host.strip("[]")
     if host == "localhost":

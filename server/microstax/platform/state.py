@@ -119,18 +119,23 @@ class StateStore:
             db.execute("DELETE FROM rate_buckets WHERE updated < ?", (now - 3600,))
 
     # -- rate limits -----------------------------------------------------------------------
-    def rate_take(self, key: str, rate: float, burst: int, now: float | None = None) -> float:
-        """Take one token from ``key``'s bucket: 0 when allowed, else seconds to wait."""
+    def rate_take(self, key: str, rate: float, burst: int, now: float | None = None, *,
+                  count: int = 1) -> tuple[int, float]:
+        """Take up to ``count`` tokens from ``key``'s bucket (at least one, or none).
+
+        Returns (tokens granted, seconds until one is available when none was granted).
+        """
         now = time.time() if now is None else now
         with self._tx() as db:
             row = db.execute("SELECT tokens, updated FROM rate_buckets WHERE key = ?", (key,)).fetchone()
-            tokens = float(burst) if row is None else min(float(burst), row[0] + (now - row[1]) * rate)
+            tokens = float(burst) if row is None else min(float(burst), row[0] + max(0.0, now - row[1]) * rate)
             if tokens < 1.0:
                 db.execute("UPDATE rate_buckets SET tokens = ?, updated = ? WHERE key = ?", (tokens, now, key))
-                return (1.0 - tokens) / rate
+                return 0, (1.0 - tokens) / rate
+            granted = max(1, min(count, int(tokens)))
             db.execute("INSERT OR REPLACE INTO rate_buckets (key, tokens, updated) VALUES (?, ?, ?)",
-                       (key, tokens - 1.0, now))
-            return 0.0
+                       (key, tokens - granted, now))
+            return granted, 0.0
 
     # -- private_key_jwt replay cache --------------------------------------------------------
     def remember_jti(self, client_id: str, jti: str, expires: float, now: float | None = None) -> bool:

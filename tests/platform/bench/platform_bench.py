@@ -1,0 +1,250 @@
+"""Platform bench: issuance throughput over HTTP vs the signing floor and vs Keycloak; soak.
+
+    .venv/bin/python tests/platform/bench/platform_bench.py [--seconds 20] [--soak 180]
+        [--no-keycloak] [--json results.json]
+
+* floor: ES256 + ML-DSA-65 hybrid signatures per second, one signing process per core (what
+  issuance can never beat), measured in this run.
+* platform: ``client_credentials`` grants/s over HTTP on loopback against
+  ``microstax platform serve --workers <cores>`` (client_secret_basic, audit log on), driven by
+  wrk (C; a few % of a core) with keep-alive connections. Goal: >= 0.6 x floor.
+* keycloak: the same client-credentials load (client_secret_basic, same wrk settings) against
+  the real Keycloak started by tests/harness/keycloak.py. Goal: platform >= 3 x Keycloak.
+* soak: sustained platform load for ``--soak`` seconds: 5xx count (goal 0) and the RSS of the
+  server processes sampled every 10 s (goal: flat; reported as first/last/max and growth of
+  the second half).
+
+Results are ratios measured in the same run, never absolute timings in a test. Every load
+is bounded in time and goes to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[3]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+WRK_SCRIPT = r"""
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials&audience=__AUD__"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic __BASIC__"
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) s2 = 0; s4 = 0; s5 = 0; other = 0 end
+function response(status, headers, body)
+  if status >= 500 then s5 = s5 + 1 elseif status >= 400 then s4 = s4 + 1
+  elseif status >= 200 and status < 300 then s2 = s2 + 1 else other = other + 1 end
+end
+function done(summary, latency, requests)
+  local a, b, c, d = 0, 0, 0, 0
+  for _, t in ipairs(threads) do
+    a = a + t:get("s2"); b = b + t:get("s4"); c = c + t:get("s5"); d = d + t:get("other")
+  end
+  io.write(string.format("MXSTATUS %d %d %d %d\n", a, b, c, d))
+  io.write(string.format("MXLAT %.3f %.3f %.3f\n", latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000))
+end
+"""
+
+
+# -- the signing floor --------------------------------------------------------------------
+def _sign_worker(seconds: float, queue: Any) -> None:
+    from microstax.jose import HybridSigner, sign
+
+    signer = HybridSigner.generate()
+    claims = {"iss": "http://127.0.0.1:8411", "sub": "spiffe://dev.microstax.local/env/dev/svc/default",
+              "aud": "stx-eu-west-cluster", "iat": 0, "exp": 300, "jti": "x" * 24,
+              "client_id": "demo-workload", "scope": "read write", "env": "dev",
+              "cluster": "stx-eu-west-cluster"}
+    for _ in range(20):
+        sign(claims, signer)
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        sign(claims, signer)
+        n += 1
+    queue.put(n / (time.perf_counter() - start))
+
+
+def signing_floor(seconds: float, procs: int) -> float:
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    workers = [ctx.Process(target=_sign_worker, args=(seconds, queue)) for _ in range(procs)]
+    for w in workers:
+        w.start()
+    rates = [queue.get(timeout=seconds + 60) for _ in workers]
+    for w in workers:
+        w.join()
+    return sum(rates)
+
+
+# -- load ---------------------------------------------------------------------------------
+def ensure_wrk() -> str:
+    path = shutil.which("wrk")
+    if path:
+        return path
+    subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "wrk"], check=True,
+                   capture_output=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    path = shutil.which("wrk")
+    assert path, "wrk did not install"
+    return path
+
+
+def run_wrk(url: str, basic: str, audience: str, seconds: float, *, connections: int = 16,
+            threads: int = 1) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT.replace("__AUD__", audience).replace("__BASIC__", basic))
+        script = f.name
+    try:
+        out = subprocess.run([ensure_wrk(), "-t", str(threads), "-c", str(connections), "-d",
+                              f"{int(seconds)}s", "--timeout", "10s", "-s", script, url],
+                             capture_output=True, text=True, timeout=seconds + 120, check=True).stdout
+    finally:
+        os.unlink(script)
+    status = re.search(r"MXSTATUS (\d+) (\d+) (\d+) (\d+)", out)
+    lat = re.search(r"MXLAT ([\d.]+) ([\d.]+) ([\d.]+)", out)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    assert status and lat and rps, out
+    ok, s4, s5, other = (int(x) for x in status.groups())
+    return {"requests_per_s": float(rps.group(1)), "ok_per_s": ok / seconds, "ok": ok, "4xx": s4,
+            "5xx": s5, "other": other, "p50_ms": float(lat.group(1)), "p99_ms": float(lat.group(2)),
+            "max_ms": float(lat.group(3)), "socket_errors": errors.group(1) if errors else None}
+
+
+def _basic(client_id: str, secret: str) -> str:
+    import base64
+    from urllib.parse import quote
+
+    return base64.b64encode(f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()).decode()
+
+
+def _rss_kib(root_pid: int) -> int:
+    """RSS of a process and all its descendants (the uvicorn supervisor and workers)."""
+    total, pids = 0, [root_pid]
+    while pids:
+        pid = pids.pop()
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except (FileNotFoundError, AttributeError, ProcessLookupError):
+            continue
+        pids.extend(int(c) for c in children)
+    return total
+
+
+# -- the runs -----------------------------------------------------------------------------
+def bench_platform(seconds: float, soak: float, workers: int) -> dict[str, Any]:
+    from tests.harness.platform import PlatformServer
+
+    data = Path(tempfile.mkdtemp(prefix="microstax-platform-bench-"))
+    overrides = {"limits": {"rate_per_second": 1_000_000, "rate_burst": 1_000_000}}
+    result: dict[str, Any] = {}
+    with PlatformServer(data / "platform", config_overrides=overrides, workers=workers) as server:
+        basic = _basic("demo-workload", server.demo_secret)
+        url = server.token_endpoint
+        run_wrk(url, basic, "stx-eu-west-cluster", 3)  # warm-up (secret memo, connections)
+        result["load"] = run_wrk(url, basic, "stx-eu-west-cluster", seconds)
+        if soak > 0:
+            assert server.process is not None
+            samples: list[tuple[float, int]] = []
+            totals = {"ok": 0, "4xx": 0, "5xx": 0, "other": 0}
+            start = time.monotonic()
+            while time.monotonic() - start < soak:
+                chunk = min(10.0, soak - (time.monotonic() - start))
+                if chunk < 1:
+                    break
+                r = run_wrk(url, basic, "stx-eu-west-cluster", chunk)
+                for k in totals:
+                    totals[k] += r[k]
+                samples.append((round(time.monotonic() - start, 1), _rss_kib(server.process.pid)))
+            rss = [s[1] for s in samples]
+            half = rss[len(rss) // 2:]
+            result["soak"] = {
+                "seconds": round(time.monotonic() - start, 1), **totals,
+                "ok_per_s": round(totals["ok"] / max(1.0, time.monotonic() - start), 1),
+                "rss_kib_first": rss[0], "rss_kib_last": rss[-1], "rss_kib_max": max(rss),
+                "rss_growth_second_half_pct": round(100.0 * (half[-1] - half[0]) / half[0], 2),
+                "samples": samples,
+            }
+    shutil.rmtree(data, ignore_errors=True)
+    return result
+
+
+def bench_keycloak(seconds: float) -> dict[str, Any]:
+    from tests.harness.keycloak import EXCHANGER_CLIENT_ID, EXCHANGER_CLIENT_SECRET, KeycloakServer
+
+    with KeycloakServer() as kc:
+        basic = _basic(EXCHANGER_CLIENT_ID, EXCHANGER_CLIENT_SECRET)
+        run_wrk(kc.token_endpoint, basic, "stx-kc-cluster", 5)  # JIT warm-up
+        result = run_wrk(kc.token_endpoint, basic, "stx-kc-cluster", seconds)
+        result["version"] = kc.version
+        return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each throughput run")
+    parser.add_argument("--soak", type=float, default=180.0, help="soak length in seconds (0: none)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--no-keycloak", action="store_true")
+    parser.add_argument("--json", type=Path, help="write the results here too")
+    args = parser.parse_args(argv)
+
+    cores = os.cpu_count() or 2
+    floor = signing_floor(min(args.seconds, 10.0), cores)
+    platform = bench_platform(args.seconds, args.soak, args.workers)
+    load = platform["load"]
+    report: dict[str, Any] = {
+        "cores": cores,
+        "signing_floor_per_s": round(floor, 1),
+        "platform": load,
+        "ratio_to_floor": round(load["ok_per_s"] / floor, 3),
+        "goal_ratio_to_floor": 0.6,
+    }
+    if not args.no_keycloak:
+        kc = bench_keycloak(args.seconds)
+        report["keycloak"] = kc
+        report["ratio_to_keycloak"] = round(load["ok_per_s"] / max(kc["ok_per_s"], 0.001), 2)
+        report["goal_ratio_to_keycloak"] = 3.0
+    if "soak" in platform:
+        report["soak"] = platform["soak"]
+    lines = [
+        f"platform bench ({cores} cores)",
+        f"  signing floor (ES256 + ML-DSA-65, {cores} procs): {floor:8.1f} tokens/s",
+        f"  platform client_credentials over HTTP:            {load['ok_per_s']:8.1f} grants/s "
+        f"(p50 {load['p50_ms']:.1f} ms, p99 {load['p99_ms']:.1f} ms, 5xx {load['5xx']})",
+        f"  ratio to floor: {report['ratio_to_floor']:.3f} (goal >= 0.6)",
+    ]
+    if "keycloak" in report:
+        kc = report["keycloak"]
+        lines += [f"  keycloak {kc['version']} client_credentials:           {kc['ok_per_s']:8.1f} grants/s "
+                  f"(p50 {kc['p50_ms']:.1f} ms, 4xx {kc['4xx']}, 5xx {kc['5xx']})",
+                  f"  ratio to keycloak: {report['ratio_to_keycloak']:.2f}x (goal >= 3x)"]
+    if "soak" in report:
+        s = report["soak"]
+        lines += [f"  soak {s['seconds']:.0f}s: {s['ok']} ok, {s['4xx']} 4xx, {s['5xx']} 5xx, "
+                  f"{s['ok_per_s']} grants/s; RSS {s['rss_kib_first'] // 1024}->{s['rss_kib_last'] // 1024} MiB "
+                  f"(max {s['rss_kib_max'] // 1024}, second half {s['rss_growth_second_half_pct']:+.2f}%)"]
+    print("\n".join(lines))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
