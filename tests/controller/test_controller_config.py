@@ -163,9 +163,9 @@ def test_outputs_must_be_distinct_and_names_unique() -> None:
 def test_controller_table() -> None:
     w = '[[workload]]\nname = "w"\nissuer = "http://127.0.0.1:1"\ntargets = ["t"]\noutput = "/t/x"\nsubject = {file = "/s"}\n'
     assert parse('[controller]\nlisten = ""\n' + w).listen is None
-    with pytest.raises(ConfigError, match="controller.listen: expected host:port"):
+    with pytest.raises(ConfigError, match=r"controller\.listen: expected host:port"):
         parse('[controller]\nlisten = "8412"\n' + w)
-    with pytest.raises(ConfigError, match="controller.on_expiry"):
+    with pytest.raises(ConfigError, match=r"controller\.on_expiry"):
         parse('[controller]\non_expiry = "shrug"\n' + w)
     with pytest.raises(ConfigError, match="no \\[\\[workload\\]\\] entries"):
         parse("[controller]\n")

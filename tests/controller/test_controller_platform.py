@@ -16,8 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from microstax.identity.controller.files import FAULT_ENV, FAULT_EXIT_CODE
-from microstax.jose import parse
 from tests.controller.ctlkit import (
     K8S_SA,
     MICROSTAX,
@@ -34,6 +32,9 @@ from tests.controller.ctlkit import (
     wait_until,
 )
 from tests.harness.platform import PlatformServer
+
+from microstax.identity.controller.files import FAULT_ENV, FAULT_EXIT_CODE
+from microstax.jose import parse
 
 FAST = "refresh_fraction = 0.2\njitter = 0.05\nmin_backoff = 0.5\nmax_backoff = 3\n"
 ORDERS_ID = "spiffe://dev.microstax.local/env/dev/svc/orders"
