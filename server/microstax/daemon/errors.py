@@ -79,10 +79,13 @@ def to_jsonrpc(exc: BaseException, *, command: str) -> JsonRpcException:
     data = user_error_data(exc)
     if data is not None:
         log.info("%s: %s (%s)", command, data.get("message"), data.get("code"))
-        return JsonRpcException(message=str(data.get("message") or data["code"]), code=USER_ERROR_CODE,
-                                data=data)
-    log.error("%s failed unexpectedly", command, exc_info=exc)
-    return JsonRpcException(
-        message=f"{command} failed unexpectedly; the MicroStax log has the details",
-        code=INTERNAL_ERROR_CODE,
-    )
+        error = JsonRpcException(message=str(data.get("message") or data["code"]), code=USER_ERROR_CODE,
+                                 data=data)
+    else:
+        log.error("%s failed unexpectedly", command, exc_info=exc)
+        error = JsonRpcException(
+            message=f"{command} failed unexpectedly; the MicroStax log has the details",
+            code=INTERNAL_ERROR_CODE,
+        )
+    error.logged = True  # type: ignore[attr-defined]  # logs.py: pygls need not log it again
+    return error

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 #: ``logLevel`` setting → logging level
 LEVELS = {"error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
-USER_ERROR_CODE = -32001
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -82,13 +81,14 @@ def _message_type(levelno: int) -> types.MessageType:
     return types.MessageType.Log
 
 
-class _DropUserErrorTracebacks(logging.Filter):
-    """pygls logs every error response with a traceback; a user error (-32001: not signed in,
-    unknown cluster, …) is an answer, not a fault, and the daemon logs it in one line itself."""
+class _DropLoggedErrors(logging.Filter):
+    """pygls logs every error response with a traceback. The daemon's error boundary has
+    already logged what it answered (a user error in one line, an unexpected one with its own
+    traceback and context), so pygls' second copy (of the boundary itself) is dropped."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return getattr(exc, "code", None) != USER_ERROR_CODE
+        return not getattr(exc, "logged", False)
 
 
 class DaemonLogging:
@@ -109,7 +109,7 @@ class DaemonLogging:
             root.removeHandler(handler)
         root.addHandler(self.stderr)
         root.addHandler(self.lsp)
-        logging.getLogger("pygls.protocol.json_rpc").addFilter(_DropUserErrorTracebacks())
+        logging.getLogger("pygls.protocol.json_rpc").addFilter(_DropLoggedErrors())
         logging.captureWarnings(True)
         self.level = "info"
         self.set_level(level)

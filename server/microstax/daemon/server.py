@@ -22,6 +22,7 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 from pygls.workspace import TextDocument
 
 from .. import __version__
@@ -46,11 +47,30 @@ _MAX_TIMER = 24 * 3600.0
 _SEVERITY = {diag.INFORMATION: types.DiagnosticSeverity.Information, diag.WARNING: types.DiagnosticSeverity.Warning}
 
 
+class MicrostaxProtocol(LanguageServerProtocol):
+    """pygls' protocol, plus: ``$/cancelRequest`` reaches a running command. (pygls cancels
+    the request's outer future only; the command's own task, e.g. a sign-in waiting for
+    approval, would go on.)"""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.running: dict[Any, asyncio.Task[Any]] = {}
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        super()._handle_cancel_notification(msg_id)
+        task = self.running.pop(msg_id, None)
+        if task is not None and not task.done():
+            task.cancel()
+
+
 class MicrostaxServer(LanguageServer):
     """pygls' server plus the daemon's state: settings, key cache, documents, the session."""
 
+    protocol: MicrostaxProtocol
+
     def __init__(self, logging_: DaemonLogging | None = None) -> None:
-        super().__init__("microstax", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__("microstax", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+                         protocol_cls=MicrostaxProtocol)
         self.settings = Settings()
         self.logs = logging_ or DaemonLogging()
         self.trusted_issuers: set[str] = set()
@@ -181,13 +201,21 @@ def _command(ls: MicrostaxServer, name: str) -> Callable[[Callable[..., Awaitabl
 
     def decorator(fn: Callable[..., Awaitable[Any]]) -> Any:
         async def handler(*args: Any) -> Any:
+            msg_id = ls.protocol.msg_id
+            task = asyncio.current_task()
+            if msg_id is not None and task is not None:
+                ls.protocol.running[msg_id] = task
             try:
                 obj = single_object(name, args)
                 return await fn(obj)
             except asyncio.CancelledError:
+                log.info("%s cancelled by the client", name)
                 raise
             except Exception as exc:
                 raise to_jsonrpc(exc, command=name) from None
+            finally:
+                if msg_id is not None:
+                    ls.protocol.running.pop(msg_id, None)
 
         # pygls passes the raw arguments when the handler takes only *args (no functools.wraps:
         # pygls would read fn's signature and convert the arguments itself)
