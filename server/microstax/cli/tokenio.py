@@ -24,7 +24,7 @@ def token_options(func: Any) -> Any:
     """``TOKEN|-`` and ``--token-file FILE`` for a command taking one token."""
     func = click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path),
                         help="Read the token from this file (or '-' for stdin).")(func)
-    return click.argument("token", required=False, metavar="TOKEN|-")(func)
+    return click.argument("token", required=False, metavar="[TOKEN|-]")(func)
 
 
 def _strip_bearer(text: str) -> str:

@@ -160,6 +160,34 @@ def _check_typ(header: Mapping[str, Any], accepted: tuple[str, ...] | None) -> N
         raise TypeMismatch(f"the token type is {typ[:40]!r}; expected {accepted[0]!r}")
 
 
+_PQ_PROTECTED_CACHE: dict[str, tuple[str, str]] = {}
+
+
+def _pq_protected(protected_b64: str) -> tuple[str, str]:
+    """(alg, kid) of a PQ protected header, or ``PQInvalid``/``BadKeyId``.
+
+    Every token of one key carries the same ~95-character protected header, so the checked
+    result is memoised (bounded; a pure function of the text, failures are not stored).
+    """
+    cached = _PQ_PROTECTED_CACHE.get(protected_b64)
+    if cached is not None:
+        return cached
+    try:
+        pq_header = parse_json_object(b64url_decode(protected_b64, "PQ header"), "PQ header")
+    except MalformedToken as exc:
+        raise PQInvalid(exc.message) from exc
+    if set(pq_header) - {"alg", "kid"}:
+        raise PQInvalid("the PQ protected header may only carry 'alg' and 'kid'")
+    alg = pq_header.get("alg")
+    if not isinstance(alg, str):
+        raise PQInvalid("the PQ protected header has no 'alg' string")
+    result = (alg, _check_kid(pq_header.get("kid"), "PQ"))
+    if len(_PQ_PROTECTED_CACHE) >= 256:
+        _PQ_PROTECTED_CACHE.clear()
+    _PQ_PROTECTED_CACHE[protected_b64] = result
+    return result
+
+
 def _verify_pq(parsed: ParsedToken, keys: KeySet, policy: Policy) -> tuple[str, str | None, JoseError | None]:
     """Return (pq verdict, pq kid, error) for the detached post-quantum part."""
     part = parsed.header.get(PQ_HEADER)
@@ -176,18 +204,14 @@ def _verify_pq(parsed: ParsedToken, keys: KeySet, policy: Policy) -> tuple[str, 
         protected_b64, signature_b64 = part["protected"], part["signature"]
         if not isinstance(protected_b64, str) or not isinstance(signature_b64, str):
             raise PQInvalid("the 'pq' members must be base64url strings")
+        alg, kid = _pq_protected(protected_b64)
+        if alg not in policy.pq_algs:
+            raise PQInvalid(f"PQ algorithm {alg[:20]!r} is not accepted")
         try:
-            pq_header = parse_json_object(b64url_decode(protected_b64, "PQ header"), "PQ header")
             signature = b64url_decode(signature_b64, "PQ signature")
         except MalformedToken as exc:
             raise PQInvalid(exc.message) from exc
-        if set(pq_header) - {"alg", "kid"}:
-            raise PQInvalid("the PQ protected header may only carry 'alg' and 'kid'")
-        alg = pq_header.get("alg")
-        if alg not in policy.pq_algs:
-            raise PQInvalid(f"PQ algorithm {str(alg)[:20]!r} is not accepted")
-        kid = _check_kid(pq_header.get("kid"), "PQ")
-        key = keys.get(kid, str(alg))
+        key = keys.get(kid, alg)
         if key is None:
             if not required and not keys.signs_hybrid:
                 # The verifier holds no PQ keys and was not told the issuer signs hybrid: it
