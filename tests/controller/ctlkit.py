@@ -29,6 +29,7 @@ K8S_ISSUER = "https://kubernetes.default.svc.cluster.local"
 SPIRE_ISSUER = "https://spire.prod.example.org"
 K8S_SA = "system:serviceaccount:shop:orders"
 SVID_ID = "spiffe://prod.example.org/ns/shop/sa/orders"
+ORDERS_ID = "spiffe://dev.microstax.local/env/dev/svc/orders"
 
 
 def free_port() -> int:
@@ -355,3 +356,30 @@ def controller_toml(issuer: str, workloads: list[str], *, listen: str = "127.0.0
     head = (f'version = 1\n\n[controller]\nlisten = "{listen}"\npoll_interval = {poll}\n\n'
             f'[defaults]\nissuer = "{issuer}"\n')
     return head + "\n" + "\n".join(workloads)
+
+
+# -- config snippets ---------------------------------------------------------------------------
+FAST = "refresh_fraction = 0.2\njitter = 0.05\nmin_backoff = 0.5\nmax_backoff = 3\n"
+
+
+def secret_file(tmp_path: Path, platform: Any) -> Path:
+    """The demo workload client's secret (from the platform data dir) in a 0600 file."""
+    path = tmp_path / "secrets" / "client-secret"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(platform.demo_secret + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def client_workload(name: str, targets: list[str], secret: Path, out: Path, extra: str = "") -> str:
+    return (f'[[workload]]\nname = "{name}"\ntargets = {json.dumps(targets)}\nscopes = ["read"]\n'
+            f'output = "{out}/{{workload}}-{{target}}.jwt"\n'
+            f'client = {{id = "demo-workload", secret_file = "{secret}"}}\n{FAST}{extra}\n')
+
+
+def subject_workload(name: str, kind: str, file: Path, targets: list[str], out: Path,
+                     extra: str = "") -> str:
+    return (f'[[workload]]\nname = "{name}"\nenvironment = "dev"\nservice = "orders"\n'
+            f'targets = {json.dumps(targets)}\nscopes = ["read"]\n'
+            f'output = "{out}/{{workload}}-{{target}}.jwt"\n'
+            f'subject = {{type = "{kind}", file = "{file}"}}\n{FAST}{extra}\n')

@@ -19,15 +19,19 @@ from typing import Any
 from tests.controller.ctlkit import (
     K8S_SA,
     MICROSTAX,
+    ORDERS_ID,
     SVID_ID,
     ControllerProcess,
     UpstreamIssuer,
     Watcher,
+    client_workload,
     controller_toml,
     free_port,
     jwks_fetcher,
     kill_platform,
     kubelet_write,
+    secret_file,
+    subject_workload,
     upstream_overrides,
     wait_until,
 )
@@ -36,9 +40,6 @@ from tests.harness.platform import PlatformServer
 from microstax.identity.controller.files import FAULT_ENV, FAULT_EXIT_CODE
 from microstax.jose import parse
 
-FAST = "refresh_fraction = 0.2\njitter = 0.05\nmin_backoff = 0.5\nmax_backoff = 3\n"
-ORDERS_ID = "spiffe://dev.microstax.local/env/dev/svc/orders"
-
 
 def make_platform(tmp_path: Path, upstreams: tuple[UpstreamIssuer, UpstreamIssuer] | None = None,
                    port: int = 0) -> PlatformServer:
@@ -46,28 +47,6 @@ def make_platform(tmp_path: Path, upstreams: tuple[UpstreamIssuer, UpstreamIssue
     if upstreams is not None:
         overrides.update(upstream_overrides(*upstreams))
     return PlatformServer(tmp_path / "platform", port=port, config_overrides=overrides)
-
-
-def secret_file(tmp_path: Path, platform: PlatformServer) -> Path:
-    path = tmp_path / "secrets" / "client-secret"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(platform.demo_secret + "\n")
-    path.chmod(0o600)
-    return path
-
-
-def client_workload(name: str, targets: list[str], secret: Path, out: Path, extra: str = "") -> str:
-    return (f'[[workload]]\nname = "{name}"\ntargets = {json.dumps(targets)}\nscopes = ["read"]\n'
-            f'output = "{out}/{{workload}}-{{target}}.jwt"\n'
-            f'client = {{id = "demo-workload", secret_file = "{secret}"}}\n{FAST}{extra}\n')
-
-
-def subject_workload(name: str, kind: str, file: Path, targets: list[str], out: Path,
-                     extra: str = "") -> str:
-    return (f'[[workload]]\nname = "{name}"\nenvironment = "dev"\nservice = "orders"\n'
-            f'targets = {json.dumps(targets)}\nscopes = ["read"]\n'
-            f'output = "{out}/{{workload}}-{{target}}.jwt"\n'
-            f'subject = {{type = "{kind}", file = "{file}"}}\n{FAST}{extra}\n')
 
 
 def issued(ctl: ControllerProcess, workload: str, target: str) -> list[dict[str, Any]]:
