@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import time
 from typing import Any
 
 import pytest
+from interop_helpers import AUDIENCE, ISSUER
 
-from microstax.jose import HybridSigner, parse, sign
-
-ISSUER = "https://issuer.example"
-AUDIENCE = "stx-eu-west-cluster"
+from microstax.jose import HybridSigner, sign
 
 
 @pytest.fixture(scope="session")
@@ -31,11 +28,3 @@ def token(signer: HybridSigner) -> str:
                  "aud": AUDIENCE, "iat": now, "exp": now + 300, "jti": "interop-1",
                  "scope": "payments:read", "act": {"sub": "dev"}, "client_id": "microstax-cli"},
                 signer)
-
-
-def tamper_payload(token: str, **claims: Any) -> str:
-    """The same header and signatures over a different payload."""
-    head, _, sig = token.split(".")
-    payload = base64.urlsafe_b64encode(
-        __import__("json").dumps(parse(token).claims | claims).encode()).rstrip(b"=").decode()
-    return f"{head}.{payload}.{sig}"

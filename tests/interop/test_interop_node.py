@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import AUDIENCE, ISSUER, tamper_payload
+from interop_helpers import AUDIENCE, ISSUER, tamper_payload
 
 HERE = Path(__file__).resolve().parent / "node"
 REPO = HERE.parents[2]

@@ -9,7 +9,7 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest import AUDIENCE, ISSUER, tamper_payload
+from interop_helpers import AUDIENCE, ISSUER, tamper_payload
 from jwcrypto import jwk as jc_jwk
 from jwcrypto import jws as jc_jws
 from jwcrypto.common import JWException

@@ -39,6 +39,8 @@ JWT_IN_TEXT_RE = re.compile(r"(?<![A-Za-z0-9_\-.])eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0
 
 
 def b64url_encode(data: bytes) -> str:
+    if _pybase64 is not None:
+        return _pybase64.b64encode(data, altchars=b"-_").rstrip(b"=").decode("ascii")
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 

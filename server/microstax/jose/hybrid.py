@@ -15,6 +15,7 @@ verifies the PQ part as a detached JWS.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -68,6 +69,11 @@ def _dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":")).encode("ascii")
 
 
+@functools.lru_cache(maxsize=64)
+def _pq_protected_b64(alg: str, kid: str) -> str:
+    return b64url_encode(_dumps({"alg": alg, "kid": kid}))
+
+
 def sign(
     claims: Mapping[str, Any],
     signer: HybridSigner,
@@ -77,7 +83,7 @@ def sign(
 ) -> str:
     """Mint a hybrid compact JWS over ``claims``."""
     payload_b64 = b64url_encode(_dumps(dict(claims)))
-    pq_protected = b64url_encode(_dumps({"alg": signer.pq.alg, "kid": signer.pq.kid}))
+    pq_protected = _pq_protected_b64(signer.pq.alg, signer.pq.kid)
     pq_signature = signer.pq.sign(f"{pq_protected}.{payload_b64}".encode("ascii"))
     header: dict[str, Any] = {"alg": signer.classical.alg, "typ": typ, "kid": signer.classical.kid}
     if extra_header:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Result, run
+from cli_helpers import Result, run
 from tests.harness.loopback_http import Issuer
 
 from microstax.jose import HybridSigner, KeySet, Policy, parse, sign, verify

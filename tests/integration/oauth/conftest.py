@@ -12,20 +12,10 @@ _REPO = str(Path(__file__).resolve().parents[3])
 if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
+from oauth_helpers import FakeClock  # noqa: E402
 from tests.harness.loopback_http import Issuer, LoopbackServer  # noqa: E402
 
 from microstax.jose import HybridSigner  # noqa: E402
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture(scope="session")

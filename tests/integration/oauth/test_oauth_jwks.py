@@ -6,7 +6,7 @@ import asyncio
 import threading
 
 import pytest
-from conftest import FakeClock
+from oauth_helpers import FakeClock
 from tests.harness.loopback_http import Issuer
 
 from microstax.jose import HybridSigner, KeySet

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import b64, b64json
+from jose_helpers import b64, b64json
 
 from microstax.jose import MAX_TOKEN_BYTES, EncryptedToken, MalformedToken, find_tokens, parse
 from microstax.jose.compact import b64url_decode

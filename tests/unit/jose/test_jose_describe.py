@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import NOW, b64, b64json
+from jose_helpers import NOW, b64, b64json
 
 from microstax.jose import (
     DEFAULT_HEADER_BUDGET,

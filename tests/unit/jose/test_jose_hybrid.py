@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Callable
 
 import pytest
-from conftest import AUDIENCE, ISSUER, NOW, assemble, b64json, base_claims, pq_part
+from jose_helpers import AUDIENCE, ISSUER, NOW, assemble, b64json, base_claims, pq_part
 
 from microstax.jose import (
     PQ_HEADER,

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import NOW, b64, base_claims
+from jose_helpers import NOW, b64, base_claims
 
 from microstax.jose import (
     HybridSigner,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from conftest import NOW, b64, b64json, base_claims
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from jose_helpers import NOW, b64, b64json, base_claims
 
 from microstax.identity.present import render_markdown, render_text
 from microstax.jose import HybridSigner, JoseError, KeySet, Policy, check, describe, parse, sign

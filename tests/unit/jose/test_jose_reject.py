@@ -7,8 +7,8 @@ import hmac
 from collections.abc import Callable
 
 import pytest
-from conftest import NOW, assemble, b64, b64json, base_claims, pq_part
 from cryptography.hazmat.primitives import serialization
+from jose_helpers import NOW, assemble, b64, b64json, base_claims, pq_part
 
 from microstax.jose import MAX_TOKEN_BYTES, HybridSigner, KeySet, Policy, Verdict, check, parse
 
