@@ -86,7 +86,7 @@ def _reject_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
 #: The decoder's (C) scanner, called directly: ``JSONDecoder.decode`` adds two Python frames
 #: and a regex per call, a measurable share of a verification (three documents per token).
-_SCAN = _DECODER.scan_once
+_SCAN = _DECODER.scan_once  # type: ignore[attr-defined]
 _JSON_WS = " \t\n\r"
 
 
