@@ -48,12 +48,14 @@ from .health import HealthServer, make_app
 from .logs import LOGGER_NAME, log_event
 from .metrics import make_registry
 from .renew import run_hook
-from .schedule import servable
+from .schedule import servable, withdraw_at
 from .state import EntryState, TokenMeta, fingerprint, overall_health
 
 log = logging.getLogger(LOGGER_NAME)
 INFO, WARNING, ERROR = logging.INFO, logging.WARNING, logging.ERROR
 Clock = Callable[[], float]
+#: an attempt (discovery, catalog, token request, JWKS) that takes longer is abandoned
+ATTEMPT_TIMEOUT = 30.0
 
 
 def _iso(ts: float) -> str:
@@ -120,15 +122,25 @@ class EntryWorker:
         self._credential_sig = signature(self._credential_file())
         self.adopt_existing(clock())
         while True:
-            now = clock()
-            if self.state.withdraw_due(now):
-                self.withdraw(now)
-            if now >= self.state.next_attempt:
-                await self.attempt()
-                continue
-            self.check_credential(now)
-            delay = min(self.state.wake_at() - now, self.controller.config.poll_interval)
-            await asyncio.sleep(max(0.0, delay))
+            try:
+                await self._step(clock)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never let an entry die silently with a token on disk
+                log.error("unexpected error in the entry loop", exc_info=exc,
+                          extra={"event": "internal_error", **self._fields()})
+                await asyncio.sleep(self.spec.timing.min_backoff)
+
+    async def _step(self, clock: Clock) -> None:
+        now = clock()
+        if self.state.withdraw_due(now):
+            self.withdraw(now)
+        if now >= self.state.next_attempt:
+            await self.attempt()
+            return
+        self.check_credential(now)
+        delay = min(self.state.wake_at() - now, self.controller.config.poll_interval)
+        await asyncio.sleep(max(0.0, delay))
 
     def withdraw(self, now: float) -> None:
         token = self.state.token
@@ -158,13 +170,38 @@ class EntryWorker:
         if retry:
             self.state.retry_now(now)
 
-    async def attempt(self) -> None:
-        controller, spec = self.controller, self.spec
+    async def _acquire(self) -> Acquired:
         try:
-            got = await controller.acquirer.acquire(spec)
+            return await asyncio.wait_for(self.controller.acquirer.acquire(self.spec), ATTEMPT_TIMEOUT)
+        except TimeoutError:
+            raise AcquireError("network", f"no token within {ATTEMPT_TIMEOUT:g}s") from None
+
+    async def attempt(self) -> None:
+        """One refresh attempt. A slow or hanging issuer never delays the withdrawal of the
+        held token: the attempt is raced against the withdrawal time."""
+        spec, clock = self.spec, self.controller.clock
+        task = asyncio.ensure_future(self._acquire())
+        try:
+            while True:
+                token = self.state.token
+                timeout = None if token is None else max(0.0, withdraw_at(token.expires_at) - clock())
+                done, _ = await asyncio.wait({task}, timeout=timeout)
+                if done:
+                    break
+                if self.state.withdraw_due(clock()):
+                    self.withdraw(clock())
+            got = task.result()
         except AcquireError as exc:
             self.failed(exc.cause, exc.message, exc.retry_after)
             return
+        except Exception as exc:  # a bug must not stop the entry: count it, back off, retry
+            log.error("unexpected error while refreshing", exc_info=exc,
+                      extra={"event": "internal_error", **self._fields()})
+            self.failed("internal", f"unexpected {type(exc).__name__}; see the internal_error log line")
+            return
+        finally:
+            if not task.done():
+                task.cancel()
         try:
             await asyncio.to_thread(write_token, spec.output, got.token)
         except OSError as exc:
