@@ -149,8 +149,8 @@ def verify(token: str | None, token_file: Path | None, issuer: str | None, audie
         require_pq=pq_required,
     )
     verdict, _, _ = check(parsed, keys, policy)
-    checks = {"issuer": pinned, "audience": audience, "typ": policy.typ and policy.typ[0],
-              "pqRequired": pq_required}
+    checks = {"issuer": pinned, "issuerFrom": "option" if issuer else ("token" if pinned else None),
+              "audience": audience, "typ": policy.typ and policy.typ[0], "pqRequired": pq_required}
     _report(verdict, parsed, key_info, checks, as_json)
     if not verdict.valid:
         raise click.exceptions.Exit(exit_codes.INVALID)
@@ -179,7 +179,13 @@ def _report(verdict: Verdict, parsed: ParsedToken | None, key_info: dict[str, An
         echo(f"  keys          {clean(key_info['jwksUri'])}")
     elif key_info.get("source") == "file":
         echo(f"  keys          {clean(key_info['jwksFile'])}")
-    echo(f"  checked       issuer {clean(checks['issuer']) if checks.get('issuer') else 'NOT pinned'}"
+    if not checks.get("issuer"):
+        issuer_text = "NOT pinned (pass --issuer)"
+    elif checks.get("issuerFrom") == "token":
+        issuer_text = "taken from the token (pin it with --issuer)"
+    else:
+        issuer_text = clean(checks["issuer"])
+    echo(f"  checked       issuer {issuer_text}"
          f", audience {clean(checks['audience']) if checks.get('audience') else 'not checked'}"
          f", PQ part {'required' if checks.get('pqRequired') else 'optional'}")
     if key_info.get("stale"):

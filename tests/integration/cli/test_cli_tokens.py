@@ -157,6 +157,7 @@ def test_verify_discovers_the_issuer(keys_dir: Path, issuer: Issuer) -> None:
     assert result.out.startswith("VALID: classical and post-quantum signatures verify")
     assert issuer.jwks_url in result.out
     assert "PQ part required" in result.out
+    assert "taken from the token (pin it with --issuer)" in result.out
 
 
 def test_verify_json_envelope(keys_dir: Path, issuer: Issuer) -> None:
@@ -218,6 +219,7 @@ def test_verify_pinned_issuer_mismatch(keys_dir: Path, issuer: Issuer) -> None:
         token = mint(keys_dir, issuer.issuer)
         result = verify_cli(token, "--issuer", other.issuer, "--json")
         assert (result.code, result.json()["reason"]) == (1, "issuer_mismatch")
+        assert result.json()["checks"]["issuerFrom"] == "option"
 
 
 def test_verify_with_jwks_file_and_url(keys_dir: Path, issuer: Issuer) -> None:
