@@ -1,11 +1,12 @@
 """The system clipboard through pyperclip, checked: copy, then paste and compare.
 
 pyperclip silently does nothing when ``DISPLAY`` names no X server (copy returns, paste gives
-''), so only a read-back proves the text arrived. On X11 ``xsel`` is preferred over ``xclip``:
-xclip stays in the background holding the copier's stdout, which hangs any reader of a
-captured stdout (``token=$(microstax identity federate --copy …)``). When xclip is the only
-mechanism, ``copy(..., detach_stdio=True)`` points the inherited stdout/stderr at /dev/null
-for the duration of the copy (only safe in a single-threaded front end such as the CLI).
+''), so only a read-back proves the text arrived. On X11, xclip stays in the background
+holding the copier's stdout, which hangs any reader of a captured stdout
+(``token=$(microstax identity federate --copy …)``): ``copy(..., detach_stdio=True)`` points
+the inherited stdout/stderr at /dev/null for the duration of the copy (only safe in a
+single-threaded front end such as the CLI) and then uses xclip; without it xsel is used, which
+detaches by itself but whose background owner is less reliable.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import os
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
 _lock = threading.Lock()
-_configured = False
+_configured: str | None = None
 
 
 class ClipboardError(RuntimeError):
@@ -35,22 +37,29 @@ class ClipboardError(RuntimeError):
         )
 
 
-def _configure() -> str | None:
-    """Choose the mechanism once; returns its name when we chose it explicitly."""
+def _x11() -> bool:
+    return (sys.platform.startswith("linux") and bool(os.environ.get("DISPLAY"))
+            and not os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _configure(*, detached: bool = False) -> str | None:
+    """Choose the mechanism; returns its name when we chose it explicitly.
+
+    On X11 xclip is the reliable one (xsel's background owner sometimes loses the selection
+    as its parent exits) but it holds the copier's stdout and stderr open; so xclip when the
+    caller lets us point those at /dev/null for the copy (``detached``), else xsel.
+    """
     global _configured
     import pyperclip
 
-    if _configured:
-        return None
-    _configured = True
-    if sys.platform.startswith("linux") and os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        if shutil.which("xsel"):
-            pyperclip.set_clipboard("xsel")
-            return "xsel"
-        if shutil.which("xclip"):
-            pyperclip.set_clipboard("xclip")
-            return "xclip"
-    return None
+    want = None
+    if _x11():
+        order = ("xclip", "xsel") if detached else ("xsel", "xclip")
+        want = next((name for name in order if shutil.which(name)), None)
+    if want is not None and _configured != want:
+        pyperclip.set_clipboard(want)
+        _configured = want
+    return want
 
 
 def mechanism() -> str:
@@ -59,7 +68,12 @@ def mechanism() -> str:
 
     _configure()
     fn = pyperclip.copy
-    return getattr(fn, "__name__", "unknown").removeprefix("copy_")
+    if getattr(fn, "__name__", "") == "lazy_load_stub_copy":
+        fn = pyperclip.determine_clipboard()[0]
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    if "ClipboardUnavailable" in name:
+        return "none"
+    return name.split(".")[0].removeprefix("init_").removesuffix("_clipboard").removeprefix("copy_")
 
 
 @contextlib.contextmanager
@@ -85,14 +99,23 @@ def copy(text: str, *, verify: bool = True, detach_stdio: bool = False) -> None:
     import pyperclip
 
     with _lock:
-        _configure()
+        chosen = _configure(detached=detach_stdio)
         try:
-            if detach_stdio and "xclip" in mechanism():
+            if detach_stdio and chosen == "xclip":
                 with _stdio_to_devnull():
                     pyperclip.copy(text)
             else:
                 pyperclip.copy(text)
-            pasted = pyperclip.paste() if verify else text
+            pasted = text
+            if verify:
+                # xsel forks into the background to own the selection; its parent returns a
+                # moment before the child does, so read back a few times before giving up.
+                deadline = time.monotonic() + 2.0
+                while True:
+                    pasted = pyperclip.paste()
+                    if pasted == text or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.02)
         except pyperclip.PyperclipException as exc:
             raise ClipboardError("no clipboard mechanism is available here") from exc
         except (OSError, RuntimeError) as exc:

@@ -63,6 +63,21 @@ TRANSLATIONS: list[tuple[str, int, str]] = [
     ("microstax.jose.exceptions.MalformedToken", exit_codes.USAGE, "malformed"),
     ("microstax.jose.exceptions.InvalidToken", exit_codes.INVALID, "invalid"),
     ("microstax.oauth.exceptions.OAuthError", exit_codes.UNAVAILABLE, "oauth"),
+    # identity layer (codes are the daemon protocol's; subclasses before their bases)
+    ("microstax.identity.exceptions.UnknownEnvironment", exit_codes.CONFIG, "UNKNOWN_ENVIRONMENT"),
+    ("microstax.identity.exceptions.UnknownCluster", exit_codes.CONFIG, "UNKNOWN_CLUSTER"),
+    ("microstax.identity.exceptions.ConfigError", exit_codes.CONFIG, "CONFIG_INVALID"),
+    ("microstax.identity.exceptions.NotSignedIn", exit_codes.NOT_SIGNED_IN, "NOT_SIGNED_IN"),
+    ("microstax.identity.exceptions.KeyringUnavailable", exit_codes.KEYRING, "KEYRING_UNAVAILABLE"),
+    ("microstax.identity.exceptions.LoginTimeout", exit_codes.NOT_SIGNED_IN, "LOGIN_TIMEOUT"),
+    ("microstax.identity.exceptions.LoginFailed", exit_codes.DENIED, "LOGIN_FAILED"),
+    ("microstax.identity.exceptions.ExchangeDenied", exit_codes.DENIED, "EXCHANGE_DENIED"),
+    ("microstax.identity.exceptions.UntrustedToken", exit_codes.INVALID, "IDP_UNAVAILABLE"),
+    ("microstax.identity.exceptions.IdpUnavailable", exit_codes.UNAVAILABLE, "IDP_UNAVAILABLE"),
+    ("microstax.identity.exceptions.PartialFailure", exit_codes.PARTIAL, "PARTIAL"),
+    ("microstax.identity.exceptions.IdentityError", exit_codes.USAGE, "BAD_REQUEST"),
+    ("microstax.adapters.secrets.SecretStoreUnavailable", exit_codes.KEYRING, "KEYRING_UNAVAILABLE"),
+    ("microstax.adapters.clipboard.ClipboardError", exit_codes.USAGE, "CLIPBOARD_UNAVAILABLE"),
 ]
 
 

@@ -21,10 +21,17 @@ COMMANDS: dict[str, dict[str, str]] = {
         "keys": "microstax.cli.main:keys",
         "platform": "microstax.cli.main:platform",
         "daemon": "microstax.cli.daemon:daemon",
+        "login": "microstax.cli.login:login",
+        "logout": "microstax.cli.login:logout",
+        "env": "microstax.cli.envs:env",
+        "cluster": "microstax.cli.clusters:cluster",
+        "config": "microstax.cli.config_cmd:config",
     },
     "identity": {
         "verify": "microstax.cli.verify:verify",
         "controller": "microstax.cli.controller:controller",
+        "federate": "microstax.cli.federate:federate",
+        "status": "microstax.cli.status:status",
     },
     "token": {
         "decode": "microstax.cli.decode:decode",

@@ -14,7 +14,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,11 @@ def issuer_from_endpoint(endpoint: str) -> str:
 
 
 class CatalogClient:
-    """Fetches catalogs (with a short TTL) and keeps the last good copy on disk."""
+    """Fetches catalogs (kept for ``ttl`` seconds, in memory and on disk, so a CLI run right after
+    another does not ask again) and keeps the last good copy for when the platform is down.
+
+    Catalogs are keyed by the platform's issuer; the URL is only looked up (discovery) when a
+    fetch is needed."""
 
     def __init__(self, http: httpx.AsyncClient, state_dir: Path, *, timeout: float, ttl: float) -> None:
         self.http = http
@@ -87,42 +91,44 @@ class CatalogClient:
         self.ttl = ttl
         self._memory: dict[str, Catalog] = {}
 
-    def _file(self, url: str) -> Path:
-        return self.dir / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".json")
+    def _file(self, key: str) -> Path:
+        return self.dir / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".json")
 
-    def cached(self, url: str) -> Catalog | None:
-        hit = self._memory.get(url)
-        if hit is not None:
-            return hit
-        try:
-            doc = json.loads(self._file(url).read_text("utf-8"))
-            catalog = parse_catalog(doc["catalog"], url)
-        except (OSError, ValueError, KeyError, TypeError, ProtocolError):
-            return None
-        catalog = replace(catalog, fetched_at=float(doc.get("fetchedAt", 0)), stale=True)
-        self._memory[url] = catalog
-        return catalog
+    def cached(self, key: str) -> Catalog | None:
+        """The last copy (memory, else disk); ``stale`` once older than ``ttl``."""
+        hit = self._memory.get(key)
+        if hit is None:
+            try:
+                doc = json.loads(self._file(key).read_text("utf-8"))
+                hit = replace(parse_catalog(doc["catalog"], key), fetched_at=float(doc.get("fetchedAt", 0)))
+            except (OSError, ValueError, KeyError, TypeError, ProtocolError):
+                return None
+            self._memory[key] = hit
+        if not hit.stale and time.time() - hit.fetched_at >= self.ttl:
+            hit = replace(hit, stale=True)
+        return hit
 
-    async def get(self, url: str, *, fresh: bool = False) -> Catalog:
-        hit = self._memory.get(url)
-        if hit is not None and not hit.stale and not fresh and time.time() - hit.fetched_at < self.ttl:
+    async def get(self, key: str, url: Callable[[], Awaitable[str]], *, fresh: bool = False) -> Catalog:
+        hit = self.cached(key)
+        if hit is not None and not hit.stale and not fresh:
             return hit
-        response = await arequest_json(self.http, "GET", url, timeout=self.timeout)
+        where = await url()
+        response = await arequest_json(self.http, "GET", where, timeout=self.timeout)
         doc = response.json
         if not isinstance(doc, Mapping):
-            raise ProtocolError(f"{safe_url(url)}: the catalog is not a JSON object", endpoint=safe_url(url))
-        catalog = parse_catalog(doc, url)
-        self._memory[url] = catalog
-        self._save(url, doc, catalog.fetched_at)
+            raise ProtocolError(f"{safe_url(where)}: the catalog is not a JSON object", endpoint=safe_url(where))
+        catalog = parse_catalog(doc, where)
+        self._memory[key] = catalog
+        self._save(key, doc, catalog.fetched_at)
         return catalog
 
-    def _save(self, url: str, doc: Mapping[str, Any], fetched_at: float) -> None:
+    def _save(self, key: str, doc: Mapping[str, Any], fetched_at: float) -> None:
         try:
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"url": url, "fetchedAt": fetched_at, "catalog": doc}, fh)
-            os.replace(tmp, self._file(url))
+                json.dump({"key": key, "fetchedAt": fetched_at, "catalog": doc}, fh)
+            os.replace(tmp, self._file(key))
         except OSError as exc:
             log.debug("could not keep a copy of the catalog: %s", exc.strerror)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from ..jose import ACCESS_TOKEN_TYP, JoseError, MalformedToken, VerifiedToken, parse
+from ..oauth.client_credentials import client_credentials
 from ..oauth.exceptions import (
     DiscoveryError,
     OAuthError,
@@ -26,7 +27,13 @@ from ..oauth.exceptions import (
 )
 from ..oauth.exchange import ExchangeConfigError, ExchangeRequest, exchange
 from ..oauth.http import safe_url
-from ..oauth.tokens import TOKEN_TYPE_ID, TOKEN_TYPE_JWT, ClientAuth, token_type_uri
+from ..oauth.tokens import (
+    TOKEN_TYPE_ACCESS,
+    TOKEN_TYPE_ID,
+    TOKEN_TYPE_JWT,
+    ClientAuth,
+    token_type_uri,
+)
 from .exceptions import (
     ConfigError,
     ExchangeDenied,
@@ -70,6 +77,9 @@ class SubjectToken:
     subject: str
     issuer: str
     id_token: str | None = field(default=None, repr=False)
+    #: a workload signed in with client credentials on our platform: each cluster's token is
+    #: asked for with the client's own credentials (no session token to exchange)
+    client: ClientAuth | None = field(default=None, repr=False)
 
 
 def subject_from_jwt(token: str, *, token_type: str = TOKEN_TYPE_JWT, where: str) -> SubjectToken:
@@ -214,6 +224,32 @@ class Exchanger:
             raise ConfigError(f"{cluster.name}: the issuer publishes no token endpoint; set "
                               "token_exchange.token_endpoint")
         return meta.token_endpoint
+
+    async def workload(self, cluster: ClusterInfo, auth: ClientAuth, *, service: str, scopes: tuple[str, ...],
+                       audience: str, environment: str, trust_domain: str | None) -> tuple[str, VerifiedToken]:
+        """A workload's token for ``cluster``: client credentials at the cluster's endpoint, then,
+        when another service identity is asked for, an exchange of that token (delegation)."""
+        endpoint = cluster.exchange.token_endpoint or cluster.token_endpoint
+        try:
+            endpoint = await self.token_endpoint(cluster)
+            issuer = cluster.exchange.expected_issuer or cluster.issuer
+            typ = (ACCESS_TOKEN_TYP,) if cluster.exchange.flavour == "microstax" else None
+            response = await client_credentials(self.http, endpoint, auth, scope=scopes or cluster.exchange.scopes,
+                                                audience=(audience,), timeout=self.timeout)
+            verified = await self.trust.verify(response.access_token, issuer=issuer, audience=audience, typ=typ)
+            sub = verified.claims.get("sub")
+            if (cluster.exchange.flavour != "microstax" or not isinstance(sub, str)
+                    or sub.endswith(f"/svc/{service}")):
+                return response.access_token, verified
+            subject = SubjectToken(response.access_token, TOKEN_TYPE_ACCESS, "", sub, issuer)
+            request = self.request_for(cluster, subject, service=service, scopes=scopes, audience=audience,
+                                       environment=environment, trust_domain=trust_domain)
+            response = await exchange(self.http, endpoint, request, flavour="microstax", auth=auth,
+                                      timeout=self.timeout, what=f"the token endpoint of {cluster.name}")
+            verified = await self.trust.verify(response.access_token, issuer=issuer, audience=audience, typ=typ)
+            return response.access_token, verified
+        except (OAuthError, JoseError, ExchangeConfigError, TimeoutError) as exc:
+            raise translate(exc, cluster, endpoint) from exc
 
     async def run(self, cluster: ClusterInfo, request: ExchangeRequest, *, audience: str) -> tuple[str, VerifiedToken]:
         """Exchange and verify; raises an ``IdentityError`` naming the cluster and the cause."""
