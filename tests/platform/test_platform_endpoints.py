@@ -123,3 +123,23 @@ async def test_rate_limit_answers_429_with_retry_after(make_inproc) -> None:  # 
     # another client has its own bucket
     r = await mx.token({"grant_type": "client_credentials", "client_id": "microstax-cli"})
     assert r.status_code == 400
+
+
+async def test_address_limit_comes_before_client_authentication(make_inproc) -> None:  # type: ignore[no-untyped-def]
+    mx = await make_inproc({"limits": {"address_rate_per_second": 1, "address_burst": 2}})
+    wrong = [(await mx.token({"grant_type": "client_credentials", "audience": "x"},
+                             auth=("demo-workload", "guess"))).status_code for _ in range(4)]
+    assert wrong == [401, 401, 429, 429]
+
+
+async def test_public_clients_have_a_bucket_per_address(make_inproc) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    mx = await make_inproc({"limits": {"rate_per_second": 1, "rate_burst": 2}})
+    data = {"client_id": "microstax-cli"}
+    here = [(await mx.client.post("/oauth/device_authorization", data=data)).status_code for _ in range(3)]
+    assert here == [200, 200, 429]
+    other = httpx.AsyncClient(transport=httpx.ASGITransport(app=mx.app, client=("127.0.0.2", 5000)),
+                              base_url=ISSUER)
+    assert (await other.post("/oauth/device_authorization", data=data)).status_code == 200
+    await other.aclose()

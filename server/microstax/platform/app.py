@@ -114,27 +114,31 @@ class PlatformApp:
             raise HTTPException(404)
         return issuer
 
-    def rate_limit(self, key: str) -> None:
+    def rate_limit(self, key: str, rate: float, burst: int) -> None:
         """Per-client token bucket, shared by every worker through the state store.
 
         A worker leases a few tokens at a time (a tenth of the burst, at most 20) and spends
         them locally for up to a second, so the shared bucket sees one write per lease rather
         than one per request. Unspent leased tokens lapse: the limit is never exceeded.
         """
-        limits = self.platform.config.limits
         now = time.monotonic()
         lease = self._leases.get(key)
         if lease is not None and lease[0] > 0 and now < lease[1]:
             lease[0] -= 1
             return
-        chunk = max(1, min(20, limits.rate_burst // 10))
-        granted, wait = self.platform.state.rate_take(key, limits.rate_per_second, limits.rate_burst,
-                                                      count=chunk)
+        chunk = max(1, min(20, burst // 10))
+        granted, wait = self.platform.state.rate_take(key, rate, burst, count=chunk)
         if granted == 0:
             raise RateLimited(int(wait) + 1)
         if len(self._leases) > 10_000:
             self._leases.clear()
         self._leases[key] = [granted - 1, now + 1.0]
+
+    @staticmethod
+    def client_key(client_id: str, method: str, host: str) -> str:
+        """A confidential client has one bucket; a public client (shared by every user of the
+        CLI) has one per address, so one noisy user cannot starve the others."""
+        return f"client:{client_id}" if method != "none" else f"client:{client_id}@{host}"
 
     # -- discovery and keys ----------------------------------------------------------------
     def metadata(self, issuer: Issuer) -> dict[str, Any]:
@@ -227,10 +231,10 @@ class PlatformApp:
             params, multi = await read_form(request, platform.config.limits.max_body_bytes,
                                             multi_ok=MULTI_VALUED)
             authorization = request.headers.get("authorization")
-            hint = clientauth.claimed_client_id(authorization, params)
-            audit["client_id"] = hint
+            audit["client_id"] = clientauth.claimed_client_id(authorization, params)
             host = request.client.host if request.client else "unknown"
-            self.rate_limit(f"client:{hint}" if hint else f"addr:{host}")
+            limits = platform.config.limits
+            self.rate_limit(f"addr:{host}", limits.address_rate_per_second, limits.address_burst)
             grant_type = params.get("grant_type")
             audit["grant"] = grant_type
             if not grant_type:
@@ -240,6 +244,8 @@ class PlatformApp:
                 raise OAuthError("unsupported_grant_type", "this grant type is not supported")
             auth = await clientauth.authenticate(platform, issuer, authorization, params)
             audit["client_id"] = auth.client.client_id
+            self.rate_limit(self.client_key(auth.client.client_id, auth.method, host),
+                            limits.rate_per_second, limits.rate_burst)
             req = TokenRequest(platform, issuer, params, multi, auth, is_loopback(host), audit)
             issued: Issued
             if grant_type == GRANT_CLIENT_CREDENTIALS:
@@ -265,11 +271,13 @@ class PlatformApp:
         try:
             params, _ = await read_form(request, platform.config.limits.max_body_bytes)
             authorization = request.headers.get("authorization")
-            hint = clientauth.claimed_client_id(authorization, params)
-            audit["client_id"] = hint
+            audit["client_id"] = clientauth.claimed_client_id(authorization, params)
             host = request.client.host if request.client else "unknown"
-            self.rate_limit(f"client:{hint}" if hint else f"addr:{host}")
+            limits = platform.config.limits
+            self.rate_limit(f"addr:{host}", limits.address_rate_per_second, limits.address_burst)
             auth = await clientauth.authenticate(platform, issuer, authorization, params)
+            self.rate_limit(self.client_key(auth.client.client_id, auth.method, host),
+                            limits.rate_per_second, limits.rate_burst)
             body = device.authorize(platform, auth.client, params)
         except OAuthError as exc:
             platform.audit.record("denied", issuer=issuer.url, **{
@@ -305,7 +313,7 @@ class PlatformApp:
                                 status_code=400, headers=headers)
         host = request.client.host if request.client else "unknown"
         try:
-            self.rate_limit(f"device-login:{host}")
+            self.rate_limit(f"device-login:{host}", 1.0, 10)  # password guessing: slow
         except RateLimited as exc:
             return HTMLResponse(_page("Slow down", "<p>Too many attempts; wait a moment.</p>"),
                                 status_code=429, headers={**headers, **exc.headers})

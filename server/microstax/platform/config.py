@@ -45,6 +45,8 @@ class Limits:
     max_body_bytes: int = 64 * 1024
     rate_per_second: float = 50.0
     rate_burst: int = 100
+    address_rate_per_second: float = 200.0
+    address_burst: int = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +293,8 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
         max_body_bytes=lim.integer("max_body_bytes", 64 * 1024, minimum=1024, maximum=1024 * 1024),
         rate_per_second=lim.number("rate_per_second", 50.0),
         rate_burst=lim.integer("rate_burst", 100, minimum=1, maximum=10**7),
+        address_rate_per_second=lim.number("address_rate_per_second", 200.0),
+        address_burst=lim.integer("address_burst", 400, minimum=1, maximum=10**7),
     )
     lim.done()
     a = root.table("audit")
@@ -299,6 +303,9 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
     k = root.table("keys")
     retain = k.integer("retain_seconds", 3600, minimum=60, maximum=30 * 86400)
     k.done()
+    if retain < max(tokens.max_lifetime, tokens.session_lifetime):
+        raise k.fail("retain_seconds", "must be at least tokens.max_lifetime and tokens.session_lifetime, "
+                     "or tokens signed before a rotation would stop verifying before they expire")
     d = root.table("dev")
     auto_user = d.text("auto_approve_user")
     d.done()
@@ -458,8 +465,10 @@ device_poll_interval = 5
 
 [limits]
 max_body_bytes = 65536      # larger request bodies get 413
-rate_per_second = 50        # token requests per client (or per address without one)
+rate_per_second = 50        # token requests per client (public clients: per client and address)
 rate_burst = 100            # ... with this much burst; over it: 429 + Retry-After
+address_rate_per_second = 200   # every request from one address, checked before client
+address_burst = 400             # authentication (wrong secrets cost a slow hash each)
 
 [audit]
 # One JSON line per issuance and per denial. Default: stderr. Relative paths are in the
