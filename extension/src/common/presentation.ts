@@ -198,7 +198,8 @@ export function federatedMessage(result: FederateResult, service: string, format
     const s: TokenSummary = result.summary;
     const until = s.expiresAt ? `valid until ${formatTime(s.expiresAt)}` : 'no expiry';
     const expires = s.expiresIn ? ` (${s.expiresIn})` : '';
-    return `Token copied to the clipboard: ${s.subject} → ${result.cluster.name} (service ${service}), ${until}${expires}.`;
+    const onBehalf = s.actors && s.actors.length > 0 ? ` on behalf of ${s.actors[0]}` : '';
+    return `Token copied to the clipboard: ${s.subject}${onBehalf} → ${result.cluster.name} (service ${service}), ${until}${expires}.`;
 }
 
 /** A warning when the token will not fit in the target's header budget, else undefined. */

@@ -27,9 +27,14 @@ import type { IdentityTree, Node } from './tree';
 
 const RECENT_SERVICES_KEY = 'microstax.recentServices';
 
+/** Local time, with the date only when it is not today. */
 function formatTime(iso: string): string {
     const d = new Date(iso);
-    return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'medium' });
+    if (Number.isNaN(d.getTime())) {
+        return iso;
+    }
+    const today = new Date().toDateString() === d.toDateString();
+    return today ? d.toLocaleTimeString() : d.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'medium' });
 }
 
 export class Commands implements vscode.Disposable {
@@ -220,7 +225,7 @@ export class Commands implements vscode.Disposable {
     private async decode(token: string): Promise<void> {
         try {
             const r = await this.daemon.request<DecodeResult>(DaemonCommand.decode, { token });
-            await this.docs.show(`Decoded token – ${r.summary.subject}`, r.markdown);
+            await this.docs.show('decoded', r.markdown);
         } catch (err) {
             await this.reportError(err, 'Could not decode the token');
         }
@@ -236,7 +241,7 @@ export class Commands implements vscode.Disposable {
                 { location: vscode.ProgressLocation.Notification, title: 'MicroStax: verifying the token…', cancellable: true },
                 (_p, ct) => this.daemon.request<VerifyResult>(DaemonCommand.verify, { token }, ct),
             );
-            await this.docs.show(`Verified token – ${r.summary.subject}`, r.markdown);
+            await this.docs.show('verified', r.markdown);
             const msg = `MicroStax: ${verifyMessage(r.valid, r.summary, r.reason)}`;
             if (r.valid) {
                 void vscode.window.showInformationMessage(msg);

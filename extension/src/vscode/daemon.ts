@@ -3,6 +3,8 @@
  * stdio, restarts it (on demand, on a tracked setting change, after a crash), and turns its
  * notifications into events. Holds no token logic.
  */
+import * as readline from 'node:readline';
+import type { Readable } from 'node:stream';
 import * as vscode from 'vscode';
 import {
     CloseAction,
@@ -30,6 +32,7 @@ import {
     type LoginPrompt,
 } from '../common/protocol';
 import { readSettings, type Settings, toInitializationOptions } from '../common/settings';
+import { stderrLevel } from '../common/stderr';
 import type { RedactingLogChannel } from './log';
 import { probes } from './python';
 
@@ -134,6 +137,10 @@ export class Daemon implements vscode.Disposable {
             outputChannel: this.log,
             traceOutputChannel: this.log,
             revealOutputChannelOn: 4 /* RevealOutputChannelOn.Never */,
+            stdioOptions: {
+                stdout: (input: Readable) => this.pipeLines(input, () => 'debug'),
+                stderr: (input: Readable) => this.pipeLines(input, stderrLevel),
+            },
             initializationOptions: toInitializationOptions(settings),
             errorHandler: {
                 error: (): ErrorHandlerResult => ({ action: ErrorAction.Continue, handled: true }),
@@ -191,6 +198,12 @@ export class Daemon implements vscode.Disposable {
         }
         this.setState('running');
         return client;
+    }
+
+    private pipeLines(input: Readable, level: (line: string) => 'error' | 'warn' | 'debug'): void {
+        readline.createInterface({ input, crlfDelay: Infinity, terminal: false, historySize: 0 }).on('line', (line: string) => {
+            this.log[level(line)](line);
+        });
     }
 
     private onClosed(): CloseHandlerResult {

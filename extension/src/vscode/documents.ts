@@ -19,10 +19,10 @@ export class TokenDocuments implements vscode.TextDocumentContentProvider, vscod
         return this.contents.get(uri.path) ?? '(This document is no longer available.)';
     }
 
-    async show(title: string, markdown: string): Promise<void> {
+    /** Opens `markdown` as a read-only document named `<kind>-token-<n>.md`. */
+    async show(kind: 'decoded' | 'verified', markdown: string): Promise<void> {
         this.counter += 1;
-        const safe = title.replace(/[^A-Za-z0-9 ._@-]+/g, '-').slice(0, 60).trim() || 'token';
-        const uri = vscode.Uri.from({ scheme: TOKEN_SCHEME, path: `/${this.counter}/${safe}.md` });
+        const uri = vscode.Uri.from({ scheme: TOKEN_SCHEME, path: `/${kind}-token-${this.counter}.md` });
         this.contents.set(uri.path, markdown);
         // Keep only the last few documents.
         if (this.contents.size > 20) {
@@ -31,7 +31,8 @@ export class TokenDocuments implements vscode.TextDocumentContentProvider, vscod
         }
         const doc = await vscode.workspace.openTextDocument(uri);
         await vscode.languages.setTextDocumentLanguage(doc, 'markdown');
-        await vscode.window.showTextDocument(doc, { preview: true, viewColumn: vscode.ViewColumn.Beside });
+        const beside = vscode.window.activeTextEditor !== undefined;
+        await vscode.window.showTextDocument(doc, { preview: true, viewColumn: beside ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active });
     }
 
     dispose(): void {

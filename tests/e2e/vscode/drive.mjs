@@ -1,0 +1,267 @@
+// Drives a real VS Code (code-server) in headless Chromium through the MicroStax Identity
+// extension, as a person would: status bar → Sign In → palette "Federate Identity Token…" →
+// quick picks → clipboard → hover a JWT → Sign Out. Screenshots go to MSX_ARTIFACTS; what the
+// Python test checks goes to MSX_RESULT (JSON). Run by tests/e2e/vscode/test_vscode_e2e.py.
+//
+// Env: MSX_URL (code-server, with ?folder=), MSX_E2E_DIR (where playwright-core is installed),
+// MSX_CHROMIUM, MSX_ARTIFACTS, MSX_RESULT, MSX_ENV (environment name), MSX_CLUSTER,
+// MSX_SERVICE, MSX_TOKEN_FILE (workspace file with a JWT on line 1), MSX_PROFILE (browser dir).
+import { createRequire } from 'node:module';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const env = (name) => {
+    const v = process.env[name];
+    if (!v) throw new Error(`${name} is not set`);
+    return v;
+};
+const require = createRequire(join(env('MSX_E2E_DIR'), 'package.json'));
+const { chromium } = require('playwright-core');
+
+const STEP_MS = Number(process.env.MSX_STEP_TIMEOUT_MS ?? 60_000);
+const ARTIFACTS = env('MSX_ARTIFACTS');
+const ENVIRONMENT = env('MSX_ENV');
+const CLUSTER = env('MSX_CLUSTER');
+const SERVICE = env('MSX_SERVICE');
+const TOKEN_FILE = env('MSX_TOKEN_FILE');
+mkdirSync(ARTIFACTS, { recursive: true });
+
+const result = { steps: [], statusTexts: {}, notifications: {}, screenshots: [] };
+const t0 = Date.now();
+const step = (name) => {
+    result.steps.push({ name, atMs: Date.now() - t0 });
+    console.error(`[drive] ${((Date.now() - t0) / 1000).toFixed(1)}s ${name}`);
+};
+
+const STATUS_ITEM = '[id="microstax.microstax-identity.identity"]';
+
+async function shot(page, name, locator) {
+    const file = join(ARTIFACTS, `${name}.png`);
+    if (locator) {
+        await locator.screenshot({ path: file, animations: 'disabled' });
+    } else {
+        await page.screenshot({ path: file, animations: 'disabled' });
+    }
+    result.screenshots.push(file);
+}
+
+/** The left end of the status bar, around the MicroStax item. */
+async function statusBarShot(page, name) {
+    const bar = await page.locator('#workbench\\.parts\\.statusbar').boundingBox();
+    const item = await page.locator(STATUS_ITEM).boundingBox();
+    const file = join(ARTIFACTS, `${name}.png`);
+    await page.screenshot({
+        path: file,
+        animations: 'disabled',
+        clip: { x: bar.x, y: bar.y, width: Math.min(bar.width, item.x + item.width + 160 - bar.x), height: bar.height },
+    });
+    result.screenshots.push(file);
+}
+
+async function statusText(page) {
+    const item = page.locator(STATUS_ITEM);
+    return (await item.innerText({ timeout: STEP_MS })).trim();
+}
+
+/** Waits until the MicroStax status bar item's text matches `re`; returns the text. */
+async function waitForStatus(page, re, what) {
+    const item = page.locator(STATUS_ITEM);
+    try {
+        await item.filter({ hasText: re }).waitFor({ state: 'visible', timeout: STEP_MS });
+    } catch (err) {
+        const now = await item.innerText().catch(() => '(no MicroStax status bar item)');
+        throw new Error(`status bar never showed ${what} (${re}); it shows: ${now}`, { cause: err });
+    }
+    return statusText(page);
+}
+
+async function quickInput(page) {
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout: STEP_MS });
+    return input;
+}
+
+/** Runs a command through the Command Palette by its title. */
+async function runCommand(page, title) {
+    await page.keyboard.press('F1');
+    const input = await quickInput(page);
+    await input.fill(`>${title}`);
+    const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
+    await row.waitFor({ state: 'visible', timeout: STEP_MS });
+    await input.press('Enter');
+}
+
+/** In an open quick pick: wait for the row, screenshot the list, filter to the row, accept. */
+async function pick(page, text, screenshot) {
+    const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: text }).first();
+    await row.waitFor({ state: 'visible', timeout: STEP_MS });
+    if (screenshot) {
+        await shot(page, screenshot);
+    }
+    const input = await quickInput(page);
+    await input.fill(text);
+    await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: text }).first().waitFor({ state: 'visible', timeout: STEP_MS });
+    await input.press('Enter');
+}
+
+async function toast(page, text) {
+    const t = page.locator('.notifications-toasts .notification-toast', { hasText: text }).first();
+    await t.waitFor({ state: 'visible', timeout: STEP_MS });
+    return t;
+}
+
+async function clearNotifications(page) {
+    await runCommand(page, 'Notifications: Clear All Notifications');
+    await page.locator('.notifications-toasts .notification-toast').first().waitFor({ state: 'hidden', timeout: STEP_MS }).catch(() => undefined);
+}
+
+async function main() {
+    const context = await chromium.launchPersistentContext(env('MSX_PROFILE'), {
+        executablePath: env('MSX_CHROMIUM'),
+        headless: true,
+        viewport: { width: 1400, height: 860 },
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        permissions: ['clipboard-read', 'clipboard-write'],
+    });
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(STEP_MS);
+    try {
+        step('open workbench');
+        await page.goto(env('MSX_URL'));
+        await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: STEP_MS });
+        await page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ state: 'visible', timeout: STEP_MS });
+
+        // 1. The daemon is up: the status bar shows an identity state (signed in or out).
+        step('wait for the daemon (status bar)');
+        const signedInRe = new RegExp(`· ${ENVIRONMENT} · (\\d|<1m)`);
+        const signedOutRe = new RegExp(`signed out \\(${ENVIRONMENT}\\)`);
+        let text = await waitForStatus(page, new RegExp(`${signedInRe.source}|${signedOutRe.source}`), 'an identity');
+        result.statusTexts.initial = text;
+        if (signedInRe.test(text)) {
+            step('signed in from an earlier run: sign out first');
+            await runCommand(page, 'MicroStax: Sign Out');
+            await waitForStatus(page, signedOutRe, 'signed out');
+        }
+
+        // 2. Sign in (device flow; the dev platform approves on loopback without a browser).
+        step('sign in');
+        await runCommand(page, 'MicroStax: Sign In');
+        text = await waitForStatus(page, signedInRe, 'the signed-in identity');
+        result.statusTexts.signedIn = text;
+        await clearNotifications(page);
+        await statusBarShot(page, 'statusbar');
+        await page.locator(STATUS_ITEM).hover();
+        const tooltip = page.locator('.monaco-hover', { hasText: 'Signed in as' }).first();
+        await tooltip.waitFor({ state: 'visible', timeout: STEP_MS });
+        result.statusTooltip = (await tooltip.innerText()).trim();
+        await shot(page, 'statusbar-tooltip');
+        await page.mouse.move(700, 300);
+        await page.keyboard.press('Escape');
+
+        // 3. Federate through the palette and the quick picks.
+        step('federate: palette');
+        await runCommand(page, 'MicroStax: Federate Identity Token…');
+        step('federate: environment');
+        await pick(page, ENVIRONMENT, 'palette-1-environment');
+        step('federate: cluster');
+        await pick(page, CLUSTER, 'palette-2-cluster');
+        step('federate: service');
+        await pick(page, SERVICE, 'palette-3-service');
+        step('federate: notification');
+        const done = await toast(page, 'Token copied to the clipboard');
+        result.notifications.federated = (await done.innerText()).trim();
+        const decode = done.locator('.monaco-button', { hasText: 'Decode' }).first();
+        await decode.waitFor({ state: 'visible', timeout: STEP_MS });
+        await page.locator('.notifications-toasts .notification-toast', { hasText: 'exchanging a token' }).waitFor({ state: 'hidden', timeout: STEP_MS });
+        await shot(page, 'federated');
+        result.clipboard = await page.evaluate(() => navigator.clipboard.readText());
+        step(`clipboard holds ${result.clipboard.length} chars`);
+
+        // "Decode" opens a read-only document from the daemon's description.
+        step('decode');
+        await decode.click();
+        const decoded = page.locator('.editor-instance .view-lines', { hasText: 'spiffe://' }).first();
+        await decoded.waitFor({ state: 'visible', timeout: STEP_MS });
+        await page.locator('.tab', { hasText: 'decoded-token-' }).first().waitFor({ state: 'visible', timeout: STEP_MS });
+        result.decoded = (await decoded.innerText()).trim();
+        await clearNotifications(page);
+        await shot(page, 'decoded');
+        await runCommand(page, 'View: Close All Editors');
+
+        // The view: environments → clusters, with the new token's state.
+        step('view');
+        const header = page.locator('.pane-header', { hasText: 'MicroStax Identity' }).first();
+        await header.waitFor({ state: 'visible', timeout: STEP_MS });
+        if ((await header.getAttribute('aria-expanded')) !== 'true') {
+            await header.click();
+        }
+        const clusterRow = page.locator('.monaco-list-row', { hasText: CLUSTER }).filter({ hasText: 'exchanged' }).first();
+        await clusterRow.waitFor({ state: 'visible', timeout: STEP_MS });
+        result.viewRow = (await clusterRow.innerText()).trim();
+        await clusterRow.hover();
+        await shot(page, 'view');
+        await header.click();
+
+        // 4. Hover a JWT in a file: its subject and both verdicts.
+        step('hover');
+        await page.locator('.explorer-folders-view .monaco-list-row', { hasText: TOKEN_FILE }).first().click();
+        const editor = page.locator('.editor-instance .monaco-editor').first();
+        await editor.locator('.view-line', { hasText: 'eyJ' }).first().waitFor({ state: 'visible', timeout: STEP_MS });
+        await editor.locator('.view-lines').click();
+        const deadline = Date.now() + STEP_MS;
+        let card = '';
+        for (;;) {
+            await page.keyboard.press('Control+Home');
+            await page.keyboard.press('End');
+            for (let i = 0; i < 8; i++) await page.keyboard.press('ArrowLeft');
+            await page.keyboard.press('Control+K');
+            await page.keyboard.press('Control+I');
+            const hover = page.locator('.monaco-hover', { hasText: 'Classical' }).first();
+            try {
+                await hover.waitFor({ state: 'visible', timeout: 10_000 });
+                card = (await hover.innerText()).trim();
+            } catch {
+                card = '';
+            }
+            if (/✓ verified[\s\S]*✓ verified/.test(card) || Date.now() > deadline) break;
+            // Keys still loading in the daemon: close the hover and ask again.
+            await page.keyboard.press('Escape');
+            await page.locator('.monaco-hover', { hasText: 'Classical' }).first().waitFor({ state: 'hidden', timeout: STEP_MS }).catch(() => undefined);
+        }
+        result.hover = card;
+        await shot(page, 'hover');
+        await page.keyboard.press('Escape');
+
+        // 5. Sign out: the status bar changes.
+        step('sign out');
+        await runCommand(page, 'MicroStax: Sign Out');
+        text = await waitForStatus(page, signedOutRe, 'signed out');
+        result.statusTexts.signedOut = text;
+        await clearNotifications(page);
+        await statusBarShot(page, 'statusbar-signed-out');
+        await shot(page, 'workbench-signed-out');
+        step('done');
+        result.ok = true;
+    } catch (err) {
+        result.ok = false;
+        result.error = String(err?.stack ?? err);
+        try {
+            await shot(page, 'failure');
+        } catch {
+            // the page may be gone
+        }
+    } finally {
+        result.totalMs = Date.now() - t0;
+        writeFileSync(env('MSX_RESULT'), JSON.stringify(result, null, 2));
+        await context.close();
+    }
+    if (!result.ok) {
+        console.error(result.error);
+        process.exit(1);
+    }
+}
+
+main().catch((err) => {
+    console.error(err);
+    process.exit(2);
+});

@@ -1,0 +1,294 @@
+"""End to end in a real VS Code: code-server in headless Chromium, the packaged extension, the
+real daemon it starts (``.venv/bin/python -m microstax daemon``), the real platform on loopback
+and the real keyring of the private desktop session.
+
+The browser steps are in drive.mjs (playwright-core): wait for the status bar, sign in (device
+flow, approved by the platform's dev mode on loopback), "MicroStax: Federate Identity Token…"
+through the palette and its quick picks, read the clipboard, hover a JWT in a file, sign out.
+Here we start everything, then check what it saw: the clipboard token is verified with the
+project's verifier (``microstax.jose``: issuer, audience, both signatures).
+
+Screenshots: test-artifacts/vscode/. With MICROSTAX_VSCODE_UPDATE_README=1 the ones the
+extension's README shows are copied to extension/media/.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import tomli_w
+from tests.harness.platform import PlatformServer
+
+from microstax.jose import KeySet, Policy, verify
+
+from .conftest import REPO, Toolchain
+
+pytestmark = [pytest.mark.vscode, pytest.mark.desktop]
+
+ENVIRONMENT = "dev"  # the platform's own environment (its SPIFFE IDs name it)
+CLUSTER = "stx-eu-west-cluster"
+SERVICE = "payments"
+TOKEN_FILE = "tokens.yaml"
+ARTIFACTS = REPO / "test-artifacts" / "vscode"
+README_MEDIA = REPO / "extension" / "media"
+README_SHOTS = {  # screenshot → the name the README uses
+    "palette-2-cluster": "palette",
+    "federated": "federated",
+    "hover": "hover",
+    "statusbar": "statusbar",
+    "statusbar-signed-out": "statusbar-signed-out",
+    "view": "view",
+}
+PYTHON = REPO / ".venv" / "bin" / "python"
+START_TIMEOUT_S = 60
+DRIVE_TIMEOUT_S = 420
+
+QUIET_SETTINGS: dict[str, Any] = {
+    "workbench.startupEditor": "none",
+    "workbench.tips.enabled": False,
+    "workbench.enableExperiments": False,
+    "telemetry.telemetryLevel": "off",
+    "update.mode": "none",
+    "extensions.autoCheckUpdates": False,
+    "extensions.autoUpdate": False,
+    "extensions.ignoreRecommendations": True,
+    "security.workspace.trust.enabled": False,
+    "chat.disableAIFeatures": True,
+    "git.enabled": False,
+    "window.commandCenter": False,
+    "editor.minimap.enabled": False,
+    "editor.hover.delay": 300,
+    "workbench.colorTheme": "Default Dark Modern",
+    "workbench.secondarySideBar.defaultVisibility": "hidden",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class CodeServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group (code-server, its extension hosts, the daemon), then SIGKILL."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+
+
+def code_server_env(tools: Toolchain, root: Path) -> dict[str, str]:
+    """This process's environment (so the desktop session's keyring reaches the daemon) with a
+    throwaway HOME and config/cache dirs, the daemon's state under ``root``, and Node 24 first."""
+    env = dict(os.environ)
+    home = root / "home"
+    for d in (home / ".config", home / ".cache", root / "state"):
+        d.mkdir(parents=True, exist_ok=True)
+    env.update({
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "MICROSTAX_STATE_DIR": str(root / "state"),
+        "PATH": f"{tools.node24.parent}{os.pathsep}{env.get('PATH', '')}",
+        "PYTHONUNBUFFERED": "1",
+    })
+    # The extension passes microstax.configFile; a MICROSTAX_CONFIG from outside must not win.
+    env.pop("MICROSTAX_CONFIG", None)
+    return env
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[PlatformServer]:
+    with PlatformServer(tmp_path / "platform") as server:
+        yield server
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, platform: PlatformServer) -> Path:
+    """A folder with one file holding a token the platform issued (for the hover)."""
+    folder = tmp_path / "workspace"
+    folder.mkdir()
+    token = platform.client_credentials(audience=CLUSTER)["access_token"]
+    (folder / TOKEN_FILE).write_text(f"token: {token}\n")
+    return folder
+
+
+@pytest.fixture
+def code_server(tmp_path: Path, vscode_toolchain: Toolchain, desktop_session: Any,
+                platform: PlatformServer, workspace: Path) -> Iterator[CodeServer]:
+    tools = vscode_toolchain
+    root = tmp_path / "vscode"
+    user_data, extensions = root / "user-data", root / "extensions"
+    (user_data / "User").mkdir(parents=True)
+    extensions.mkdir(parents=True)
+    env = code_server_env(tools, root)
+
+    # The CLI/daemon user config naming the platform; the extension passes it as configFile.
+    config = root / "microstax" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(tomli_w.dumps({
+        "default_environment": ENVIRONMENT,
+        "defaults": {"timeout": 10.0, "login_method": "device"},
+        "environments": {ENVIRONMENT: {"platform": platform.issuer}},
+    }))
+    settings = {
+        **QUIET_SETTINGS,
+        "microstax.python": str(PYTHON),
+        "microstax.configFile": str(config),
+        "microstax.environment": ENVIRONMENT,
+        "microstax.logLevel": "debug",
+    }
+    # A code-server window is a remote one: machine-scoped settings (microstax.python,
+    # configFile) come from the Machine settings, the rest from the User settings.
+    (user_data / "User" / "settings.json").write_text(json.dumps(settings, indent=2))
+    (user_data / "Machine").mkdir()
+    (user_data / "Machine" / "settings.json").write_text(json.dumps(settings, indent=2))
+
+    port = free_port()
+    cs_config = root / "code-server.yaml"
+    cs_config.write_text(f"bind-addr: 127.0.0.1:{port}\nauth: none\ncert: false\n")
+    common = ["--user-data-dir", str(user_data), "--extensions-dir", str(extensions),
+              "--config", str(cs_config)]
+
+    install = subprocess.run([str(tools.code_server), *common, "--install-extension", str(tools.vsix)],
+                             env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                             timeout=120, check=False)
+    assert install.returncode == 0, install.stdout + install.stderr
+    assert "microstax.microstax-identity" in (extensions / "extensions.json").read_text()
+
+    log_path = root / "code-server.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [str(tools.code_server), *common, "--bind-addr", f"127.0.0.1:{port}", "--auth", "none",
+             "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust",
+             "--disable-getting-started-override", "--reconnection-grace-time", "5", str(workspace)],
+            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    server = CodeServer(url=f"http://127.0.0.1:{port}/?folder={workspace}", process=proc,
+                        log_path=log_path)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"code-server exited ({proc.returncode}):\n{server.log_tail()}", pytrace=False)
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                pytest.fail(f"code-server did not answer in {START_TIMEOUT_S}s:\n{server.log_tail()}",
+                            pytrace=False)
+            time.sleep(0.2)
+        yield server
+    finally:
+        stop_group(proc)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(log_path, ARTIFACTS / "code-server.log")
+        for host_log in sorted(user_data.glob("logs/*/exthost*/microstax.microstax-identity/*.log")):
+            shutil.copy(host_log, ARTIFACTS / f"extension-{host_log.name}")
+
+
+def drive(tools: Toolchain, server: CodeServer, tmp_path: Path) -> dict[str, Any]:
+    result_path = tmp_path / "drive-result.json"
+    env = dict(os.environ)
+    env.update({
+        "MSX_URL": server.url,
+        "MSX_E2E_DIR": str(tools.e2e_dir),
+        "MSX_CHROMIUM": str(tools.chromium),
+        "MSX_ARTIFACTS": str(ARTIFACTS),
+        "MSX_RESULT": str(result_path),
+        "MSX_PROFILE": str(tmp_path / "chromium-profile"),
+        "MSX_ENV": ENVIRONMENT,
+        "MSX_CLUSTER": CLUSTER,
+        "MSX_SERVICE": SERVICE,
+        "MSX_TOKEN_FILE": TOKEN_FILE,
+        "HOME": str(tmp_path / "browser-home"),
+    })
+    proc = subprocess.run([str(tools.node24), str(Path(__file__).with_name("drive.mjs"))], env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=DRIVE_TIMEOUT_S, check=False)
+    (ARTIFACTS / "drive.log").write_text(proc.stdout + proc.stderr)
+    result: dict[str, Any] = json.loads(result_path.read_text()) if result_path.exists() else {}
+    if proc.returncode != 0 or not result.get("ok"):
+        pytest.fail(f"the browser steps failed (exit {proc.returncode}): {result.get('error') or proc.stderr[-3000:]}"
+                    f"\n--- code-server log ---\n{server.log_tail()}", pytrace=False)
+    return result
+
+
+@pytest.mark.timeout(900)
+def test_federate_from_the_palette(tmp_path: Path, vscode_toolchain: Toolchain, platform: PlatformServer,
+                                   code_server: CodeServer) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    result = drive(vscode_toolchain, code_server, tmp_path)
+
+    # The status bar showed the signed-in identity, then the signed-out state.
+    assert result["statusTexts"]["signedIn"].startswith("dev · dev · "), result["statusTexts"]
+    assert "signed out (dev)" in result["statusTexts"]["signedOut"]
+    assert "Signed in as" in result["statusTooltip"] and platform.issuer in result["statusTooltip"]
+
+    # The notification said for whom, for which cluster, until when.
+    note = result["notifications"]["federated"]
+    assert CLUSTER in note and f"service {SERVICE}" in note and "valid until" in note, note
+
+    # "Decode" opened the daemon's description; the view shows the cluster's new token.
+    decoded = "".join(result["decoded"].split())  # the editor wraps long lines
+    assert f"/svc/{SERVICE}" in decoded and "Notverified" in decoded, result["decoded"][:800]
+    assert CLUSTER in result["viewRow"] and f"exchanged ({SERVICE})" in result["viewRow"], result["viewRow"]
+
+    # The clipboard holds a token for the cluster that the project's verifier accepts.
+    token = result["clipboard"]
+    assert token.startswith("eyJ") and token.count(".") == 2, token[:40]
+    jwks = httpx.get(platform.jwks_uri, timeout=10).json()
+    verified = verify(token, KeySet.from_jwks(jwks),
+                      Policy(issuer=platform.issuer, audience=CLUSTER, require_pq=True))
+    assert verified.verdict.valid
+    assert (verified.verdict.classical, verified.verdict.pq) == ("verified", "verified")
+    claims = verified.claims
+    assert claims["sub"].endswith(f"/svc/{SERVICE}") and claims["act"]["sub"] == "dev"
+    aud = claims["aud"]
+    assert aud == CLUSTER or CLUSTER in aud
+
+    # The hover card on the file's token: its subject and both verdicts.
+    card = result["hover"]
+    assert "spiffe://" in card and "demo" in card, card
+    assert "Classical (ES256): ✓ verified" in card.replace("`", ""), card
+    assert "Post-quantum (ML-DSA-65): ✓ verified" in card.replace("`", ""), card
+
+    for shot in ("statusbar", "palette-1-environment", "palette-2-cluster", "palette-3-service",
+                 "federated", "decoded", "view", "hover", "statusbar-signed-out"):
+        assert (ARTIFACTS / f"{shot}.png").stat().st_size > 1000, shot
+    if os.environ.get("MICROSTAX_VSCODE_UPDATE_README") == "1":
+        README_MEDIA.mkdir(exist_ok=True)
+        for shot, name in README_SHOTS.items():
+            shutil.copy(ARTIFACTS / f"{shot}.png", README_MEDIA / f"{name}.png")
