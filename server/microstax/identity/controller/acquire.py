@@ -25,6 +25,8 @@ Failures become ``AcquireError(cause, message)``; ``cause`` is the ``cause`` lab
 ``secret``        the client secret file is missing or unreadable
 ``verify``        the issued token failed verification (never written)
 ``config``        our side is wrong (unknown target cluster, environment mismatch)
+
+(The loop adds ``write``, the output could not be written, and ``internal``, a bug.)
 """
 
 from __future__ import annotations
