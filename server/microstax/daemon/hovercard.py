@@ -7,10 +7,12 @@ never as Markdown. The card never says a token is valid unless its signatures we
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from ..jose import DEFAULT_HEADER_BUDGET, TokenDescription, Verdict, relative
+from ..jose.describe import actor_chain
 
 _KIND_LABEL = {
     "user": "user",
@@ -21,19 +23,25 @@ _KIND_LABEL = {
 }
 _MAX_VALUE = 120
 _MAX_LIST = 8
+_BACKTICKS = re.compile(r"`+")
+
+
+def _unsafe(text: str) -> str:
+    """Control, format (bidi overrides, zero-width) and separator characters made visible as
+    ``\\uXXXX``: they could reorder or hide what the card shows."""
+    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
 
 
 def code(value: Any, limit: int = _MAX_VALUE) -> str:
     """``value`` as Markdown inline code: one line, shortened, backticks fenced safely."""
-    text = " ".join(str(value).split())
+    text = str(value)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
+    if not text.isprintable() or "  " in text:
+        text = _unsafe(" ".join(text.split()))
     if not text:
         return "`(empty)`"
-    longest = run = 0
-    for ch in text:
-        run = run + 1 if ch == "`" else 0
-        longest = max(longest, run)
+    longest = max(map(len, _BACKTICKS.findall(text)), default=0) if "`" in text else 0
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
@@ -100,7 +108,7 @@ def render_card(desc: TokenDescription, *, note: str | None = None) -> str:
     client_id = desc.claims.get("client_id") or desc.claims.get("azp")
     if client_id:
         rows.append(("Client", code(client_id, 80)))
-    actors = desc.to_summary()["actors"]
+    actors = actor_chain(desc.claims)
     if actors:
         rows.append(("Acting", " → ".join(code(a, 60) for a in actors[:_MAX_LIST]) + " (current actor first)"))
     for label, ts in (("Issued", desc.issued_at), ("Not before", desc.not_before), ("Expires", desc.expires_at)):

@@ -21,6 +21,7 @@ from ..jose import MAX_TOKEN_BYTES, find_tokens
 _NEWLINE_RE = re.compile(r"\r\n|\r|\n")
 #: characters a compact JWS is made of
 _RUN_RE = re.compile(r"[A-Za-z0-9_\-.]*")
+_JWT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
 
@@ -117,27 +118,31 @@ def token_span_at(text: str, offset: int, *, lo: int = 0, hi: int | None = None)
     """The ``(start, end)`` of the JWT-shaped run containing ``text[offset]``, looking no further
     than ``lo``/``hi`` (a line's bounds) and no further than a maximal token in either direction."""
     hi = len(text) if hi is None else hi
-    if not lo <= offset < hi:
+    if not lo <= offset < hi or text[offset] not in _JWT_CHARS:
         return None
-    # The maximal run of JWT characters around the offset, found with two C-speed matches.
-    window_lo = max(lo, offset - MAX_TOKEN_BYTES - 1)
-    window_hi = min(hi, offset + MAX_TOKEN_BYTES + 1)
-    right = _RUN_RE.match(text, offset, window_hi)
-    assert right is not None  # the pattern matches the empty string
-    run_end = right.end()
-    if run_end == offset:  # the character under the cursor is not part of a token
+    # The run starts at an "eyJ" not preceded by a JWT character: search back for it (C-speed
+    # rfind; a token has a handful of "eyJ" inside at most, e.g. where its payload starts).
+    floor = max(lo, offset - MAX_TOKEN_BYTES)
+    start = -1
+    pos = text.rfind("eyJ", floor, min(offset + 3, hi))
+    while pos >= 0:
+        if pos == lo or text[pos - 1] not in _JWT_CHARS:
+            start = pos
+            break
+        pos = text.rfind("eyJ", floor, pos + 2)
+    if start < 0:
         return None
-    behind = text[window_lo:offset][::-1]
-    left = _RUN_RE.match(behind)
-    assert left is not None
-    run_start = offset - left.end()
-    if (run_start == window_lo and window_lo > lo) or (run_end == window_hi and window_hi < hi):
-        return None  # a run longer than any token we parse: a blob, not a token
+    limit = min(hi, start + MAX_TOKEN_BYTES + 1)
+    run = _RUN_RE.match(text, start, limit)
+    assert run is not None  # the pattern matches the empty string
+    run_end = run.end()
+    if offset >= run_end or (run_end == limit and limit < hi):
+        return None  # the cursor is past this run, or the run is longer than any token: a blob
     # A sentence may end right after a token ("the token is eyJ….").
-    run = text[run_start:run_end].rstrip(".")
-    for start, end in find_tokens(run):
-        if run_start + start <= offset < run_start + end:
-            return run_start + start, run_start + end
+    candidate = text[start:run_end].rstrip(".")
+    for s, e in find_tokens(candidate):
+        if s == 0 and e == len(candidate) and offset < start + e:
+            return start, start + e
     return None
 
 

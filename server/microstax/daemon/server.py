@@ -26,7 +26,7 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.workspace import TextDocument
 
 from .. import __version__
-from ..jose import JoseError, describe, parse
+from ..jose import JoseError, describe, find_tokens, parse
 from . import diagnostics as diag
 from .arguments import opt_str, req_str, single_object
 from .errors import to_jsonrpc
@@ -44,6 +44,7 @@ log = logging.getLogger("microstax.daemon")
 DIAGNOSTIC_DELAY = 0.3  # seconds after the last change
 _DIAG_BATCH = 64  # tokens examined between yields to the event loop
 _MAX_TIMER = 24 * 3600.0
+_MAX_WARM = 5000  # tokens verified ahead of hovers per document version
 _SEVERITY = {diag.INFORMATION: types.DiagnosticSeverity.Information, diag.WARNING: types.DiagnosticSeverity.Warning}
 
 
@@ -82,6 +83,8 @@ class MicrostaxServer(LanguageServer):
         self._indexes: dict[str, LineIndex] = {}
         self._diag_tasks: dict[str, asyncio.Task[None]] = {}
         self._diag_timers: dict[str, asyncio.TimerHandle] = {}
+        self._warm_tasks: dict[str, asyncio.Task[None]] = {}
+        self.keys.listeners.append(lambda issuer: self.warm_all())
 
     # -- state helpers ------------------------------------------------------------------
     def is_trusted(self, issuer: str) -> bool:
@@ -115,6 +118,8 @@ class MicrostaxServer(LanguageServer):
             self.logs.set_level(self.settings.log_level)
         if before.diagnostics != self.settings.diagnostics:
             self.refresh_all_diagnostics()
+        if self.settings.hover and not before.hover:
+            self.warm_all()
         if (before.config_file, before.environment) != (self.settings.config_file, self.settings.environment):
             self.session.reconfigure()
 
@@ -144,6 +149,7 @@ class MicrostaxServer(LanguageServer):
             return
         if not self.settings.diagnostics:
             self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+            self.schedule_warm(uri)
             return
         text, version = doc.source, doc.version
         now = time.time()
@@ -168,12 +174,52 @@ class MicrostaxServer(LanguageServer):
                 message=f.message, severity=_SEVERITY[f.severity], source="microstax", code=f.kind,
             ))
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=out, version=version))
+        self.schedule_warm(uri)
         when = diag.next_change(found, now)
         if when is not None:
             delay = min(max(when - time.time(), 0) + 0.5, _MAX_TIMER)
             self._diag_timers[uri] = asyncio.get_running_loop().call_later(delay, self.schedule_diagnostics, uri, 0)
 
+    # -- verdicts ahead of hovers ---------------------------------------------------------------
+    def schedule_warm(self, uri: str) -> None:
+        """Verify the document's tokens in the background (trusted issuers, cached keys), so a
+        hover answers from the verdict cache; keys of trusted issuers start loading too."""
+        previous = self._warm_tasks.pop(uri, None)
+        if previous is not None and not previous.done():
+            previous.cancel()
+        if not self.settings.hover:
+            return
+        task = asyncio.get_running_loop().create_task(self._warm(uri))
+        task.add_done_callback(_log_task_failure)
+        self._warm_tasks[uri] = task
+
+    def warm_all(self) -> None:
+        if self.protocol._workspace is None:
+            return
+        for uri in list(self.workspace.text_documents):
+            self.schedule_warm(uri)
+
+    async def _warm(self, uri: str) -> None:
+        doc = self.document(uri)
+        if doc is None:
+            return
+        text = doc.source
+        for i, (start, end) in enumerate(find_tokens(text)):
+            if i >= _MAX_WARM:
+                break
+            await asyncio.sleep(0)  # one token at a time: hovers and commands go first
+            if doc.source is not text:
+                return
+            try:
+                parsed = parse(text[start:end])
+            except JoseError:
+                continue
+            self.verifier.verdict(parsed)
+
     def forget_document(self, uri: str) -> None:
+        warm = self._warm_tasks.pop(uri, None)
+        if warm is not None:
+            warm.cancel()
         self._indexes.pop(uri, None)
         task = self._diag_tasks.pop(uri, None)
         if task is not None:

@@ -124,6 +124,20 @@ class IssuerKeys:
         self._entries.clear()
 
 
+def _stable_until(claims: dict[str, object], now: float, leeway: float, cap: float) -> float:
+    """Until when a verdict computed at ``now`` stays right: the next moment a time claim
+    changes the outcome (``exp`` passing, ``nbf``/``iat`` arriving), at most ``cap`` away.
+    Signatures do not change; new keys come with a new cache generation."""
+    until = now + cap
+    for name, sign in (("exp", 1), ("nbf", -1), ("iat", -1)):
+        value = claims.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            moment = float(value) + sign * leeway
+            if moment > now:
+                until = min(until, moment)
+    return until
+
+
 def hover_policy(issuer: str) -> Policy:
     """What a hover checks: signatures against the token's own (trusted) issuer, times; no
     audience (the reader is not the audience) and any ``typ`` (foreign IdPs send ``JWT``)."""
@@ -134,7 +148,7 @@ class OfflineVerifier:
     """Verdicts for hovers from cached keys only; remembers recent verdicts."""
 
     def __init__(self, keys: IssuerKeys, trusted: Callable[[str], bool], *,
-                 max_entries: int = 2048, verdict_ttl: float = 30.0,
+                 max_entries: int = 8192, verdict_ttl: float = 600.0,
                  clock: Callable[[], float] = time.time) -> None:
         self.keys = keys
         self.trusted = trusted
@@ -170,12 +184,11 @@ class OfflineVerifier:
         if hit is not None and hit[1] > now:
             self._verdicts.move_to_end(cache_key)
             return hit[0]
-        verdict, _, _ = check(parsed, keys, hover_policy(issuer), now=now)
-        until = now + self.verdict_ttl
-        exp = parsed.claims.get("exp")
-        if verdict.valid and isinstance(exp, int | float) and not isinstance(exp, bool):
-            until = min(until, float(exp))
-        self._verdicts[cache_key] = (verdict, until)
+        policy = hover_policy(issuer)
+        verdict, _, _ = check(parsed, keys, policy, now=now)
+        # a message that counts seconds ("expired 40s ago") is not kept long
+        cap = 30.0 if verdict.reason in ("expired", "not_yet_valid") else self.verdict_ttl
+        self._verdicts[cache_key] = (verdict, _stable_until(parsed.claims, now, policy.leeway, cap))
         if len(self._verdicts) > self.max_entries:
             self._verdicts.popitem(last=False)
         return verdict
