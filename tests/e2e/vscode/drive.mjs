@@ -7,7 +7,7 @@
 // MSX_CHROMIUM, MSX_ARTIFACTS, MSX_RESULT, MSX_ENV (environment name), MSX_CLUSTER,
 // MSX_SERVICE, MSX_TOKEN_FILE (workspace file with a JWT on line 1), MSX_PROFILE (browser dir).
 import { createRequire } from 'node:module';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const env = (name) => {
@@ -34,6 +34,25 @@ const step = (name) => {
 };
 
 const STATUS_ITEM = '[id="microstax.microstax-identity.identity"]';
+
+/** Pids of the daemon(s) in code-server's process group (the ones this test started). */
+function daemonPids() {
+    const pgid = Number(env('MSX_PGID'));
+    const pids = [];
+    for (const name of readdirSync('/proc')) {
+        if (!/^\d+$/.test(name)) continue;
+        try {
+            const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+            const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+            if (Number(fields[2]) !== pgid) continue;
+            const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+            if (cmd.includes('microstax') && cmd.includes('daemon')) pids.push(Number(name));
+        } catch {
+            // gone meanwhile
+        }
+    }
+    return pids;
+}
 
 async function shot(page, name, locator) {
     const file = join(ARTIFACTS, `${name}.png`);
@@ -158,6 +177,19 @@ async function main() {
         await page.mouse.move(700, 300);
         await page.keyboard.press('Escape');
 
+        // 2b. The daemon dies: it is restarted, the user is told once, the identity comes back.
+        step('kill the daemon');
+        const before = daemonPids();
+        if (before.length !== 1) throw new Error(`expected one daemon process, found ${JSON.stringify(before)}`);
+        process.kill(before[0], 'SIGKILL');
+        const crash = await toast(page, 'daemon stopped unexpectedly and was restarted');
+        result.notifications.crash = (await crash.innerText()).trim();
+        await crash.locator('.monaco-button', { hasText: 'Show Logs' }).first().waitFor({ state: 'visible', timeout: STEP_MS });
+        result.statusTexts.afterRestart = await waitForStatus(page, signedInRe, 'the identity after the restart');
+        const after = daemonPids();
+        if (after.length !== 1 || after[0] === before[0]) throw new Error(`daemon not restarted: ${before} → ${after}`);
+        await clearNotifications(page);
+
         // 3. Federate through the palette and the quick picks.
         step('federate: palette');
         await runCommand(page, 'MicroStax: Federate Identity Token…');
@@ -240,6 +272,19 @@ async function main() {
         await clearNotifications(page);
         await statusBarShot(page, 'statusbar-signed-out');
         await shot(page, 'workbench-signed-out');
+
+        // 6. Federating while signed out: the daemon's NOT_SIGNED_IN offers "Sign In".
+        step('federate while signed out');
+        await runCommand(page, 'MicroStax: Federate Identity Token…');
+        await pick(page, ENVIRONMENT);
+        await pick(page, CLUSTER);
+        await pick(page, SERVICE);
+        const refused = await toast(page, 'Sign In');
+        await refused.locator('.monaco-button', { hasText: 'Sign In' }).first().waitFor({ state: 'visible', timeout: STEP_MS });
+        await refused.locator('.monaco-button', { hasText: 'Show Logs' }).first().waitFor({ state: 'visible', timeout: STEP_MS });
+        result.notifications.notSignedIn = (await refused.innerText()).trim();
+        await shot(page, 'not-signed-in');
+        await clearNotifications(page);
         step('done');
         result.ok = true;
     } catch (err) {

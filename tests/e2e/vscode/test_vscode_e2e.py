@@ -233,6 +233,7 @@ def drive(tools: Toolchain, server: CodeServer, tmp_path: Path) -> dict[str, Any
         "MSX_CLUSTER": CLUSTER,
         "MSX_SERVICE": SERVICE,
         "MSX_TOKEN_FILE": TOKEN_FILE,
+        "MSX_PGID": str(server.process.pid),  # started with setsid: its pid is the group id
         "HOME": str(tmp_path / "browser-home"),
     })
     proc = subprocess.run([str(tools.node24), str(Path(__file__).with_name("drive.mjs"))], env=env,
@@ -255,6 +256,13 @@ def test_federate_from_the_palette(tmp_path: Path, vscode_toolchain: Toolchain, 
     # The status bar showed the signed-in identity, then the signed-out state.
     assert result["statusTexts"]["signedIn"].startswith("dev · dev · "), result["statusTexts"]
     assert "signed out (dev)" in result["statusTexts"]["signedOut"]
+
+    # Killed, the daemon was restarted, the user told once, the identity back from the keyring.
+    assert "Show Logs" in result["notifications"]["crash"]
+    assert result["statusTexts"]["afterRestart"].startswith("dev · dev · ")
+
+    # Signed out, federating fails with the daemon's NOT_SIGNED_IN, offering Sign In.
+    assert "Sign In" in result["notifications"]["notSignedIn"]
     assert "Signed in as" in result["statusTooltip"] and platform.issuer in result["statusTooltip"]
 
     # The notification said for whom, for which cluster, until when.
