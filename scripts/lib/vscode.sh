@@ -14,8 +14,9 @@
 # MICROSTAX_VSCODE_CACHE defaults to ~/.cache/microstax-vscode, not $MICROSTAX_CACHE (which is
 # $REPO/.cache under scripts/test): CI runs in a fresh clone, and the 620 MB install should be
 # kept between runs on the same machine. Installs are serialised with flock.
-#   vsix     extension/: npm ci (only when package-lock.json changed), esbuild bundle, unit tests
-#            are NOT run here, `vsce package` on Node 24 → $MICROSTAX_VSIX.
+#   vsix     extension/: npm ci (only when package-lock.json changed), type check, esbuild bundle,
+#            `vsce package` on Node 24 → $MICROSTAX_VSIX (only when a packaged source changed).
+#            The unit tests are not run here: tests/e2e/vscode/test_extension_unit.py runs them.
 #
 # Exports: MICROSTAX_VSCODE_CACHE, MICROSTAX_NODE24 (the node binary), MICROSTAX_NODE24_DIR,
 #          MICROSTAX_VSCODE_E2E_DIR, MICROSTAX_CODE_SERVER, MICROSTAX_CHROMIUM, MICROSTAX_VSIX.
@@ -133,12 +134,20 @@ microstax_vscode_vsix() {
         microstax_with_node24 _msx_npm "$ext" ci --no-audit --no-fund
         printf '%s\n' "$want" >"$ext/node_modules/.microstax-stamp"
     fi
-    _msx_log "packaging the extension"
-    microstax_with_node24 _msx_npm "$ext" run package
-    local version
+    local version sources
     version=$("$MICROSTAX_NODE24" -p "require('$ext/package.json').version")
     export MICROSTAX_VSIX="$ext/dist/microstax-identity-$version.vsix"
+    # Package again only when something that goes into the .vsix changed.
+    sources=$(cd "$ext" && find src media package.json package-lock.json tsconfig.json esbuild.mjs \
+        README.md CHANGELOG.md LICENSE .vscodeignore -type f 2>/dev/null | LC_ALL=C sort | xargs sha256sum | _msx_hash)
+    if [[ -f "$MICROSTAX_VSIX" && -f "$ext/dist/.stamp" && "$(cat "$ext/dist/.stamp")" == "$sources" ]]; then
+        return 0
+    fi
+    _msx_log "packaging the extension"
+    rm -f "$ext/dist/.stamp"
+    microstax_with_node24 _msx_npm "$ext" run package
     [[ -f "$MICROSTAX_VSIX" ]] || { _msx_log "no $MICROSTAX_VSIX after packaging"; return 1; }
+    printf '%s\n' "$sources" >"$ext/dist/.stamp"
 }
 
 # Runs "$@" holding the cache lock (another scripts/test may be installing into the same cache).

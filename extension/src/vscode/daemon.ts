@@ -175,7 +175,7 @@ export class Daemon implements vscode.Disposable {
         client.onDidChangeState((e) => {
             if (e.newState === State.Running) {
                 this.setState('running');
-                void this.refreshIdentity();
+                void this.refreshIdentity(currentSettings(this.info).environment || undefined);
             } else if (e.newState === State.Starting) {
                 this.setState('starting');
             }
