@@ -82,7 +82,7 @@ async def test_signed_out_commands(signed_out, platform):
     assert data["code"] == "UNKNOWN_ENVIRONMENT" and data["action"] == "openSettings"
 
 
-async def test_sign_in_federate_hover_sign_out(signed_out, platform):
+async def test_sign_in_federate_hover_sign_out(signed_out, platform, capfd):
     client, env = signed_out
     received = client.received
     status = await execute(client, "microstax.login", {"environment": env})
@@ -137,6 +137,15 @@ async def test_sign_in_federate_hover_sign_out(signed_out, platform):
     data = await user_error(execute(client, "microstax.federate",
                                     {"target": EU_WEST, "service": "payments", "scopes": ["root:everything"]}))
     assert data["code"] == "EXCHANGE_DENIED"
+
+    # the daemon logs at debug here (pygls traces every message it sends, results with tokens
+    # included): no token reaches stderr or the client's log
+    await asyncio.sleep(0.3)
+    stderr = capfd.readouterr().err
+    assert "eyJ…[redacted]" in stderr
+    for tok in (cold["token"], south["token"]):
+        assert tok[:40] not in stderr and tok[-40:] not in stderr
+        assert not any(tok[-40:] in m.message for m in client.log_messages)
 
     out = await execute(client, "microstax.logout", {"environment": env})
     assert out["signedIn"] is False

@@ -23,7 +23,7 @@ async def rpc_error(awaitable) -> JsonRpcException:  # type: ignore[no-untyped-d
     return info.value
 
 
-async def test_unexpected_failure_is_generic_logged_and_survived(start_daemon, tmp_path: Path):
+async def test_unexpected_failure_is_generic_logged_and_survived(start_daemon, tmp_path: Path, capfd):
     # Make describe() blow up inside the daemon process only (a sitecustomize on its path),
     # with the token in the exception text, as a careless library might.
     hook = tmp_path / "hook"
@@ -34,7 +34,7 @@ async def test_unexpected_failure_is_generic_logged_and_survived(start_daemon, t
             raise RuntimeError("boom while describing " + str(getattr(token, "text", token)))
         tokens.describe = describe
     '''))
-    client = await start_daemon({"logLevel": "info"}, env={"PYTHONPATH": str(hook)})
+    client = await start_daemon({"logLevel": "debug"}, env={"PYTHONPATH": str(hook)})
     token = mint("user")
     err = await rpc_error(execute(client, "microstax.decode", {"token": token}))
     assert err.code == -32603
@@ -48,6 +48,11 @@ async def test_unexpected_failure_is_generic_logged_and_survived(start_daemon, t
     # still serving: hover does not use the broken path
     open_doc(client, "file:///w/x.txt", token)
     assert await hover(client, "file:///w/x.txt", 0, 4) is not None
+    # stderr too (at debug, where pygls traces every message): the token never appears raw
+    await asyncio.sleep(0.3)
+    stderr = capfd.readouterr().err
+    assert "failed unexpectedly" in stderr and "eyJ…[redacted]" in stderr
+    assert token[:40] not in stderr and token[-40:] not in stderr
 
 
 async def test_keyring_unavailable(start_daemon, tmp_path: Path):

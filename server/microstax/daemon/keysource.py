@@ -1,39 +1,33 @@
-"""Where the daemon gets an issuer's keys: discovery, then its JWKS (over the oauth layer)."""
+"""Where the daemon gets an issuer's keys: ``oauth.jwks.AsyncKeyResolver`` (discovery, then the
+JWKS, cached per their HTTP caching headers, refetched once for an unknown ``kid``)."""
 
 from __future__ import annotations
 
 import httpx
 
-from ..jose import KeySet
-from ..oauth.discovery import adiscover
-from ..oauth.exceptions import DiscoveryError
-from ..oauth.http import arequest_json, make_async_client
+from ..oauth.http import make_async_client
+from ..oauth.jwks import AsyncKeyResolver
+from .verifycache import FetchedKeys
 
 
 class JwksSource:
-    """Fetches ``issuer`` → ``KeySet`` with one shared async HTTP client."""
+    """``issuer`` → its keys and whether its tokens must carry the post-quantum part."""
 
     def __init__(self, *, timeout: float = 5.0) -> None:
         self._timeout = timeout
-        self._client: httpx.AsyncClient | None = None
+        self._resolver: AsyncKeyResolver | None = None
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = make_async_client(timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 3.0)))
-        return self._client
+    def _get_resolver(self) -> AsyncKeyResolver:
+        if self._resolver is None:
+            client = make_async_client(timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 3.0)))
+            self._resolver = AsyncKeyResolver(client)
+        return self._resolver
 
-    async def __call__(self, issuer: str) -> KeySet:
-        http = self._http()
-        metadata = await adiscover(issuer, client=http)
-        if not metadata.jwks_uri:
-            raise DiscoveryError(f"the metadata of {issuer!r} names no jwks_uri")
-        response = await arequest_json(http, "GET", metadata.jwks_uri)
-        try:
-            return KeySet.from_jwks(response.json)
-        except Exception as exc:
-            raise DiscoveryError(f"the JWKS of {issuer!r} is not usable: {getattr(exc, 'message', exc)}") from exc
+    async def __call__(self, issuer: str, kid: str | None = None) -> FetchedKeys:
+        resolved = await self._get_resolver().resolve(issuer, kid)
+        return FetchedKeys(resolved.keys, resolved.hybrid_required)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._resolver is not None:
+            await self._resolver.aclose()
+            self._resolver = None

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from .arguments import opt_str, opt_str_list, req_str
+from .hovercard import summary
 
 if TYPE_CHECKING:
     from ..identity.models import ClusterState, IdentityEvent, IdentityStatus
@@ -252,6 +253,7 @@ class Session:
             self._seen_cluster(result.cluster_state())
             doc = result.to_json()
             doc["v"] = VERSION
+            doc["summary"] = summary(result.description)  # the same shape as decode/verify
             return doc
 
         @command(ls, "microstax.identityStatus")

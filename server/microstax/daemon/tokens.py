@@ -52,7 +52,8 @@ async def verify(token: str, keys: IssuerKeys, *, issuer: str | None = None,
         hint = getattr(exc, "hint", None)
         raise UserError("IDP_UNAVAILABLE", f"could not get the keys of {iss}: {message}"
                         + (f" ({hint})" if hint else "")) from exc
-    policy = Policy(issuer=iss, audience=audience, typ=None)
+    policy = Policy(issuer=iss, audience=audience, typ=None,
+                    require_pq=True if keys.hybrid_required(iss) else None)
     verdict, _, _ = check(parsed, key_set, policy, now=now)
     desc = describe(parsed, verdict=verdict, now=now)
     result: dict[str, Any] = {"v": VERSION, "valid": verdict.valid, "summary": summary(desc),

@@ -26,8 +26,18 @@ from ..jose import PQ_HEADER, KeySet, ParsedToken, Policy, Verdict, check
 
 log = logging.getLogger(__name__)
 
-#: ``issuer -> KeySet``; raises on failure (an ``OAuthError`` or anything else)
-KeyFetcher = Callable[[str], Awaitable[KeySet]]
+@dataclass(frozen=True, slots=True)
+class FetchedKeys:
+    """An issuer's keys, and whether its metadata demands the post-quantum part (None: decide
+    from the keys, as ``Policy.require_pq`` does)."""
+
+    keys: KeySet
+    hybrid_required: bool | None = None
+
+
+#: ``(issuer, kid) -> FetchedKeys`` (or a bare ``KeySet``); ``kid``, when given, is one the
+#: cached keys lack (a rotation: the fetcher must look past its own cache); raises on failure
+KeyFetcher = Callable[[str, str | None], Awaitable[FetchedKeys | KeySet]]
 
 LOADING = "issuer keys not cached yet; refreshing"
 
@@ -35,6 +45,7 @@ LOADING = "issuer keys not cached yet; refreshing"
 @dataclass(slots=True)
 class _Entry:
     keys: KeySet | None = None
+    hybrid_required: bool | None = None
     fetched_at: float = 0.0
     error: str | None = None
     failed_at: float = 0.0
@@ -46,7 +57,7 @@ class IssuerKeys:
     """In-memory key sets per issuer, refreshed in the background."""
 
     def __init__(self, fetch: KeyFetcher, *, bound: float = 5.0, ttl: float = 300.0,
-                 retry_after: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 retry_after: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._fetch = fetch
         self.bound = bound
         self.ttl = ttl
@@ -65,21 +76,21 @@ class IssuerKeys:
                    and now - entry.fetched_at > self.retry_after)
         backing_off = entry.error is not None and now - entry.failed_at < self.retry_after
         if (stale or rotated) and not backing_off:
-            self._start(issuer, entry)
+            self._start(issuer, entry, kid if rotated else None)
         return entry.keys, entry
 
-    def _start(self, issuer: str, entry: _Entry) -> asyncio.Task[KeySet]:
+    def _start(self, issuer: str, entry: _Entry, kid: str | None = None) -> asyncio.Task[KeySet]:
         if entry.task is not None and not entry.task.done():
             return entry.task
-        task = asyncio.get_running_loop().create_task(self._refresh(issuer, entry))
+        task = asyncio.get_running_loop().create_task(self._refresh(issuer, entry, kid))
         # a background failure is recorded in the entry; nobody else needs to see it raised
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
         entry.task = task
         return task
 
-    async def _refresh(self, issuer: str, entry: _Entry) -> KeySet:
+    async def _refresh(self, issuer: str, entry: _Entry, kid: str | None) -> KeySet:
         try:
-            keys = await asyncio.wait_for(self._fetch(issuer), self.bound)
+            fetched = await asyncio.wait_for(self._fetch(issuer, kid), self.bound)
         except TimeoutError:
             entry.error = f"the issuer's keys did not arrive within {self.bound:g}s"
             entry.failed_at = self._clock()
@@ -90,6 +101,10 @@ class IssuerKeys:
             entry.failed_at = self._clock()
             log.info("keys of %s could not be fetched: %s", issuer, entry.error)
             raise
+        if isinstance(fetched, FetchedKeys):
+            keys, entry.hybrid_required = fetched.keys, fetched.hybrid_required
+        else:
+            keys = fetched
         entry.keys, entry.fetched_at, entry.error = keys, self._clock(), None
         entry.generation += 1
         log.debug("keys of %s cached (%d keys)", issuer, len(keys))
@@ -110,6 +125,11 @@ class IssuerKeys:
             return entry.keys
         task = self._start(issuer, entry)
         return await asyncio.shield(task)
+
+    def hybrid_required(self, issuer: str) -> bool | None:
+        """What the issuer's metadata says about the post-quantum part (None: unknown)."""
+        entry = self._entries.get(issuer)
+        return entry.hybrid_required if entry is not None else None
 
     def put(self, issuer: str, keys: KeySet) -> None:
         """Seed the cache (keys obtained elsewhere, e.g. by a command that verified a token)."""
@@ -138,10 +158,12 @@ def _stable_until(claims: dict[str, object], now: float, leeway: float, cap: flo
     return until
 
 
-def hover_policy(issuer: str) -> Policy:
+def hover_policy(issuer: str, hybrid_required: bool | None = None) -> Policy:
     """What a hover checks: signatures against the token's own (trusted) issuer, times; no
-    audience (the reader is not the audience) and any ``typ`` (foreign IdPs send ``JWT``)."""
-    return Policy(issuer=issuer, audience=None, typ=None)
+    audience (the reader is not the audience) and any ``typ`` (foreign IdPs send ``JWT``).
+    The PQ part is required when the issuer's metadata says so (else when its JWKS has a PQ
+    key): a stripped token is then invalid, never merely classical."""
+    return Policy(issuer=issuer, audience=None, typ=None, require_pq=True if hybrid_required else None)
 
 
 class OfflineVerifier:
@@ -184,7 +206,7 @@ class OfflineVerifier:
         if hit is not None and hit[1] > now:
             self._verdicts.move_to_end(cache_key)
             return hit[0]
-        policy = hover_policy(issuer)
+        policy = hover_policy(issuer, entry.hybrid_required)
         verdict, _, _ = check(parsed, keys, policy, now=now)
         # a message that counts seconds ("expired 40s ago") is not kept long
         cap = 30.0 if verdict.reason in ("expired", "not_yet_valid") else self.verdict_ttl
