@@ -42,6 +42,7 @@ from .verifycache import IssuerKeys, OfflineVerifier
 log = logging.getLogger("microstax.daemon")
 
 DIAGNOSTIC_DELAY = 0.3  # seconds after the last change
+JWKS_BOUND = 5.0  # seconds a background key fetch may take
 _DIAG_BATCH = 64  # tokens examined between yields to the event loop
 _MAX_TIMER = 24 * 3600.0
 _MAX_WARM = 5000  # tokens verified ahead of hovers per document version
@@ -76,7 +77,7 @@ class MicrostaxServer(LanguageServer):
         self.logs = logging_ or DaemonLogging()
         self.trusted_issuers: set[str] = set()
         self.jwks = JwksSource()
-        self.keys = IssuerKeys(self.jwks, bound=float(os.environ.get("MICROSTAX_DAEMON_JWKS_BOUND", "5")))
+        self.keys = IssuerKeys(self.jwks, bound=JWKS_BOUND)
         self.verifier = OfflineVerifier(self.keys, self.is_trusted)
         self.token_times = diag.TokenTimes()
         self.session = Session(self)
