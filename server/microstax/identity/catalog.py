@@ -172,8 +172,10 @@ def _apply(env: EnvironmentConfig, base: ClusterInfo | None, entry: ClusterEntry
     if base is None:
         flavour = ex.flavour or env.flavour
         endpoint = ex.token_endpoint or ""
-        issuer = entry.issuer or ex.expected_issuer or (issuer_from_endpoint(endpoint) if endpoint else "")
-        if not issuer and not endpoint:
+        # Without an issuer or endpoint of its own, the cluster trusts the environment's IdP
+        # (e.g. a Keycloak realm whose clients are the clusters).
+        issuer = entry.issuer or ex.expected_issuer or (issuer_from_endpoint(endpoint) if endpoint else env.issuer)
+        if not issuer:
             raise ConfigError(
                 f"environments.{env.name}.clusters.{entry.name}: a cluster of the local config "
                 "needs an issuer or a token_exchange.token_endpoint")

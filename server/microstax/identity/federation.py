@@ -119,7 +119,7 @@ def translate(exc: Exception, cluster: ClusterInfo, endpoint: str) -> IdentityEr
         desc = f" ({exc.description})" if exc.description else ""
         return ExchangeDenied(
             f"{where}the token endpoint {endpoint} refused the exchange: {exc.error}{desc}",
-            hint=ERROR_HINTS.get(exc.error, "check the cluster's token_exchange settings"),
+            hint=hint_for(exc, cluster),
             cluster=cluster.name, endpoint=endpoint, error=exc.error,
             errorDescription=exc.description, status=exc.status)
     if isinstance(exc, RateLimited):
@@ -149,6 +149,32 @@ def translate(exc: Exception, cluster: ClusterInfo, endpoint: str) -> IdentityEr
         return IdpUnavailable(f"{where}the exchange at {endpoint} did not finish in time",
                               hint="retry later", cluster=cluster.name, endpoint=endpoint, error="timeout")
     raise exc
+
+
+def hint_for(exc: OAuthErrorResponse, cluster: ClusterInfo) -> str:
+    """What to do about an error response, as precise as the IdP's answer allows."""
+    ex = cluster.exchange
+    client = ex.client_id or "microstax-cli"
+    desc = (exc.description or "").lower()
+    if exc.status == 401 or (exc.error in ("invalid_client", "unauthorized_client") and "credentials" in desc):
+        where = f"the secret behind {ex.client_secret_ref}" if ex.client_secret_ref else "its client secret reference"
+        return (f"the identity provider rejected the credentials of client {client}: check the client id "
+                f"and {where} (replace it with 'microstax config secret set NAME')")
+    if ex.flavour == "keycloak":
+        if "standard token exchange is not enabled" in desc:
+            return (f"enable 'Standard token exchange' for client {client} in Keycloak (Clients > {client} "
+                    "> Capability config), or configure a client that has it")
+        if "requested audience not available" in desc:
+            return (f"client {client} may not issue tokens for this audience: add an Audience mapper for it "
+                    f"to the client's dedicated scope in Keycloak, or ask for another --audience")
+        if "audience not found" in desc:
+            return "Keycloak has no client named like the requested audience; check the cluster's audience"
+        if "not within the token audience" in desc:
+            return (f"your session token was not issued for {client}: sign in with a client whose tokens "
+                    f"carry {client} in 'aud' (an Audience mapper), or exchange with the sign-in client")
+        if desc == "invalid token":
+            return "your session token was not accepted (expired, or from another realm); sign in again"
+    return ERROR_HINTS.get(exc.error, "check the cluster's token_exchange settings")
 
 
 def _reason(exc: OAuthError, endpoint: str) -> str:

@@ -488,10 +488,10 @@ class IdentityService:
                 raise LoginFailed(f"{env.name}: the identity provider issued a session token that does "
                                   f"not verify: {message}", environment=env.name) from exc
             claims = verified.claims
-            subject = str(claims.get("preferred_username") or claims.get("sub") or "unknown") \
-                if kind == "user" else str(claims.get("sub") or "unknown")
-            if kind == "user" and isinstance(claims.get("sub"), str):
-                subject = str(claims["sub"]) if env.flavour == "microstax" else subject
+            # Our platform's 'sub' is the user name (or SPIFFE ID); Keycloak's is a UUID, its
+            # 'preferred_username' the name people know.
+            names = ("sub",) if env.flavour == "microstax" else ("preferred_username", "sub")
+            subject = next((str(claims[n]) for n in names if isinstance(claims.get(n), str)), "unknown")
         elif response.id_token:
             try:
                 subject = str(parse(response.id_token).claims.get("sub", "unknown"))
@@ -597,8 +597,11 @@ class IdentityService:
             raise LoginFailed(f"{env.name}: the identity provider does not offer the device flow",
                               hint="use --method browser", environment=env.name)
         assert meta.token_endpoint
+        # PKCE on the device flow too: Keycloak demands it of clients that enforce PKCE; other
+        # servers ignore the parameters (RFC 6749 §3.1).
         authorization = await device_flow.start(self.http, meta.device_authorization_endpoint, auth,
-                                                scope=scope, timeout=self.config.defaults.timeout)
+                                                scope=scope, timeout=self.config.defaults.timeout,
+                                                pkce=env.flavour != "microstax")
         prompt = DevicePrompt(environment=env.name, verification_uri=authorization.verification_uri,
                               expires_at=min(authorization.expires_at, time.time() + timeout),
                               user_code=authorization.user_code,

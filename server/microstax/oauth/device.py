@@ -34,6 +34,9 @@ class DeviceAuthorization:
     expires_in: float
     interval: float
     started_at: float
+    #: the PKCE verifier when the request carried a challenge (Keycloak requires one for
+    #: clients that enforce PKCE; other servers ignore the extra parameters)
+    code_verifier: str | None = field(default=None, repr=False)
 
     @property
     def expires_at(self) -> float:
@@ -42,11 +45,16 @@ class DeviceAuthorization:
 
 async def start(client: httpx.AsyncClient, endpoint: str, auth: ClientAuth, *,
                 scope: str | None = None, extra: dict[str, str] | None = None,
-                timeout: float | None = None) -> DeviceAuthorization:
+                timeout: float | None = None, pkce: bool = False) -> DeviceAuthorization:
     """POST the device authorization request (§3.1) and check the answer (§3.2)."""
+    from .pkce import PKCEPair
+
     form: list[tuple[str, str]] = []
     if scope:
         form.append(("scope", scope))
+    pair = PKCEPair.generate() if pkce else None
+    if pair is not None:
+        form.extend((("code_challenge", pair.challenge), ("code_challenge_method", pair.method)))
     form.extend((extra or {}).items())
     headers: dict[str, str] = {}
     auth.apply(form, headers)
@@ -67,7 +75,8 @@ async def start(client: httpx.AsyncClient, endpoint: str, auth: ClientAuth, *,
         interval = DEFAULT_INTERVAL
     return DeviceAuthorization(device_code, user_code, uri,
                                complete if isinstance(complete, str) else None,
-                               float(expires_in), float(interval), time.time())
+                               float(expires_in), float(interval), time.time(),
+                               pair.verifier if pair is not None else None)
 
 
 async def poll(client: httpx.AsyncClient, token_endpoint: str, authorization: DeviceAuthorization,
@@ -78,6 +87,8 @@ async def poll(client: httpx.AsyncClient, token_endpoint: str, authorization: De
     """Poll until approved, denied or expired (§3.4, §3.5)."""
     interval = max(authorization.interval, min_interval)
     form = [("grant_type", GRANT_DEVICE_CODE), ("device_code", authorization.device_code)]
+    if authorization.code_verifier:
+        form.append(("code_verifier", authorization.code_verifier))
     first = True
     while True:
         if not first:
