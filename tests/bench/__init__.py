@@ -26,6 +26,8 @@ class Section:
 SECTIONS: dict[str, Section] = {
     "jose": Section("tests.bench.jose_bench:run",
                     "hybrid verify/mint vs the raw crypto floor, vs pyjwt; cached repeat verify"),
+    "daemon": Section("tests.bench.daemon_bench:run",
+                      "hover on a 5 MiB doc with 1,000 JWTs vs an empty hover; federate warm vs cold"),
     "platform": Section("script:tests/platform/bench/platform_bench.py",
                         "issuance over HTTP vs the signing floor and Keycloak; soak (minutes)",
                         default=False),
