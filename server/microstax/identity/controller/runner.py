@@ -328,7 +328,12 @@ class Controller:
                 host, port = split_listen(listen)
                 registry = make_registry(self, self.clock)
                 self.health_server = HealthServer(make_app(self.health, registry), host, port)
-                self.bound = await self.health_server.start()
+                try:
+                    self.bound = await self.health_server.start()
+                except OSError as exc:
+                    self.health_server = None
+                    raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}",
+                                      hint="pick a free port with --listen or [controller] listen") from None
             self._apply(self.config)
             log_event(log, INFO, "controller_started",
                       f"keeping {len(self.workers)} token file(s) fresh",
