@@ -2,7 +2,8 @@
 
     initialize / didChangeConfiguration   settings.py (+ logs.py for the level)
     textDocument/hover                    locate.py → jose.describe → verifycache.py → hovercard.py
-    didOpen / didChange / didClose        diagnostics.py, published after a short debounce
+    didOpen / didChange / didClose        diagnostics.py, published after a short debounce; then
+                                          the document's tokens verified ahead of hovers
     workspace/executeCommand microstax.*  arguments.py → tokens.py / session.py, errors.py
     notifications microstax/*             session.py (identity events, expiry timers)
 
