@@ -23,6 +23,6 @@ def test_scripts_run_signs_in_federates_and_verifies(desktop_session: object) ->
     assert "UNVERIFIED: decoded only" in out
     assert "VALID: classical and post-quantum signatures verify" in out
     assert "[SSO: Exchanged]" in out and "1 of 3 clusters exchanged" in out
-    assert out.rstrip().endswith("scripts/run: done")
+    assert proc.stdout.rstrip().endswith("scripts/run: done")
     # The token is the product, but the walk-through never prints it.
     assert not JWT.search(out)
