@@ -22,9 +22,16 @@ class Timing:
 
 
 def interleaved(candidates: dict[str, Callable[[], object]], *, rounds: int = 300,
-                inner: int = 1, warmup: int = 5) -> dict[str, Timing]:
-    """Time each candidate ``rounds`` times (``inner`` calls per sample), interleaved."""
+                inner: int | dict[str, int] = 1, warmup: int = 5) -> dict[str, Timing]:
+    """Time each candidate ``rounds`` times (``inner`` calls per sample), interleaved.
+
+    ``inner`` may differ per candidate (a dict): a sample of several back-to-back calls
+    models a hot path (a cache answering a stream of hits); one call per sample models a
+    call that arrives after unrelated work.
+    """
     names = list(candidates)
+    per = inner if isinstance(inner, dict) else {}
+    default = 1 if isinstance(inner, dict) else inner
     for name in names:
         for _ in range(warmup):
             candidates[name]()
@@ -37,10 +44,11 @@ def interleaved(candidates: dict[str, Callable[[], object]], *, rounds: int = 30
             shift = r % len(names)
             for name in names[shift:] + names[:shift]:
                 fn = candidates[name]
+                count = per.get(name, default)
                 start = clock()
-                for _ in range(inner):
+                for _ in range(count):
                     fn()
-                samples[name].append((clock() - start) / inner)
+                samples[name].append((clock() - start) / count)
             if r % 50 == 49:
                 gc.collect()
     finally:

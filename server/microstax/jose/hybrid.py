@@ -21,8 +21,8 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from .compact import (
     MAX_TOKEN_BYTES,
@@ -59,6 +59,8 @@ ACCESS_TOKEN_TYP = "at+jwt"
 #: implement no critical extensions, so any token demanding one is rejected).
 FORBIDDEN_HEADER_MEMBERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
 _PQ_MEMBERS = frozenset({"protected", "signature"})
+#: Integers beyond this are not times (and would overflow a float).
+_MAX_SECONDS = 2**62
 _KID_RE = re.compile(r"[A-Za-z0-9_\-.:=+]{1,128}")
 
 
@@ -135,10 +137,14 @@ class Verdict:
                    "unverifiable", message)
 
 
-@dataclass(frozen=True, slots=True)
-class VerifiedToken:
-    parsed: ParsedToken = field(repr=False)
+class VerifiedToken(NamedTuple):
+    """A token that passed ``verify``: what it says, and the verdict."""
+
+    parsed: ParsedToken
     verdict: Verdict
+
+    def __repr__(self) -> str:  # never the token text
+        return f"VerifiedToken(verdict={self.verdict!r})"
 
     @property
     def claims(self) -> dict[str, Any]:
@@ -155,14 +161,18 @@ def _check_kid(kid: Any, what: str) -> str:
     return kid
 
 
+@functools.lru_cache(maxsize=32)
+def _accepted_types(accepted: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(a.lower() for a in accepted)
+
+
 def _check_typ(header: Mapping[str, Any], accepted: tuple[str, ...] | None) -> None:
     if accepted is None:
         return
     typ = header.get("typ")
     if not isinstance(typ, str):
         raise TypeMismatch(f"the token has no 'typ'; expected {accepted[0]!r}")
-    normal = typ.lower().removeprefix("application/")
-    if normal not in {a.lower() for a in accepted}:
+    if typ.lower().removeprefix("application/") not in _accepted_types(accepted):
         raise TypeMismatch(f"the token type is {typ[:40]!r}; expected {accepted[0]!r}")
 
 
@@ -194,16 +204,21 @@ def _pq_protected(protected_b64: str) -> tuple[str, str]:
     return result
 
 
-def _verify_pq(parsed: ParsedToken, keys: KeySet, policy: Policy) -> tuple[str, str | None, JoseError | None]:
-    """Return (pq verdict, pq kid, error) for the detached post-quantum part."""
+def _prepare_pq(parsed: ParsedToken, keys: KeySet, policy: Policy
+                ) -> tuple[str, str | None, JoseError | None, Any]:
+    """Everything about the PQ part short of the signature check.
+
+    Returns (verdict, kid, error, job): ``job`` is ``(key, signature, signing input)`` when
+    the signature still has to be checked (verdict ``verified`` if it does), else ``None``.
+    """
     part = parsed.header.get(PQ_HEADER)
     required = keys.signs_hybrid if policy.require_pq is None else policy.require_pq
     if part is None:
         if required:
             return "missing", None, PQMissing(
                 "the issuer signs hybrid but the token carries no post-quantum signature (downgrade?)"
-            )
-        return "absent", None, None
+            ), None
+        return "absent", None, None, None
     try:
         if type(part) is not dict or part.keys() != _PQ_MEMBERS:
             raise PQInvalid("the 'pq' header member must hold exactly 'protected' and 'signature'")
@@ -222,28 +237,26 @@ def _verify_pq(parsed: ParsedToken, keys: KeySet, policy: Policy) -> tuple[str, 
             if not required and not keys.signs_hybrid:
                 # The verifier holds no PQ keys and was not told the issuer signs hybrid: it
                 # cannot check this part, and it is not what the token's validity rests on.
-                return "unverifiable", None, None
+                return "unverifiable", None, None, None
             raise PQInvalid("the PQ part names a key the issuer does not publish")
-        if not key.verify(signature, f"{protected_b64}.{parsed.payload_b64}".encode("ascii")):
-            raise PQInvalid("the post-quantum signature does not verify")
     except BadKeyId as exc:
-        return "invalid", None, PQInvalid(exc.message)
+        return "invalid", None, PQInvalid(exc.message), None
     except PQInvalid as exc:
-        return "invalid", None, exc
-    return "verified", kid, None
+        return "invalid", None, exc, None
+    job = (key, signature, f"{protected_b64}.{parsed.payload_b64}".encode("ascii"))
+    return "verified", kid, None, job
 
 
 def _seconds(claims: Mapping[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None:
+    value: Any = claims.get(name)
+    kind = type(value)  # exactly int or float: not bool, checked without a float() round trip
+    if kind is int:
+        if -_MAX_SECONDS < value < _MAX_SECONDS:
+            return value
+    elif value is None:
         return None
-    if not isinstance(value, bool) and isinstance(value, int | float):
-        try:
-            seconds = float(value)
-        except OverflowError:
-            seconds = math.inf
-        if math.isfinite(seconds):
-            return seconds
+    elif kind is float and math.isfinite(value):
+        return value
     raise MissingClaim(f"the {name!r} claim must be a finite number of seconds")
 
 
@@ -270,45 +283,63 @@ def _check_claims(claims: Mapping[str, Any], policy: Policy, now: float) -> None
 
 def check(token: str | bytes | ParsedToken, keys: KeySet, policy: Policy = Policy(), *,
           now: float | None = None) -> tuple[Verdict, ParsedToken | None, JoseError | None]:
-    """Verify without raising: the verdict, the parsed token (if it parsed), the first error."""
+    """Verify without raising: the verdict, the parsed token (if it parsed), the first error.
+
+    Errors rank classical first, then PQ, then claims. All the Python-level checks run before
+    the two signature checks (which churn the CPU caches), then the signatures.
+    """
     try:
         parsed = token if isinstance(token, ParsedToken) else parse(token, max_bytes=policy.max_bytes)
     except MalformedToken as exc:
         return Verdict(False, "not_checked", "not_checked", exc.reason, exc.message), None, exc
     now = time.time() if now is None else now
     header = parsed.header
-    classical = "not_checked"
+    # 1. the classical header, the PQ part and the claims, without any cryptography
+    classical_error: InvalidToken | None = None
+    classical_key = None
     classical_kid: str | None = None
-    error: JoseError | None = None
     try:
-        forbidden = FORBIDDEN_HEADER_MEMBERS.intersection(header)
-        if forbidden:
-            raise ForbiddenHeader(f"the header carries {sorted(forbidden)[0]!r}, which is never honoured")
+        if not FORBIDDEN_HEADER_MEMBERS.isdisjoint(header):
+            forbidden = sorted(FORBIDDEN_HEADER_MEMBERS.intersection(header))[0]
+            raise ForbiddenHeader(f"the header carries {forbidden!r}, which is never honoured")
         alg = header["alg"]
         if alg not in policy.classical_algs:
             raise UnsupportedAlgorithm(f"algorithm {alg[:20]!r} is not accepted")
         _check_typ(header, policy.typ)
-        kid = _check_kid(header.get("kid"), "token")
-        key = keys.get(kid, alg)
-        if key is None:
+        kid = header.get("kid")
+        # A kid the key set publishes is a known-good lookup key; anything else is vetted
+        # (so the error says bad_kid or unknown_kid) and refused.
+        classical_key = keys.get(kid, alg) if type(kid) is str else None
+        if classical_key is None:
+            kid = _check_kid(kid, "token")
             raise UnknownKey(f"no published {alg} key has kid {kid!r}")
         classical_kid = kid
-        if key.verify(parsed.signature, parsed.signing_input):
+    except InvalidToken as exc:
+        classical_error = exc
+    pq, pq_kid, pq_error, pq_job = _prepare_pq(parsed, keys, policy)
+    claims_error: InvalidToken | None = None
+    try:
+        _check_claims(parsed.claims, policy, now)
+    except InvalidToken as exc:
+        claims_error = exc
+    # the verdict if both signatures verify, built while the caches are still warm
+    hopeful = None
+    if classical_error is None and pq_error is None and claims_error is None:
+        hopeful = Verdict(True, "verified", pq, None, None, classical_kid, pq_kid)
+    # 2. the signatures (ML-DSA first: its larger working set then leaves the caches before
+    #    the small ECDSA one, and the code that runs next finds more of its own still there)
+    if pq_job is not None and not pq_job[0].verify(pq_job[1], pq_job[2]):
+        pq, pq_kid, pq_error = "invalid", None, PQInvalid("the post-quantum signature does not verify")
+    classical = "invalid"
+    if classical_key is not None:
+        if classical_key.verify(parsed.signature, parsed.signing_input):
             classical = "verified"
         else:
-            classical = "invalid"
-            raise BadSignature("the classical signature does not verify")
-    except InvalidToken as exc:
-        error = exc
-        if classical == "not_checked":
-            classical = "invalid"
-    pq, pq_kid, pq_error = _verify_pq(parsed, keys, policy)
-    error = error or pq_error
-    if error is None:
-        try:
-            _check_claims(parsed.claims, policy, now)
-        except InvalidToken as exc:
-            error = exc
+            classical_error = BadSignature("the classical signature does not verify")
+    # 3. the verdict
+    if hopeful is not None and classical_error is None and pq_error is None:
+        return hopeful, parsed, None
+    error = classical_error or pq_error or claims_error
     if error is not None:
         return Verdict(False, classical, pq, error.reason, error.message, classical_kid, pq_kid), parsed, error
     return Verdict(True, classical, pq, None, None, classical_kid, pq_kid), parsed, None

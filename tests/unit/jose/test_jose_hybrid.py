@@ -11,8 +11,10 @@ from jose_helpers import AUDIENCE, ISSUER, NOW, assemble, b64json, base_claims, 
 from microstax.jose import (
     PQ_HEADER,
     AudienceMismatch,
+    BadSignature,
     ExpiredToken,
     HybridSigner,
+    ImmatureToken,
     KeySet,
     MissingClaim,
     Policy,
@@ -175,3 +177,36 @@ def test_pq_signature_covers_the_payload_not_the_classical_header(signer: Hybrid
     sig = b64url_decode(part["signature"], "x")
     assert key.verify(sig, f"{part['protected']}.{payload_b64}".encode())
     assert not key.verify(sig, payload_b64.encode())
+
+
+def test_cache_hit_needs_the_whole_token(mint: Callable[..., str], keys: KeySet) -> None:
+    cache = VerifiedTokenCache()
+    token = mint()
+    cache.verify(token, keys, now=NOW)
+    head, _payload, sig = token.split(".")
+    forged = f"{head}.{b64json(base_claims(sub='admin'))}.{sig}"  # same signature segment
+    with pytest.raises(BadSignature):
+        cache.verify(forged, keys, now=NOW)
+    assert cache.hits == 0
+    assert cache.verify(f" {token}\n", keys, now=NOW).claims["sub"] == "dev"
+    assert cache.hits == 1
+
+
+def test_cache_window_honours_nbf_and_leeway(mint: Callable[..., str], keys: KeySet) -> None:
+    cache = VerifiedTokenCache()
+    token = mint(nbf=int(NOW), iat=int(NOW))
+    cache.verify(token, keys, now=NOW)
+    assert cache.verify(token, keys, now=NOW - 29).claims  # within the 30 s leeway
+    with pytest.raises(ImmatureToken):
+        cache.verify(token, keys, now=NOW - 31)
+    assert cache.verify(token, keys, now=NOW + 240 + 29).claims
+    with pytest.raises(ExpiredToken):
+        cache.verify(token, keys, now=NOW + 240 + 31)
+
+
+def test_reprs_never_show_the_token(mint: Callable[..., str], keys: KeySet) -> None:
+    token = mint()
+    result = verify(token, keys, now=NOW)
+    for obj in (parse(token), result, result.verdict):
+        text = repr(obj)
+        assert token.split(".")[1] not in text and token.split(".")[2] not in text

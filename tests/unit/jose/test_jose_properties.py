@@ -135,3 +135,46 @@ def test_the_unmutated_token_verifies() -> None:
     # guards the properties above against passing because the base token never verified
     assert check(TOKEN, KEYS, Policy(), now=NOW)[0].valid
     assert check(f"  {TOKEN}\n", KEYS, Policy(), now=NOW)[0].valid
+
+
+# -- the JSON fast path is exactly the strict parser ------------------------------------------------
+def _both(data: bytes) -> tuple[object, object]:
+    from microstax.jose.compact import parse_json_object, parse_json_object_strict
+
+    results = []
+    for fn in (parse_json_object, parse_json_object_strict):
+        try:
+            results.append(("ok", fn(data, "x")))
+        except JoseError as exc:
+            results.append(("error", exc.reason))
+    return results[0], results[1]
+
+
+@SETTINGS
+@given(claims_strategy, st.booleans(), st.sampled_from([(",", ":"), (", ", ": "), (",", " :")]))
+def test_json_fast_path_agrees_with_strict(doc: dict, ascii_only: bool, separators: tuple) -> None:
+    try:
+        data = json.dumps(doc, ensure_ascii=ascii_only, separators=separators).encode("utf-8")
+    except (UnicodeEncodeError, ValueError):
+        return
+    fast, strict = _both(data)
+    assert fast == strict
+
+
+@SETTINGS
+@given(claims_strategy, st.data())
+def test_json_fast_path_rejects_duplicates(doc: dict, data: st.DataObject) -> None:
+    assume(doc)
+    key = data.draw(st.sampled_from(sorted(doc)))
+    text = json.dumps(doc, separators=(",", ":"))
+    dup = json.dumps({key: data.draw(json_values)}, separators=(",", ":"))[1:-1]
+    data_bytes = (text[:-1] + "," + dup + "}").encode()
+    fast, strict = _both(data_bytes)
+    assert fast == strict == ("error", "malformed")
+
+
+@SETTINGS
+@given(st.binary(max_size=200) | st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")))
+def test_json_fast_path_on_arbitrary_bytes(data: bytes) -> None:
+    fast, strict = _both(data)
+    assert fast == strict
