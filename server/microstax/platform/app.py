@@ -292,7 +292,11 @@ class PlatformApp:
     async def device_page(self, request: Request) -> Response:
         code = device.normalize_user_code(request.query_params.get("user_code", ""))[:16]
         nonce = secrets.token_urlsafe(16)
-        response = HTMLResponse(_page("Sign in to MicroStax", _form(code, self._csrf(nonce))),
+        grant = self.platform.state.find_user_code(code) if code else None
+        intro = ("<p>Enter the code shown in your terminal or editor, then sign in.</p>" if grant is None else
+                 f"<p>Client <b>{html.escape(grant.client_id)}</b> asks to sign in. Check that the code "
+                 "below matches the one it shows.</p>")
+        response = HTMLResponse(_page("Sign in to MicroStax", intro + _form(code, self._csrf(nonce))),
                                 headers={**NO_STORE, **_PAGE_HEADERS})
         response.set_cookie("mx_device", nonce, httponly=True, samesite="strict", path="/device",
                             max_age=900)
