@@ -28,6 +28,8 @@ SECTIONS: dict[str, Section] = {
                     "hybrid verify/mint vs the raw crypto floor, vs pyjwt; cached repeat verify"),
     "daemon": Section("tests.bench.daemon_bench:run",
                       "hover on a 5 MiB doc with 1,000 JWTs vs an empty hover; federate warm vs cold"),
+    "client": Section("tests.bench.client_bench:run",
+                      "federate warm vs cold; fleet of 200 vs server cost ÷ cores; CLI verify start-up"),
     "platform": Section("script:tests/platform/bench/platform_bench.py",
                         "issuance over HTTP vs the signing floor and Keycloak; soak (minutes)",
                         default=False),

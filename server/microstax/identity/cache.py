@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..adapters.secrets import SecretStore
+from ..jose import ParsedToken
 from .models import Failure
 
 log = logging.getLogger("microstax.identity")
@@ -55,6 +56,8 @@ class CacheEntry:
     token: str = field(repr=False)
     expires_at: float
     issued_at: float
+    #: the parsed token (set when first described; never persisted)
+    parsed: ParsedToken | None = field(default=None, repr=False, compare=False)
 
     @property
     def lifetime(self) -> float:

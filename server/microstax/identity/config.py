@@ -5,7 +5,7 @@
     [defaults]
     timeout = 10.0            # seconds per request to an identity provider
     refresh_ahead = 0.25      # re-exchange when this fraction of a token's lifetime is left
-    concurrency = 32          # parallel exchanges for --target all
+    concurrency = 64          # parallel exchanges for --target all (6 per identity provider)
 
     [environments.dev]
     platform = "http://127.0.0.1:8411"        # our platform: discovery, catalog, exchange
@@ -64,7 +64,9 @@ _EXCHANGE_ALIASES = {
 class Defaults:
     timeout: float = 10.0
     refresh_ahead: float = 0.25
-    concurrency: int = 32
+    concurrency: int = 64
+    #: in-flight exchanges per identity provider (origin of the token endpoint)
+    concurrency_per_idp: int = 6
     login_method: str = "auto"
     login_timeout: float = 900.0
     catalog_ttl: float = 60.0
@@ -417,6 +419,8 @@ def parse(doc: Mapping[str, Any], path: Path, *, origin: str | None = None, exis
         timeout=d.number("timeout", base.timeout, low=0.05, high=600),
         refresh_ahead=d.number("refresh_ahead", base.refresh_ahead, low=0.0, high=0.9),
         concurrency=d.integer("concurrency", base.concurrency, low=1, high=1024) or base.concurrency,
+        concurrency_per_idp=d.integer("concurrency_per_idp", base.concurrency_per_idp, low=1, high=256)
+        or base.concurrency_per_idp,
         login_method=d.text("login_method", base.login_method, choices=LOGIN_METHODS) or base.login_method,
         login_timeout=d.number("login_timeout", base.login_timeout, low=5, high=3600),
         catalog_ttl=d.number("catalog_ttl", base.catalog_ttl, low=0, high=86400),

@@ -38,7 +38,7 @@ import httpx
 from .. import __version__
 from ..adapters import secrets as secrets_adapter
 from ..adapters.secrets import SecretStore, SecretStoreUnavailable
-from ..jose import PQ_HEADER, MalformedToken, Verdict, describe, parse
+from ..jose import PQ_HEADER, MalformedToken, ParsedToken, Verdict, describe, parse
 from ..oauth import device as device_flow
 from ..oauth.client_credentials import client_credentials
 from ..oauth.exceptions import OAuthError, OAuthErrorResponse, TransportError
@@ -119,12 +119,8 @@ def _default_browser(url: str) -> bool:
         return False
 
 
-def _verdict_of(token: str) -> Verdict:
-    try:
-        has_pq = PQ_HEADER in parse(token).header
-    except MalformedToken:
-        has_pq = False
-    return Verdict(True, "verified", "verified" if has_pq else "absent")
+def _verdict_of(parsed: ParsedToken) -> Verdict:
+    return Verdict(True, "verified", "verified" if PQ_HEADER in parsed.header else "absent")
 
 
 class IdentityService:
@@ -150,7 +146,7 @@ class IdentityService:
         self.http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(defaults.timeout, connect=min(defaults.timeout, 5.0)),
             limits=httpx.Limits(max_connections=max(100, defaults.concurrency * 2),
-                                max_keepalive_connections=max(20, defaults.concurrency)),
+                                max_keepalive_connections=max(20, defaults.concurrency_per_idp * 4)),
             follow_redirects=False,
             headers={"User-Agent": f"microstax/{__version__}"},
         )
@@ -172,6 +168,8 @@ class IdentityService:
         self._background: asyncio.Task[None] | None = None
         self._notified_expired: set[CacheKey] = set()
         self._vault_meta: dict[str, dict[str, dict[str, Any]]] = {}
+        #: merged clusters per environment, keyed by the (config, catalog, error) they came from
+        self._merged: dict[str, tuple[tuple[Any, ...], tuple[dict[str, ClusterInfo], str | None, str | None]]] = {}
 
     # -- construction & lifetime ------------------------------------------------------------
 
@@ -313,6 +311,16 @@ class IdentityService:
                         offline: bool = False) -> tuple[dict[str, ClusterInfo], str | None, str | None]:
         """(clusters by name, trust domain, catalog error)."""
         catalog, error = await self._catalog(env, fresh=fresh, offline=offline)
+        memo_key = (env, catalog, error)
+        memo = self._merged.get(env.name)
+        if memo is not None and memo[0][0] is env and memo[0][1] is catalog and memo[0][2] == error:
+            return memo[1]
+        result = self._merge(env, catalog, error)
+        self._merged[env.name] = (memo_key, result)
+        return result
+
+    def _merge(self, env: EnvironmentConfig, catalog: Catalog | None,
+               error: str | None) -> tuple[dict[str, ClusterInfo], str | None, str | None]:
         cat_env = catalog.environments.get(env.catalog_name) if catalog else None
         if catalog is not None and cat_env is None and error is None and env.catalog:
             error = f"the platform catalog has no environment named {env.catalog_name!r}"
@@ -877,14 +885,24 @@ class IdentityService:
                     raise IdpUnavailable(error, hint="retry when the platform is reachable", environment=env.name)
                 raise UnknownCluster(f"environment {env.name} has no clusters")
         subject = await self._subject(env, request.subject)
+        # A global cap, and a few requests at a time per identity provider: one IdP is not
+        # hammered, and httpx's pool (whose bookkeeping grows with its connections) stays small.
         semaphore = asyncio.Semaphore(self.config.defaults.concurrency)
+        per_idp: dict[str, asyncio.Semaphore] = {}
+
+        def idp_limit(cluster: ClusterInfo) -> asyncio.Semaphore:
+            url = httpx.URL(cluster.exchange.token_endpoint or cluster.issuer or "http://unknown")
+            origin = f"{url.scheme}://{url.host}:{url.port}"
+            if origin not in per_idp:
+                per_idp[origin] = asyncio.Semaphore(self.config.defaults.concurrency_per_idp)
+            return per_idp[origin]
         # A per-target bound on top of the HTTP timeouts: discovery + JWKS + exchange, one retry.
         bound = self.config.defaults.timeout * 3 + self.config.defaults.retry_after_max + 1
 
         async def one(name: str) -> FederateOutcome:
             try:
                 cluster = self._pick(env, clusters, name, error)
-                async with semaphore:
+                async with idp_limit(cluster), semaphore:
                     result = await asyncio.wait_for(
                         self._federate_one(env, cluster, subject, replace(request, target=name), trust_domain),
                         bound)
@@ -955,25 +973,28 @@ class IdentityService:
                 token, verified = await self.exchanger.run(cluster, exchange_request, audience=audience)
         except IdentityError as exc:
             self._failures[(env.name, cluster.name)] = failure_of(exc)
-            state = self._cluster_state(env.name, cluster, subject.identity)
-            await self._emit(ClusterStateChanged(state))
+            if self._subscribers:
+                await self._emit(ClusterStateChanged(self._cluster_state(env.name, cluster, subject.identity)))
             raise
         claims = verified.claims
         exp = float(claims["exp"])
         iat = claims.get("iat")
         issued = float(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else time.time()
-        entry = CacheEntry(key, token, exp, min(issued, time.time()))
+        entry = CacheEntry(key, token, exp, min(issued, time.time()), verified.parsed)
         self._entries[key] = entry
         self._failures.pop((env.name, cluster.name), None)
         self._notified_expired.discard(key)
-        await self._emit(ClusterStateChanged(self._cluster_state(env.name, cluster, subject.identity)))
+        if self._subscribers:
+            await self._emit(ClusterStateChanged(self._cluster_state(env.name, cluster, subject.identity)))
         return entry
 
     def _result(self, entry: CacheEntry, cluster: ClusterInfo, *, from_cache: bool,
                 refresh_failure: Failure | None = None) -> FederatedToken:
         # Only verified tokens ever enter the cache (the vault's too: they were verified when
         # exchanged); the time claims are what changes, and describe() reports them.
-        description = describe(entry.token, verdict=_verdict_of(entry.token),
+        if entry.parsed is None:
+            entry.parsed = parse(entry.token)
+        description = describe(entry.parsed, verdict=_verdict_of(entry.parsed),
                                header_budget=cluster.header_budget)
         return FederatedToken(
             token=entry.token, environment=entry.key.environment, cluster=cluster,
