@@ -292,6 +292,13 @@ class _Reader:
             raise self.error(name, "must be a table")
         return value
 
+    def known(self, names: set[str]) -> None:
+        """Fail on a misspelt key before any other check can point elsewhere."""
+        unknown = sorted(set(self.table) - names)
+        if unknown:
+            raise ConfigError(f"{self.key(unknown[0])}: unknown setting",
+                              hint=f"check the spelling (docs/client.md lists every key); fix {self.origin.removeprefix('file:')}")
+
     def finish(self) -> None:
         unknown = sorted(set(self.table) - self.used)
         if unknown:
@@ -366,6 +373,9 @@ def _workload(table: Mapping[str, Any], prefix: str, origin: str, sources: dict[
 def _environment(name: str, table: Mapping[str, Any], origin: str, sources: dict[str, str]) -> EnvironmentConfig:
     prefix = f"environments.{name}"
     r = _Reader(table, prefix, origin, sources)
+    r.known({"platform", "issuer", "flavour", "clusters", "workload", "catalog", "catalog_environment",
+             "client_id", "client_secret", "auth_method", "scopes", "login_method", "trust_domain",
+             "description", "default"})
     platform_url = r.url("platform")
     issuer_url = r.url("issuer")
     if bool(platform_url) == bool(issuer_url):
