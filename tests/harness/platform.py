@@ -221,7 +221,7 @@ class PlatformServer:
         r = httpx.post(f"{issuer or self.issuer}/oauth/token", data=data,
                        auth=(client_id, secret or self.demo_secret), timeout=30)
         r.raise_for_status()
-        return r.json()  # type: ignore[no-any-return]
+        return r.json()
 
     def device_login(self, *, client_id: str = DEFAULT_CLIENT,
                      scope: str = "openid offline_access federate") -> dict[str, Any]:
@@ -235,7 +235,7 @@ class PlatformServer:
             r = httpx.post(self.token_endpoint, data={"grant_type": DEVICE_CODE, "client_id": client_id,
                                                       "device_code": device["device_code"]}, timeout=30)
             if r.status_code == 200:
-                return r.json()  # type: ignore[no-any-return]
+                return r.json()
             if r.json().get("error") not in ("authorization_pending", "slow_down"):
                 r.raise_for_status()
             time.sleep(max(1, device.get("interval", 1)))
