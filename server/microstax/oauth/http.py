@@ -47,18 +47,23 @@ class JsonResponse(NamedTuple):
 
 
 def make_client(*, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-                transport: httpx.BaseTransport | None = None, **kwargs: Any) -> httpx.Client:
-    """A sync client with our timeouts and headers; redirects are not followed."""
-    return httpx.Client(timeout=timeout, transport=transport, headers=_HEADERS,
+                transport: httpx.BaseTransport | None = None,
+                headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Client:
+    """A sync client with our timeouts and headers; redirects are not followed.
+
+    ``kwargs`` go to ``httpx.Client`` (e.g. ``verify`` for a custom CA bundle).
+    """
+    return httpx.Client(timeout=timeout, transport=transport, headers={**_HEADERS, **(headers or {})},
                         follow_redirects=False, **kwargs)
 
 
 def make_async_client(*, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
                       transport: httpx.AsyncBaseTransport | None = None,
-                      **kwargs: Any) -> httpx.AsyncClient:
+                      headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.AsyncClient:
     """The async twin of ``make_client``."""
-    return httpx.AsyncClient(timeout=timeout, transport=transport, headers=_HEADERS,
-                             follow_redirects=False, **kwargs)
+    return httpx.AsyncClient(timeout=timeout, transport=transport,
+                             headers={**_HEADERS, **(headers or {})}, follow_redirects=False,
+                             **kwargs)
 
 
 def safe_url(url: str | httpx.URL) -> str:
