@@ -45,10 +45,14 @@ def _keys_from_file(path: Path) -> KeySet:
         raise CLIError(f"the JWKS file {path} is not JSON", exit_code=exit_codes.USAGE,
                        code="jwks") from exc
     try:
-        return KeySet.from_jwks(doc)
+        keys = KeySet.from_jwks(doc)
     except KeyStoreError as exc:
         raise CLIError(f"the JWKS file {path} is not usable: {exc.message}",
                        exit_code=exit_codes.USAGE, code="jwks") from exc
+    if not len(keys):
+        raise CLIError(f"the JWKS file {path} has no signature keys this verifier can use",
+                       exit_code=exit_codes.USAGE, code="jwks")
+    return keys
 
 
 def _unreachable(what: str, exc: Any) -> CLIError:

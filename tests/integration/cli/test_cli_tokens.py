@@ -240,6 +240,16 @@ def test_verify_other_keys_is_invalid(keys_dir: Path, tmp_path: Path) -> None:
     assert (doc["valid"], doc["reason"]) == (False, "unknown_kid")
 
 
+@pytest.mark.parametrize("content", ['{"keys": []}', "not json", '{"keys": [{"kty": "EC", "d": "x"}]}'])
+def test_verify_unusable_jwks_file(keys_dir: Path, tmp_path: Path, content: str) -> None:
+    token = mint(keys_dir, "https://issuer.example")
+    path = tmp_path / "jwks.json"
+    path.write_text(content)
+    result = verify_cli(token, "--jwks", str(path))
+    assert result.code == 2
+    assert str(path) in result.err
+
+
 def test_verify_unreachable_issuer_exits_5(keys_dir: Path, dead_url: str) -> None:
     token = mint(keys_dir, dead_url)
     result = verify_cli(token)
