@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 import tomli_w
-
-from microstax.jose import KeySet, Policy, verify
 from tests.harness.desktop import DesktopSession
 from tests.harness.platform import PlatformServer
+
+from microstax.jose import KeySet, Policy, verify
 
 pytestmark = pytest.mark.desktop
 
@@ -136,7 +136,7 @@ def test_copy_to_the_real_clipboard(client: Client) -> None:
     pasted = subprocess.run(["xsel", "--clipboard", "--output"], capture_output=True, text=True,
                             env=client.env, timeout=10).stdout
     assert pasted.startswith("eyJ") and pasted.count(".") == 2
-    rc, doc = client.json("identity", "federate", "-s", "orders", "-t", EU)
+    _rc, doc = client.json("identity", "federate", "-s", "orders", "-t", EU)
     assert doc["token"] == pasted
 
 
@@ -265,3 +265,15 @@ def test_no_token_or_secret_in_logs(client: Client, platform: PlatformServer) ->
     platform_logs = platform.log_path.read_text(errors="replace") + platform.audit_path.read_text()
     for s in secrets:
         assert s not in platform_logs
+
+
+def test_header_budget_warning(client: Client, platform: PlatformServer) -> None:
+    client.write_config({"environments": {"dev": {"platform": platform.issuer,
+                                                  "clusters": {EU: {"header_budget": 4096}}}}})
+    assert client.run("login").returncode == 0
+    r = client.run("identity", "federate", "-t", EU)
+    assert r.returncode == 0 and r.stdout.count(".") == 2
+    assert "warning: stx-eu-west-cluster: the token is" in r.stderr and "4096-byte budget" in r.stderr
+    _rc, doc = client.json("identity", "federate", "-t", EU)
+    assert doc["headerBudget"]["exceeds"] is True and doc["headerBudget"]["limit"] == 4096
+    assert doc["summary"]["sizeBytes"] > 4096
