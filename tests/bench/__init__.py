@@ -33,4 +33,7 @@ SECTIONS: dict[str, Section] = {
     "platform": Section("script:tests/platform/bench/platform_bench.py",
                         "issuance over HTTP vs the signing floor and Keycloak; soak (minutes)",
                         default=False),
+    "controller": Section("script:tests/controller/bench/controller_soak_bench.py",
+                          "identity controller soak: rotation cost vs a bare issuance + verify",
+                          default=False),
 }

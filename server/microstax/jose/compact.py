@@ -39,8 +39,10 @@ _TO_STD_B64 = bytes.maketrans(b"-_", b"+/")
 
 
 #: A run of text that looks like a JWS: a header segment starting with the base64url of
-#: '{"' (``eyJ``), a payload segment, a signature segment. Used to find tokens in documents.
-JWT_IN_TEXT_RE = re.compile(r"(?<![A-Za-z0-9_\-.])eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{16,}(?![A-Za-z0-9_\-.])")
+#: '{"' (``eyJ``), a payload segment, a signature segment. Used to find tokens in documents;
+#: a full stop after it ends a sentence, but a dot and more base64url make it something else
+#: (a JWE, a longer dotted name).
+JWT_IN_TEXT_RE = re.compile(r"(?<![A-Za-z0-9_\-.])eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{16,}(?![A-Za-z0-9_-]|\.[A-Za-z0-9_-])")
 
 
 def b64url_encode(data: bytes) -> str:

@@ -103,3 +103,11 @@ def test_find_tokens_in_text() -> None:
     text = f"export TOKEN={token}\nnot.a.jwt eyJzzz.a.b\n"
     spans = list(find_tokens(text))
     assert [text[s:e] for s, e in spans] == [token]
+
+
+def test_find_tokens_ends_at_a_full_stop_but_not_at_more_segments() -> None:
+    token = f"{GOOD_HEADER}.{GOOD_PAYLOAD}.{b64(b'0123456789abcdef')}"
+    sentence = f"the token is {token}. Next sentence."
+    assert [sentence[s:e] for s, e in find_tokens(sentence)] == [token]
+    five_segments = f"{token}.{b64(b'more-segments-here')}.x"
+    assert list(find_tokens(five_segments)) == []
