@@ -110,7 +110,25 @@ async def _bare_exchange_latency(issuer: str, subject: str, target: str, n: int)
     return statistics.median(samples)
 
 
-async def _fleet(svc: Any, names: list[str], issuer: str, rounds: int) -> tuple[float, float]:
+async def _bare_fleet(issuer: str, subject: str, names: list[str], in_flight: int) -> float:
+    """200 bare exchanges (no verification, no cache), ``in_flight`` at a time: the server's
+    throughput as a plain client sees it."""
+    form = {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token": subject,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "resource": "spiffe://dev.microstax.local/env/dev/svc/default", "client_id": "microstax-cli"}
+    limit = asyncio.Semaphore(in_flight)
+    async with httpx.AsyncClient(timeout=30) as http:
+        async def one(name: str) -> None:
+            async with limit:
+                (await http.post(f"{issuer}/oauth/token", data={**form, "audience": name})).raise_for_status()
+
+        await asyncio.gather(*(one(n) for n in names[:20]))
+        start = time.perf_counter()
+        await asyncio.gather(*(one(n) for n in names))
+        return time.perf_counter() - start
+
+
+async def _fleet(svc: Any, names: list[str], issuer: str, rounds: int) -> tuple[float, float, float]:
     from microstax.identity import FederateRequest
 
     subject = svc._sessions["dev"].access_token
@@ -125,7 +143,9 @@ async def _fleet(svc: Any, names: list[str], issuer: str, rounds: int) -> tuple[
         if failed:
             raise RuntimeError(f"{len(failed)} of {len(outcomes)} federations failed: {failed[0].error}")
         best = min(best, elapsed)
-    return best, one
+    bare = min([await _bare_fleet(issuer, subject, names, svc.config.defaults.concurrency_per_idp)
+                for _ in range(2)])
+    return best, one, bare
 
 
 def _cli(rounds: int, work: Path) -> tuple[float, float]:
@@ -165,7 +185,7 @@ def run(options: Any) -> Report:
         work = Path(tmp)
         platform, names = _platform(work, FLEET, workers=cores)
         try:
-            async def main() -> tuple[tuple[float, float, float, float], tuple[float, float]]:
+            async def main() -> tuple[tuple[float, float, float, float], tuple[float, float, float]]:
                 svc = _service(work, platform.issuer)
                 try:
                     await svc.login("dev")
@@ -175,7 +195,7 @@ def run(options: Any) -> Report:
                 finally:
                     await svc.aclose()
 
-            (warm, warm_med, cold, cold_med), (fleet_s, one_s) = asyncio.run(main())
+            (warm, warm_med, cold, cold_med), (fleet_s, one_s, bare_s) = asyncio.run(main())
         finally:
             platform.stop()
         cli_s, base_s = _cli(max(10, rounds // 20), work)
@@ -188,6 +208,7 @@ def run(options: Any) -> Report:
     ratio = fleet_s / ideal
     report.rows.append(Row(f"fleet federate, {FLEET} clusters", f"{fleet_s * 1e3:.0f} ms"))
     report.rows.append(Row("one bare exchange (server cost)", f"{one_s * 1e3:.2f} ms (median, sequential)"))
+    report.rows.append(Row(f"{FLEET} bare exchanges, same in-flight limit", f"{bare_s * 1e3:.0f} ms (no verify, no cache)"))
     report.rows.append(Row(f"fleet ÷ ({FLEET} × one ÷ {cores} cores)", f"{ratio:.2f}×", f"≤ {FLEET_GOAL}×",
                            ratio <= FLEET_GOAL))
     cli_ratio = cli_s / base_s
