@@ -108,7 +108,7 @@ def login(environment: str | None, config_file: Path | None, method: str | None,
         if subject_token_file:
             return await service.login_workload(environment, subject=SubjectTokenSource(
                 str(subject_token_file), subject_token_type))  # type: ignore[arg-type]
-        return await service.login(environment, on_prompt=None if as_json else prompt,
+        return await service.login(environment, on_prompt=prompt,  # stderr, also under --json
                                    method=method,  # type: ignore[arg-type]
                                    open_browser=print_url if no_browser else None, force=force,
                                    timeout=timeout)
