@@ -169,3 +169,19 @@ async def test_subject_token_file_workload(platform: PlatformServer, client_conf
     assert tok.description.claims["act"]["sub"] == "spiffe://dev.microstax.local/env/dev/svc/default"
     assert platform.audit_events()[-1]["event"] == "issued"
     assert TOKEN_TYPE_ACCESS
+
+
+async def test_environments_from_the_catalog(platform: PlatformServer, client_config: Path, service_factory) -> None:
+    """'staging' is only in the platform's catalog: it is listed, and usable with its own sign-in."""
+    secrets = MemorySecretStore()
+    svc = service_factory(client_config, secrets=secrets)
+    envs = {e.name: e for e in await svc.list_environments()}
+    assert envs["dev"].default and envs["dev"].source.startswith("file:")
+    assert envs["staging"].source == f"catalog:{platform.issuer}" and not envs["staging"].signed_in
+    await svc.login("staging")
+    tok = await svc.federate(FederateRequest(target="stx-staging-cluster", environment="staging"))
+    assert tok.description.claims["env"] == "staging"
+    assert tok.description.claims["sub"] == "spiffe://staging.microstax.local/env/staging/svc/default"
+    fresh = service_factory(client_config, secrets=secrets)  # a new process: learns 'staging' on first use
+    status = await fresh.status("staging")
+    assert status.signed_in and [c.name for c in status.clusters] == ["stx-staging-cluster"]

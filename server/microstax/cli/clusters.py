@@ -28,7 +28,7 @@ def list_clusters(environment: str | None, config_file: Path | None, refresh: bo
     from ..identity.service import IdentityService
 
     async def body(service: IdentityService) -> tuple[str, list[ClusterState], str | None]:
-        env = service.environment(environment)
+        env = await service.resolve_environment(environment)
         states = await service.list_clusters(env.name, fresh=refresh)
         return env.name, states, service.catalog_error(env.name)
 

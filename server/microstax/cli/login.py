@@ -98,7 +98,7 @@ def login(environment: str | None, config_file: Path | None, method: str | None,
             elif client_secret_file:
                 ref = f"file:{client_secret_file.expanduser().resolve()}"
             else:
-                env = service.environment(environment)
+                env = await service.resolve_environment(environment)
                 name = f"client-secret:{env.name}:{client_id}".replace(":", "/")
                 assert stdin_secret is not None
                 await service.set_secret(name, stdin_secret)

@@ -68,6 +68,7 @@ from .exceptions import (
     NotSignedIn,
     SecretNotFound,
     UnknownCluster,
+    UnknownEnvironment,
 )
 from .federation import Exchanger, SubjectToken, failure_of, subject_from_jwt
 from .locks import EnvironmentLocks, file_lock
@@ -168,6 +169,8 @@ class IdentityService:
         self._background: asyncio.Task[None] | None = None
         self._notified_expired: set[CacheKey] = set()
         self._vault_meta: dict[str, dict[str, dict[str, Any]]] = {}
+        #: environments learnt from the catalogs of configured platforms
+        self._catalog_envs: dict[str, EnvironmentConfig] = {}
         #: merged clusters per environment, keyed by the (config, catalog, error) they came from
         self._merged: dict[str, tuple[tuple[Any, ...], tuple[dict[str, ClusterInfo], str | None, str | None]]] = {}
 
@@ -257,22 +260,60 @@ class IdentityService:
     # -- environments & clusters ------------------------------------------------------------
 
     def environment(self, name: str | None = None) -> EnvironmentConfig:
-        return self.config.environment(name)
+        """A configured environment, or one a configured platform's catalog listed."""
+        try:
+            return self.config.environment(name)
+        except UnknownEnvironment:
+            found = self._catalog_envs.get(self.config.default_name(name))
+            if found is None:
+                raise
+            return found
+
+    async def resolve_environment(self, name: str | None = None) -> EnvironmentConfig:
+        """Like ``environment``, reading the platforms' catalogs for a name the config lacks."""
+        return await self._env(name)
+
+    async def _env(self, name: str | None) -> EnvironmentConfig:
+        try:
+            return self.environment(name)
+        except UnknownEnvironment:
+            await self._learn_catalog_environments()
+            return self.environment(name)
+
+    async def _learn_catalog_environments(self) -> None:
+        """Environments that the configured platforms' catalogs list and the config does not
+        (e.g. ``staging`` next to a configured ``dev``): same platform, own sign-in."""
+        platforms = [e for e in self.config.environments.values() if e.platform and e.catalog]
+        results = await asyncio.gather(*(self._catalog(e) for e in platforms), return_exceptions=True)
+        for env, result in zip(platforms, results, strict=True):
+            if isinstance(result, BaseException) or result[0] is None:
+                continue
+            for name, cat_env in result[0].environments.items():
+                if name in self.config.environments or name in self._catalog_envs:
+                    continue
+                self._catalog_envs[name] = replace(
+                    env, name=name, catalog_environment=name, default=False, clusters={},
+                    description=cat_env.description, workload=None, trust_domain=None,
+                    login_method=env.login_method)
 
     def default_environment(self) -> str:
         return self.config.default_name()
 
     async def list_environments(self) -> list[EnvironmentInfo]:
+        """The configured environments, then those the platforms' catalogs add."""
+        await self._learn_catalog_environments()
         default = self.config.default_name()
         out = []
-        for env in self.config.environments.values():
+        for env in [*self.config.environments.values(), *self._catalog_envs.values()]:
             session = await self._peek_session(env.name)
+            configured = env.name in self.config.environments
             out.append(EnvironmentInfo(
                 name=env.name, issuer=env.issuer, default=env.name == default,
                 signed_in=session is not None and (not session.expired() or session.renewable),
                 description=env.description, flavour=env.flavour,
-                source=self.config.sources.get(f"environments.{env.name}.platform")
-                or self.config.sources.get(f"environments.{env.name}.issuer", "config"),
+                source=(self.config.sources.get(f"environments.{env.name}.platform")
+                        or self.config.sources.get(f"environments.{env.name}.issuer", "config"))
+                if configured else f"catalog:{env.issuer}",
             ))
         return out
 
@@ -331,7 +372,7 @@ class IdentityService:
         return clusters, trust_domain, error
 
     async def resolve_cluster(self, target: str, env_name: str | None = None) -> ClusterInfo:
-        env = self.environment(env_name)
+        env = await self._env(env_name)
         clusters, _, error = await self._clusters(env)
         return self._pick(env, clusters, target, error)
 
@@ -354,7 +395,7 @@ class IdentityService:
         return self._catalog_errors.get(self.environment(env_name).name)
 
     async def list_clusters(self, env_name: str | None = None, *, fresh: bool = False) -> list[ClusterState]:
-        env = self.environment(env_name)
+        env = await self._env(env_name)
         clusters, _, _ = await self._clusters(env, fresh=fresh)
         identity = await self._identity_hint(env.name)
         await self._ensure_vault(env.name, with_tokens=False)
@@ -392,7 +433,7 @@ class IdentityService:
 
     async def session(self, env_name: str | None = None) -> SessionInfo:
         """The current session (refreshed silently when close to expiry) or ``NotSignedIn``."""
-        env = self.environment(env_name)
+        env = await self._env(env_name)
         return (await self._session(env)).info()
 
     async def _session(self, env: EnvironmentConfig) -> Session:
@@ -531,7 +572,7 @@ class IdentityService:
         Concurrent callers for one environment (in this or any other process) wait for the
         first and reuse its session. Without ``force`` a valid session is reused as is.
         """
-        env = self.environment(env_name)
+        env = await self._env(env_name)
         timeout = timeout or self.config.defaults.login_timeout
         self.secret_store()  # fail early, before a user approves anything, when there is no keyring
         try:
@@ -663,7 +704,7 @@ class IdentityService:
     ) -> SessionInfo:
         """Sign a workload in without a human: client credentials (secret from the keyring or a
         file, given as a reference) or a subject token file read again on every use."""
-        env = self.environment(env_name)
+        env = await self._env(env_name)
         if bool(client_id) == bool(subject):
             raise BadRequest("give either a client id (client credentials) or a subject token file")
         async with self.locks.hold(env.name, timeout=self.config.defaults.login_timeout):
@@ -749,7 +790,7 @@ class IdentityService:
     async def logout(self, env_name: str | None = None) -> IdentityStatus:
         """Remove what sign-in stored (session, exchanged tokens); revoke the refresh token when
         the IdP offers revocation (best effort)."""
-        env = self.environment(env_name)
+        env = await self._env(env_name)
         async with self.locks.hold(env.name, timeout=self.config.defaults.login_timeout):
             session = await self._load_session(env.name)
             if session is not None and session.refresh_token:
@@ -858,7 +899,7 @@ class IdentityService:
 
     async def federate(self, request: FederateRequest) -> FederatedToken:
         """A verified token for one target (from the cache when fresh)."""
-        env = self.environment(request.environment)
+        env = await self._env(request.environment)
         clusters, trust_domain, error = await self._clusters(env)
         cluster = self._pick(env, clusters, request.target, error)
         subject = await self._subject(env, request.subject)
@@ -872,7 +913,7 @@ class IdentityService:
         """Federate to many clusters concurrently: ``targets``, or ``request.target`` as
         ``all`` or a comma-separated list. One slow, down or misbehaving cluster never delays
         or breaks the others; each outcome carries its token or its error."""
-        env = self.environment(request.environment)
+        env = await self._env(request.environment)
         clusters, trust_domain, error = await self._clusters(env)
         if targets is None:
             names = [t.strip() for t in request.target.split(",") if t.strip()]
@@ -1028,7 +1069,7 @@ class IdentityService:
 
     async def status(self, env_name: str | None = None, *, refresh_catalog: bool = False) -> IdentityStatus:
         """Who is signed in, until when, and every cluster's token (no sign-in, no refresh)."""
-        env = self.environment(env_name)
+        env = await self._env(env_name)
         session = await self._peek_session(env.name)
         if session is not None and session.expired() and not session.renewable:
             session = None
@@ -1066,7 +1107,7 @@ class IdentityService:
             await asyncio.sleep(tick)
             now = time.time()
             for name, session in list(self._sessions.items()):
-                env = self.config.environments.get(name)
+                env = self.config.environments.get(name) or self._catalog_envs.get(name)
                 if env is None:
                     continue
                 try:
@@ -1082,7 +1123,7 @@ class IdentityService:
             for key, entry in list(self._entries.items()):
                 if not entry.valid(now) and key not in self._notified_expired:
                     self._notified_expired.add(key)
-                    env = self.config.environments.get(key.environment)
+                    env = self.config.environments.get(key.environment) or self._catalog_envs.get(key.environment)
                     if env is None:
                         continue
                     try:
