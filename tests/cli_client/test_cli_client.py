@@ -111,8 +111,10 @@ def test_sign_in_federate_status_sign_out(client: Client, platform: PlatformServ
     assert "[SSO: Exchanged] payments" in r.stdout and "1 of 3 clusters exchanged" in r.stdout
 
     rc, envs = client.json("env", "list")
-    assert envs["environments"] == [{"name": "dev", "issuer": platform.issuer, "default": True,
-                                     "signedIn": True, "flavour": "microstax", "source": f"file:{client.config}"}]
+    assert envs["environments"][0] == {"name": "dev", "issuer": platform.issuer, "default": True,
+                                       "signedIn": True, "flavour": "microstax", "source": f"file:{client.config}"}
+    staging = envs["environments"][1]  # listed by the platform's catalog only
+    assert staging["name"] == "staging" and staging["source"] == f"catalog:{platform.issuer}"
     rc, cl = client.json("cluster", "list")
     assert {c["name"] for c in cl["clusters"]} == {EU, "stx-us-east-cluster", "stx-ap-south-cluster"}
     assert all(c["status"] == "up" for c in cl["clusters"])
