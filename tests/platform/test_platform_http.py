@@ -207,3 +207,50 @@ def test_single_worker_sighup_reloads_config(tmp_path: Path) -> None:
         srv.reload()
         time.sleep(0.3)
         assert srv.client_credentials()["expires_in"] == 120
+
+
+def test_device_sign_in_through_the_approval_page_over_http(tmp_path: Path) -> None:
+    """The normal path, as a person does it: no dev auto-approve; the page in 'a browser'
+    (an httpx client keeping cookies) and the polling client on separate connections."""
+    import re
+
+    overrides = {"dev": None, "tokens": {"device_poll_interval": 1}}
+    with PlatformServer(tmp_path / "p", config_overrides=overrides, workers=2) as srv:
+        r = httpx.post(f"{srv.issuer}/oauth/device_authorization",
+                       data={"client_id": "microstax-cli", "scope": "openid offline_access federate"})
+        start = r.json()
+        poll = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "client_id": "microstax-cli",
+                "device_code": start["device_code"]}
+        assert httpx.post(srv.token_endpoint, data=poll).json()["error"] == "authorization_pending"
+        with httpx.Client() as browser:
+            page = browser.get(start["verification_uri_complete"])
+            assert page.status_code == 200 and "microstax-cli" in page.text
+            assert page.headers["x-frame-options"] == "DENY"
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+            done = browser.post(f"{srv.issuer}/device", data={
+                "csrf": csrf, "user_code": start["user_code"], "username": "dev",
+                "password": srv.dev_password, "action": "approve"})
+            assert done.status_code == 200 and "Signed in as" in done.text
+        time.sleep(1.1)
+        r = httpx.post(srv.token_endpoint, data=poll)
+        assert r.status_code == 200, r.text
+        claims = _verify_everywhere(r.json()["access_token"], srv.issuer, "microstax")
+        assert claims["sub"] == "dev"
+        assert srv.dev_password not in srv.audit_path.read_text()
+
+
+def test_a_second_platform_trusts_the_first_as_upstream_over_http(tmp_path: Path) -> None:
+    """Two real servers: B trusts A (connector 'corp', A's JWKS fetched over HTTP) and
+    exchanges A's session token for its own cluster token; an untrusted issuer is refused."""
+    with PlatformServer(tmp_path / "a") as a:
+        session = a.device_login()["access_token"]
+        overrides = {"upstreams": [{"connector_id": "corp", "issuer": a.issuer, "jwks_uri": a.jwks_uri,
+                                    "audience": "microstax"}]}
+        with PlatformServer(tmp_path / "b", config_overrides=overrides) as b:
+            r = b.exchange(session, audience=EU_WEST, service="orders", extra={"connector_id": "corp"})
+            assert r.status_code == 200, r.text
+            claims = _verify_everywhere(r.json()["access_token"], b.issuer, EU_WEST)
+            assert claims["iss"] == b.issuer and claims["act"] == {"sub": "dev"}
+            own = b.device_login()["access_token"]
+            r = a.exchange(own, audience=EU_WEST, service="orders")  # A does not trust B
+            assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
