@@ -44,7 +44,8 @@ def _platform(work: Path, clusters: int, workers: int) -> Any:
 
     names = [f"stx-bench-{i:03d}" for i in range(clusters)]
     overrides = {
-        "limits": {"rate_per_second": 100000, "rate_burst": 100000},
+        "limits": {"rate_per_second": 100000, "rate_burst": 100000,
+                   "address_rate_per_second": 100000, "address_burst": 100000},
         "environments": [{
             "name": "dev", "description": "bench fleet", "trust_domain": "dev.microstax.local",
             "default": True,

@@ -18,7 +18,8 @@ from microstax.identity.service import IdentityService
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformServer]:
     """The real platform (dev config, auto-approved device sign-in), shared by a module."""
-    overrides = {"limits": {"rate_per_second": 5000, "rate_burst": 5000}}
+    overrides = {"limits": {"rate_per_second": 5000, "rate_burst": 5000,
+                            "address_rate_per_second": 5000, "address_burst": 5000}}
     with PlatformServer(tmp_path_factory.mktemp("platform"), config_overrides=overrides) as server:
         yield server
 
