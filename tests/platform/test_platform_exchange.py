@@ -29,6 +29,7 @@ async def test_federate_for_a_service_maps_onto_rfc8693(mx: InProc) -> None:
     events = mx.audit_events()
     issued = [e for e in events if e["event"] == "issued" and e["jti"] == claims["jti"]]
     assert issued and issued[0]["subject"] == "dev" and issued[0]["service"] == "payments"
+    assert issued[0]["actor"] == "dev"
     assert issued[0]["audience"] == EU_WEST
 
 

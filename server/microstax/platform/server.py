@@ -74,6 +74,9 @@ def serve(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8411, config_p
     config = load_config(config_path)
     if config.auto_approve_user and not is_loopback(host):
         raise ConfigError(f"{config_path}: dev.auto_approve_user is loopback-only; refusing to bind {host}")
+    if host.strip("[]") in ("0.0.0.0", "::") and not (issuer or config.issuer):  # noqa: S104
+        log.warning("bound to all interfaces but no public issuer URL is set (--issuer or "
+                    "issuer = … in %s); tokens will name http://%s:<port>", config_path, host)
     sock = bind_socket(host, port)
     actual_port = sock.getsockname()[1]
     settings = Settings(data_dir=data_dir, config_path=config_path, host=host, port=actual_port,

@@ -252,6 +252,7 @@ async def grant(req: TokenRequest) -> Issued:
         act = {"sub": subject.principal, **({"act": act} if act else {})}
     if actor is not None:
         act = {"sub": actor.principal, **({"act": act} if act else {})}
+    req.audit["actor"] = act["sub"] if act else None
     if _act_chain_depth(act) > MAX_ACT_DEPTH:
         raise invalid_grant("the delegation chain is too long")
 
