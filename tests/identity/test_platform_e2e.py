@@ -185,3 +185,17 @@ async def test_environments_from_the_catalog(platform: PlatformServer, client_co
     fresh = service_factory(client_config, secrets=secrets)  # a new process: learns 'staging' on first use
     status = await fresh.status("staging")
     assert status.signed_in and [c.name for c in status.clusters] == ["stx-staging-cluster"]
+
+
+async def test_a_local_alias_of_a_catalog_environment_federates(
+        platform: PlatformServer, tmp_path: Path, service_factory) -> None:
+    # The SPIFFE ID names the platform's environment ('dev'), not the local alias ('laptop').
+    from tests.identity.helpers import write_config
+
+    config = write_config(tmp_path / "alias.toml", {
+        "environments": {"laptop": {"platform": platform.issuer, "catalog_environment": "dev"}},
+    })
+    svc = service_factory(config, secrets=MemorySecretStore())
+    await svc.login("laptop")
+    tok = await svc.federate(FederateRequest(target=EU, service="orders", environment="laptop"))
+    assert tok.description.claims["sub"] == "spiffe://dev.microstax.local/env/dev/svc/orders"

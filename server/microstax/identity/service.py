@@ -1006,11 +1006,11 @@ class IdentityService:
             if subject.client is not None:
                 token, verified = await self.exchanger.workload(
                     cluster, subject.client, service=request.service, scopes=request.scopes,
-                    audience=audience, environment=env.name, trust_domain=trust_domain)
+                    audience=audience, environment=env.catalog_name, trust_domain=trust_domain)
             else:
                 exchange_request = self.exchanger.request_for(
                     cluster, subject, service=request.service, scopes=request.scopes,
-                    audience=request.audience, environment=env.name, trust_domain=trust_domain)
+                    audience=request.audience, environment=env.catalog_name, trust_domain=trust_domain)
                 token, verified = await self.exchanger.run(cluster, exchange_request, audience=audience)
         except IdentityError as exc:
             self._failures[(env.name, cluster.name)] = failure_of(exc)
