@@ -331,3 +331,21 @@ def test_status_shape() -> None:
     assert set(c0) >= {"name", "environment", "region", "issuer", "tokenEndpoint", "headerBudget", "status"}
     out = IdentityStatus("dev", False).to_json(now)
     assert out["signedIn"] is False and out["label"].endswith("signed out (dev)")
+
+
+def test_a_keyring_backend_that_cannot_reach_its_bus_is_a_clear_error(tmp_path) -> None:
+    # keyring keeps its backend per process, so this runs in a fresh interpreter.
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from microstax.adapters.secrets import KeyringSecretStore, SecretStoreUnavailable\n"
+        "try:\n    KeyringSecretStore()\nexcept SecretStoreUnavailable as exc:\n"
+        "    print('unavailable:', exc)\nelse:\n    print('opened')\n"
+    )
+    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.SecretService.Keyring",
+           "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert out.startswith("unavailable: ")

@@ -117,7 +117,17 @@ class KeyringSecretStore:
         import keyring
 
         self.service = service
-        self._backend = backend or keyring.get_keyring()
+        if backend is None:
+            from keyring import errors
+
+            try:
+                backend = keyring.get_keyring()
+            except (errors.KeyringError, RuntimeError, OSError) as exc:
+                # A backend forced by PYTHON_KEYRING_BACKEND fails here when its bus is absent.
+                raise SecretStoreUnavailable(
+                    f"the OS keyring could not be opened ({type(exc).__name__})"
+                ) from exc
+        self._backend = backend
         check_keyring_backend(self._backend)
         self.description = f"OS keyring ({_backend_name(self._backend)})"
         # Secret Service calls open their own D-Bus connection; serialise them anyway so a
