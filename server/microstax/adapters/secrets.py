@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
+
+from ..jose import write_private_file
 
 SERVICE = "microstax"
 INSECURE_ENV = "MICROSTAX_INSECURE_FILE_KEYRING"
@@ -177,24 +178,6 @@ class KeyringSecretStore:
         return f"KeyringSecretStore({self.description})"
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 class InsecureFileSecretStore:
     """Secrets in a JSON file readable only by the user (mode 0600). Weaker than a keyring:
     anything running as the user, and any backup of the file, can read them. Only ever used
@@ -234,14 +217,14 @@ class InsecureFileSecretStore:
         with self._lock:
             data = self._load()
             data[name] = value
-            _write_private(self.path, json.dumps({"v": 1, "secrets": data}).encode("utf-8"))
+            write_private_file(self.path, json.dumps({"v": 1, "secrets": data}).encode("utf-8"))
 
     def delete(self, name: str) -> bool:
         with self._lock:
             data = self._load()
             if data.pop(name, None) is None:
                 return False
-            _write_private(self.path, json.dumps({"v": 1, "secrets": data}).encode("utf-8"))
+            write_private_file(self.path, json.dumps({"v": 1, "secrets": data}).encode("utf-8"))
             return True
 
     def __repr__(self) -> str:

@@ -15,16 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..adapters.secrets import SecretStore
-from ..jose import ParsedToken
+from ..jose import ParsedToken, write_private_file
 from .models import Failure
 
 log = logging.getLogger("microstax.identity")
@@ -76,22 +74,6 @@ class CacheEntry:
         return {"identity": k.identity, "environment": k.environment, "target": k.target,
                 "service": k.service, "scopes": list(k.scopes), "audience": k.audience,
                 "expiresAt": self.expires_at, "issuedAt": self.issued_at}
-
-
-def _write_json(path: Path, doc: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, separators=(",", ":"))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def tokens_key(environment: str) -> str:
@@ -182,7 +164,7 @@ class TokenVault:
                 self.secrets.set(tokens_key(environment), blob)
             else:
                 self.secrets.delete(tokens_key(environment))
-        _write_json(self.meta_path(environment), doc)
+        write_private_file(self.meta_path(environment), json.dumps(doc, separators=(",", ":")).encode("utf-8"))
 
     def clear(self, environment: str) -> None:
         if self.secrets is not None:

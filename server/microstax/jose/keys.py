@@ -359,8 +359,11 @@ class HybridSigner:
 
 
 def write_private_file(path: Path, data: bytes) -> None:
-    """Atomically write ``data`` to ``path`` with mode 0600 (temp file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Atomically write ``data`` to ``path`` with mode 0600 (temp file, fsync, rename).
+
+    Missing parent folders are created private (0700).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o600)
