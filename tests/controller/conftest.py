@@ -1,14 +1,7 @@
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-_REPO = str(Path(__file__).resolve().parents[2])
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-
-from tests.controller.ctlkit import K8S_ISSUER, SPIRE_ISSUER, UpstreamIssuer  # noqa: E402
+from tests.controller.ctlkit import K8S_ISSUER, SPIRE_ISSUER, UpstreamIssuer
 
 
 @pytest.fixture

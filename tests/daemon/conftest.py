@@ -11,12 +11,7 @@ from typing import Any
 import pytest_asyncio
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities, make_test_lsp_client
-
-_REPO = str(Path(__file__).resolve().parents[2])
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-
-from tests.harness.desktop import desktop_session  # noqa: E402
+from tests.harness.desktop import desktop_session
 
 __all__ = ["desktop_session"]
 

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-_REPO = str(Path(__file__).resolve().parents[2])
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-
-from tests.harness.platform import platform_server  # noqa: E402
-from tests.harness.platform_inproc import InProc  # noqa: E402
+from tests.harness.platform import platform_server
+from tests.harness.platform_inproc import InProc
 
 __all__ = ["platform_server"]
 

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.harness.desktop import desktop_session
 
 REPO = Path(__file__).resolve().parents[3]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from tests.harness.desktop import desktop_session  # noqa: E402
 
 __all__ = ["desktop_session", "vscode_toolchain"]
 

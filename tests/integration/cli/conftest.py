@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_helpers import run
+from tests.harness.loopback_http import Issuer
 
-_REPO = str(Path(__file__).resolve().parents[3])
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-
-from cli_helpers import run  # noqa: E402
-from tests.harness.loopback_http import Issuer  # noqa: E402
-
-from microstax.jose import HybridSigner, KeyStore  # noqa: E402
+from microstax.jose import HybridSigner, KeyStore
 
 
 @pytest.fixture(scope="session")

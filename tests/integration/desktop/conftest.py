@@ -1,11 +1,3 @@
-import sys
-from pathlib import Path
-
-# Make `tests.harness` importable under a bare `pytest` too (python -m pytest has the cwd).
-_REPO = str(Path(__file__).resolve().parents[3])
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-
-from tests.harness.desktop import desktop_session  # noqa: E402
+from tests.harness.desktop import desktop_session
 
 __all__ = ["desktop_session"]

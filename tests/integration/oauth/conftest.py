@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from oauth_helpers import FakeClock
+from tests.harness.loopback_http import Issuer, LoopbackServer
 
-_REPO = str(Path(__file__).resolve().parents[3])
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-
-from oauth_helpers import FakeClock  # noqa: E402
-from tests.harness.loopback_http import Issuer, LoopbackServer  # noqa: E402
-
-from microstax.jose import HybridSigner  # noqa: E402
+from microstax.jose import HybridSigner
 
 
 @pytest.fixture(scope="session")
