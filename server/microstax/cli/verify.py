@@ -69,7 +69,12 @@ def _unreachable(what: str, exc: Any) -> CLIError:
 def _resolve_keys(parsed: ParsedToken, issuer: str | None, jwks: str | None, allow_http: bool,
                   timeout: float) -> tuple[KeySet, bool, dict[str, Any]]:
     """(keys, PQ part required, where the keys came from)."""
-    # Imported here: 'token decode' and friends do not pay for httpx.
+    if jwks is not None and not jwks.startswith(("https://", "http://")):
+        # Offline: no HTTP stack to import (it is most of this command's start-up time).
+        keys = _keys_from_file(Path(jwks))
+        return keys, keys.signs_hybrid, {"source": "file", "jwksFile": jwks,
+                                         "stale": False, "staleReason": None}
+    # Imported here: offline verification, 'token decode' and friends do not pay for httpx.
     from ..oauth.exceptions import OAuthError
     from ..oauth.http import make_client
     from ..oauth.jwks import JWKSCache, KeyResolver, hybrid_required
@@ -78,7 +83,7 @@ def _resolve_keys(parsed: ParsedToken, issuer: str | None, jwks: str | None, all
     kid = kid if isinstance(kid, str) else None
     client = make_client(timeout=timeout)
     try:
-        if jwks is not None and jwks.startswith(("https://", "http://")):
+        if jwks is not None:
             try:
                 snap = JWKSCache(jwks, client=client, allow_http=allow_http).get(kid)
             except OAuthError as exc:
@@ -86,10 +91,6 @@ def _resolve_keys(parsed: ParsedToken, issuer: str | None, jwks: str | None, all
             return snap.value, hybrid_required(None, snap.value), {
                 "source": "url", "jwksUri": snap.source, "stale": snap.stale,
                 "staleReason": snap.stale_reason}
-        if jwks is not None:
-            keys = _keys_from_file(Path(jwks))
-            return keys, hybrid_required(None, keys), {"source": "file", "jwksFile": jwks,
-                                                       "stale": False, "staleReason": None}
         if issuer is None:
             raise CLIError("the token names no issuer ('iss'), so its keys cannot be found",
                            exit_code=exit_codes.USAGE, code="usage",
