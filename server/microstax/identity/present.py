@@ -1,9 +1,9 @@
-"""How a token description reads to people: plain text (CLI) and Markdown (editor hover).
+"""How a token description reads to people in a terminal (the editor's hover card is
+daemon/hovercard.py).
 
 Pure functions of a ``jose.TokenDescription``. Every value that comes from the token is
 untrusted text: control and bidi characters are escaped (no terminal escape sequences, no
-reordered lines), Markdown punctuation is escaped (no links or images smuggled into a hover
-card), and long values are cut.
+reordered lines) and long values are cut.
 
 A description reads VALID only when its verdict comes from a real verification; a decode
 reads UNVERIFIED.
@@ -11,7 +11,6 @@ reads UNVERIFIED.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from typing import Any
 
@@ -19,7 +18,6 @@ from ..jose import TokenDescription, relative
 from ..jose.describe import actor_chain
 
 MAX_VALUE_CHARS = 160
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&])")
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 
 
@@ -42,16 +40,7 @@ def clean_block(text: str, line_limit: int = 400) -> str:
     return "\n".join(clean(line, line_limit) for line in text.split("\n"))
 
 
-def _md_escape(text: str) -> str:
-    return _MD_SPECIAL.sub(r"\\\1", text)
-
-
-def md(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
-    """``clean`` plus Markdown escaping, for one inline value or table cell."""
-    return _md_escape(clean(value, limit))
-
-
-# -- the parts both renderings share --------------------------------------------------------------
+# -- the parts of the rendering --------------------------------------------------------------
 def status(desc: TokenDescription) -> tuple[str, str]:
     """(word, explanation): VALID / INVALID / UNVERIFIED and why."""
     verdict = desc.verdict
@@ -149,25 +138,3 @@ def render_text(desc: TokenDescription) -> str:
     if desc.size_warning:
         lines.append(f"warning: {desc.size_warning}")
     return "\n".join(lines)
-
-
-_MD_STATUS = {"VALID": "✅ **valid**", "INVALID": "❌ **invalid**", "UNVERIFIED": "⚠️ **unverified**"}
-
-
-def render_markdown(desc: TokenDescription) -> str:
-    """A compact hover card: status, who and until when, then a small table."""
-    word, why = status(desc)
-    kind = identity_text(desc)
-    head = f"**JWT** · {_MD_STATUS[word]} — {md(why, 300)}"
-    who = f"**{md(desc.subject)}** · {md(kind, 200)}"
-    when = md(desc.expires_in)
-    table = ["| | |", "|---|---|"]
-    wanted = {"issuer", "audience", "scopes", "actors", "classical", "post-quantum", "size"}
-    for label, value in rows(desc):
-        if label in wanted:
-            # rows() already cleaned the values; escape for Markdown only
-            table.append(f"| {label} | {_md_escape(value)} |")
-    parts = [head, "", who, "", when, "", *table]
-    if desc.size_warning:
-        parts += ["", f"⚠️ {md(desc.size_warning, 400)}"]
-    return "\n".join(parts)

@@ -1,10 +1,10 @@
-"""present.render_text / render_markdown: what people read; untrusted text made harmless."""
+"""present.render_text: what people read in a terminal; untrusted text made harmless."""
 
 from __future__ import annotations
 
 import pytest
 
-from microstax.identity.present import clean, md, render_markdown, render_text
+from microstax.identity.present import clean, render_text
 from microstax.jose import HybridSigner, Policy, check, describe, sign
 
 SIGNER = HybridSigner.generate()
@@ -76,35 +76,6 @@ def test_text_escapes_controls_and_bidi(evil: str) -> None:
 
 def test_clean_bounds_length() -> None:
     assert len(clean("x" * 1000)) <= 161
-
-
-def test_markdown_card() -> None:
-    out = render_markdown(verified(token(scope="federate")))
-    lines = out.splitlines()
-    assert lines[0].startswith("**JWT** · ✅ **valid**")
-    assert "| issuer | http://127\\.0\\.0\\.1:8411 |" in lines
-    assert any(line.startswith("| classical | ES256") for line in lines)
-    assert "expires in 4m 12s" in out
-    assert len(lines) < 20
-
-
-def test_markdown_unverified_and_invalid() -> None:
-    assert "⚠️ **unverified**" in render_markdown(describe(token(), now=NOW))
-    assert "❌ **invalid**" in render_markdown(verified(token(exp=int(NOW) - 60, iat=int(NOW) - 120)))
-
-
-def test_markdown_cannot_be_injected() -> None:
-    evil = "[click](https://attacker.invalid) ![x](https://attacker.invalid/p.png) | col `code`"
-    out = render_markdown(describe(token(sub=evil, aud=evil, scope=evil), now=NOW))
-    assert "[click](" not in out and "![x](" not in out
-    assert "\\[click\\]\\(https://attacker\\.invalid\\)" in out
-    for line in out.splitlines():
-        if line.startswith("| audience"):
-            assert line.count(" | ") == 1  # the '|' in the value is escaped, not a new cell
-
-
-def test_md_escapes() -> None:
-    assert md("a*b_c") == "a\\*b\\_c"
 
 
 def test_rendering_uses_the_description_clock() -> None:
