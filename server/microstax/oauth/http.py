@@ -10,6 +10,9 @@ Every request of the protocol layer goes through ``request_json`` (sync) or
     any other non-2xx (404, 500, HTML, …)  -> HTTPStatusError (a ProtocolError, with status)
     2xx that is not JSON, or too large     -> ProtocolError
 
+``arequest`` is for the few answers that are not JSON (RFC 7009 revocation): it returns the
+``httpx.Response`` whatever its status, and translates only the first row.
+
 Messages name the URL without its query string and never include request bodies, tokens
 or secrets.
 """
@@ -19,6 +22,8 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import httpx
@@ -91,7 +96,7 @@ def retry_after_seconds(value: str | None, *, now: float | None = None) -> float
     return max(0.0, when.timestamp() - now)
 
 
-def _transport_error(exc: httpx.HTTPError, url: str) -> TransportError:
+def _transport_error(exc: httpx.HTTPError, url: str, what: str | None = None) -> TransportError:
     where = safe_url(url)
     if isinstance(exc, httpx.TimeoutException):
         why = "timed out"
@@ -101,8 +106,24 @@ def _transport_error(exc: httpx.HTTPError, url: str) -> TransportError:
         why = "unsupported URL scheme (use http or https)"
     else:
         why = f"{type(exc).__name__} ({_reason(exc)})"
-    return TransportError(f"{where}: {why}", endpoint=where,
+    return TransportError(f"{_naming(where, what)}: {why}", endpoint=where,
                           hint="check the URL and that the server is running and reachable")
+
+
+def _naming(where: str, what: str | None) -> str:
+    return f"{what} at {where}" if what else where
+
+
+@contextmanager
+def _translated(url: str, what: str | None = None) -> Iterator[None]:
+    """httpx's errors inside the block -> ``TransportError`` (sync and async code alike)."""
+    try:
+        yield
+    except httpx.HTTPError as exc:
+        raise _transport_error(exc, url, what) from exc
+    except httpx.InvalidURL as exc:
+        where = safe_url(url)
+        raise TransportError(f"{_naming(where, what)}: invalid URL", endpoint=where) from exc
 
 
 def _reason(exc: BaseException) -> str:
@@ -143,32 +164,31 @@ def _decode(status: int, headers: httpx.Headers, body: bytes, url: str) -> JsonR
 
 def request_json(client: httpx.Client, method: str, url: str, **kwargs: Any) -> JsonResponse:
     """Send one request and return its JSON, or raise an ``OAuthError`` (see module doc)."""
-    try:
-        with client.stream(method, url, **kwargs) as response:
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > MAX_RESPONSE_BYTES:
-                    break
-    except httpx.HTTPError as exc:
-        raise _transport_error(exc, url) from exc
-    except httpx.InvalidURL as exc:
-        raise TransportError(f"{safe_url(url)}: invalid URL", endpoint=safe_url(url)) from exc
+    with _translated(url), client.stream(method, url, **kwargs) as response:
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > MAX_RESPONSE_BYTES:
+                break
     return _decode(response.status_code, response.headers, bytes(body), url)
 
 
 async def arequest_json(client: httpx.AsyncClient, method: str, url: str,
                         **kwargs: Any) -> JsonResponse:
     """The async twin of ``request_json``."""
-    try:
+    with _translated(url):
         async with client.stream(method, url, **kwargs) as response:
             body = bytearray()
             async for chunk in response.aiter_bytes():
                 body += chunk
                 if len(body) > MAX_RESPONSE_BYTES:
                     break
-    except httpx.HTTPError as exc:
-        raise _transport_error(exc, url) from exc
-    except httpx.InvalidURL as exc:
-        raise TransportError(f"{safe_url(url)}: invalid URL", endpoint=safe_url(url)) from exc
     return _decode(response.status_code, response.headers, bytes(body), url)
+
+
+async def arequest(client: httpx.AsyncClient, method: str, url: str, *, what: str | None = None,
+                   **kwargs: Any) -> httpx.Response:
+    """One request whose answer is not JSON: the response, whatever its status (the caller
+    judges it); transport errors raise ``TransportError``, naming ``what`` when given."""
+    with _translated(url, what):
+        return await client.request(method, url, **kwargs)

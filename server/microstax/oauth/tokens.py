@@ -20,8 +20,8 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from .exceptions import OAuthErrorResponse, ProtocolError, TransportError
-from .http import arequest_json, safe_url
+from .exceptions import OAuthErrorResponse, ProtocolError
+from .http import arequest, arequest_json, safe_url
 
 GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 GRANT_DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
@@ -123,20 +123,11 @@ def _number(value: Any) -> float | None:
 
 async def send(client: httpx.AsyncClient, method: str, url: str, *, what: str,
                timeout: float | httpx.Timeout | None = None, **kwargs: Any) -> httpx.Response:
-    """One raw HTTP exchange (for answers that are not JSON, such as RFC 7009 revocation),
-    with httpx errors translated to ``TransportError``."""
-    try:
-        if timeout is not None:
-            kwargs["timeout"] = timeout
-        return await client.request(method, url, **kwargs)
-    except httpx.TimeoutException as exc:
-        raise TransportError(f"{what} at {safe_url(url)} did not answer in time", endpoint=safe_url(url),
-                             hint="check that it is up, or raise the timeout") from exc
-    except httpx.HTTPError as exc:
-        raise TransportError(f"{what} at {safe_url(url)} could not be reached ({type(exc).__name__})",
-                             endpoint=safe_url(url), hint="check the URL and that the server is running") from exc
-    except httpx.InvalidURL as exc:
-        raise TransportError(f"{what}: {safe_url(url)} is not a valid URL", endpoint=safe_url(url)) from exc
+    """One raw HTTP exchange (for answers that are not JSON, such as RFC 7009 revocation);
+    transport errors become ``TransportError`` naming ``what`` (by ``oauth.http``)."""
+    if timeout is not None:
+        kwargs["timeout"] = timeout
+    return await arequest(client, method, url, what=what, **kwargs)
 
 
 async def post_form(client: httpx.AsyncClient, endpoint: str, fields: Sequence[tuple[str, str]], *,

@@ -16,6 +16,7 @@ from microstax.oauth.exceptions import (
 )
 from microstax.oauth.http import (
     MAX_RESPONSE_BYTES,
+    arequest,
     arequest_json,
     make_async_client,
     make_client,
@@ -23,6 +24,7 @@ from microstax.oauth.http import (
     retry_after_seconds,
     safe_url,
 )
+from microstax.oauth.tokens import send
 
 
 def test_json_ok(server: LoopbackServer) -> None:
@@ -118,3 +120,53 @@ def test_retry_after_forms() -> None:
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0) == 10.0
     assert retry_after_seconds("soon") is None
     assert retry_after_seconds(None) is None
+
+
+# --- raw answers (RFC 7009 revocation): the status is the caller's; transport errors are ours ---
+
+
+def test_raw_answer_whatever_its_status(server: LoopbackServer) -> None:
+    server.raw("/revoke", b"", status=200)
+    server.json("/bad", {"error": "unsupported_token_type"}, status=400)
+
+    async def go() -> tuple[int, int]:
+        async with make_async_client() as client:
+            ok = await send(client, "POST", server.url + "/revoke", what="the revocation endpoint",
+                            timeout=2.0, content=b"token=x")
+            bad = await arequest(client, "POST", server.url + "/bad")
+            return ok.status_code, bad.status_code
+
+    assert asyncio.run(go()) == (200, 400)
+
+
+def test_raw_refused_names_what_and_where(dead_url: str) -> None:
+    async def go() -> None:
+        async with make_async_client() as client:
+            await send(client, "POST", dead_url + "/revoke?x=secret", what="the revocation endpoint")
+
+    with pytest.raises(TransportError, match="could not connect") as info:
+        asyncio.run(go())
+    assert info.value.message.startswith(f"the revocation endpoint at {dead_url}/revoke: ")
+    assert info.value.endpoint == dead_url + "/revoke"
+    assert "secret" not in info.value.message
+
+
+def test_raw_timeout(server: LoopbackServer) -> None:
+    server.raw("/slow", b"", delay=1.5)
+
+    async def go() -> None:
+        async with make_async_client() as client:
+            await send(client, "POST", server.url + "/slow", what="the revocation endpoint",
+                       timeout=0.3)
+
+    with pytest.raises(TransportError, match=r"the revocation endpoint at .*/slow: timed out"):
+        asyncio.run(go())
+
+
+def test_raw_bad_scheme() -> None:
+    async def go() -> None:
+        async with make_async_client() as client:
+            await arequest(client, "POST", "ftp://127.0.0.1/x")
+
+    with pytest.raises(TransportError, match="scheme"):
+        asyncio.run(go())
