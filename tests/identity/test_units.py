@@ -15,7 +15,13 @@ import pytest
 from microstax.adapters import secrets as sa
 from microstax.identity import config as cfg
 from microstax.identity.cache import CacheEntry, CacheKey
-from microstax.identity.catalog import CatalogEnvironment, issuer_from_endpoint, merge_clusters
+from microstax.identity.catalog import (
+    CatalogEnvironment,
+    issuer_from_endpoint,
+    merge_clusters,
+    parse_catalog,
+)
+from microstax.identity.controller.acquire import targets_from_catalog
 from microstax.identity.exceptions import ConfigError, UnknownEnvironment
 from microstax.identity.federation import hint_for
 from microstax.identity.locks import EnvironmentLocks
@@ -27,7 +33,7 @@ from microstax.identity.models import (
     SessionInfo,
     TokenState,
 )
-from microstax.oauth.exceptions import OAuthErrorResponse
+from microstax.oauth.exceptions import DiscoveryError, OAuthErrorResponse
 from microstax.oauth.exchange import ExchangeConfigError, ExchangeRequest, build_form
 from microstax.oauth.pkce import LoopbackRedirect, PKCEPair
 from microstax.oauth.tokens import TOKEN_TYPE_ID, scrub
@@ -173,6 +179,54 @@ def test_merge_catalog_and_local() -> None:
     assert ap.exchange.auth_method == "none"
     assert own.source == "config" and own.exchange.expected_issuer == "https://dex.own"
     assert own.exchange.client_secret_ref == "keyring:own" and own.exchange.auth_method == "client_secret_basic"
+
+
+def test_catalog_is_read_once_for_the_service_and_the_controller() -> None:
+    doc = {"v": 1, "issuer": "http://p", "environments": [
+        {"name": "dev", "trustDomain": "dev.td", "clusters": [
+            {"name": "eu", "issuer": "http://p/", "tokenEndpoint": "http://p/oauth/token",
+             "audience": "", "connectorId": "", "region": "", "services": "abc"},
+            {"name": "ap", "issuer": "http://p/clusters/ap", "connectorId": "central",
+             "tokenEndpoint": "http://p/clusters/ap/oauth/token", "audience": "ap-aud",
+             "headerBudget": True, "status": "down"},
+            {"name": "own-idp-less", "tokenEndpoint": "http://p/oauth/token"},
+            {"name": "no-endpoint", "issuer": "http://p"},
+            {"name": ""}, "junk",
+        ]},
+        {"name": "prod", "clusters": 5},
+        {"clusters": [{"name": "nameless-env", "issuer": "http://p", "tokenEndpoint": "http://p/t"}]},
+    ]}
+    catalog = parse_catalog(doc, "http://p/v1/catalog?x=1")
+    assert list(catalog.environments) == ["dev", "prod"] and catalog.environments["prod"].clusters == ()
+
+    targets = targets_from_catalog(catalog)
+    assert sorted(targets) == ["ap", "eu", "own-idp-less"]  # no token endpoint: not a target
+    eu, ap, central = targets["eu"], targets["ap"], targets["own-idp-less"]
+    assert (eu.issuer, eu.audience, eu.connector_id) == ("http://p", "eu", None)
+    assert eu.spiffe_id("svc") == "spiffe://dev.td/env/dev/svc/svc"
+    assert (ap.issuer, ap.audience, ap.connector_id) == ("http://p/clusters/ap", "ap-aud", "central")
+    assert central.issuer == "http://p"  # no issuer of its own: the catalog's
+
+    c = cfg.parse({"environments": {"dev": {"platform": "http://p"}}}, P)
+    clusters = merge_clusters(c.environment(), catalog.environments["dev"], catalog.issuer)
+    assert sorted(clusters) == ["ap", "eu", "no-endpoint", "own-idp-less"]
+    assert (clusters["eu"].audience, clusters["eu"].region, clusters["eu"].services) == ("eu", None, ())
+    assert clusters["eu"].exchange.connector_id is None
+    assert (clusters["ap"].header_budget, clusters["ap"].status) == (8192, "down")
+    assert clusters["ap"].exchange.connector_id == "central"
+    assert clusters["own-idp-less"].issuer == "http://p"
+    assert clusters["no-endpoint"].token_endpoint == ""
+
+
+@pytest.mark.parametrize(("doc", "why"), [
+    (["not", "an", "object"], "http://p/v1/catalog: the catalog is not a JSON object"),
+    ({"environments": []}, "the catalog at http://p/v1/catalog is not a version 1 MicroStax catalog"),
+    ({"v": 1, "environments": {}}, "the catalog at http://p/v1/catalog is not a version 1"),
+])
+def test_not_a_catalog(doc: object, why: str) -> None:
+    with pytest.raises(DiscoveryError) as info:
+        parse_catalog(doc, "http://p/v1/catalog?token=x")
+    assert info.value.message.startswith(why) and info.value.endpoint == "http://p/v1/catalog"
 
 
 def test_issuer_from_endpoint() -> None:

@@ -4,6 +4,11 @@ clusters of the local config, which may add clusters or override any field of a 
 
 The last catalog read from each platform is kept in the state directory (it names no secret),
 so ``cluster list`` still answers, marked stale, when the platform is down.
+
+The wire format (docs/platform-api.md) is read here only: ``parse_catalog`` (the document),
+``catalog_cluster`` (one cluster's fields), ``fetch_catalog`` (GET and parse). The service
+merges the result with the local config; the controller (``controller.acquire``) turns it into
+token targets.
 """
 
 from __future__ import annotations
@@ -17,11 +22,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
-from ..oauth.exceptions import ProtocolError
+from ..oauth.exceptions import DiscoveryError, ProtocolError
 from ..oauth.http import arequest_json, safe_url
 from .config import ClusterEntry, EnvironmentConfig
 from .exceptions import ConfigError
@@ -49,15 +54,66 @@ class Catalog:
     stale: bool = False
 
 
-def parse_catalog(doc: Mapping[str, Any], source: str) -> Catalog:
+@dataclass(frozen=True, slots=True)
+class CatalogCluster:
+    """The fields of one catalog cluster, checked (an absent or empty optional one is ``None``)."""
+
+    name: str
+    #: its own issuer, else the catalog's (the central one)
+    issuer: str
+    token_endpoint: str | None
+    #: the cluster name unless the catalog says otherwise
+    audience: str
+    connector_id: str | None
+    region: str | None
+    header_budget: int | None
+    status: Literal["up", "down", "unknown"]
+    services: tuple[str, ...]
+
+
+def _text(item: Mapping[str, Any], key: str) -> str | None:
+    value = item.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def catalog_cluster(item: Mapping[str, Any], central_issuer: str) -> CatalogCluster:
+    """Read one cluster of a catalog environment (``item`` from ``CatalogEnvironment.clusters``,
+    whose ``name`` ``parse_catalog`` has checked)."""
+    name = str(item["name"])
+    budget = item.get("headerBudget")
+    status = item.get("status")
+    return CatalogCluster(
+        name=name,
+        issuer=_text(item, "issuer") or central_issuer,
+        token_endpoint=_text(item, "tokenEndpoint"),
+        audience=_text(item, "audience") or name,
+        connector_id=_text(item, "connectorId"),
+        region=_text(item, "region"),
+        header_budget=budget if isinstance(budget, int) and not isinstance(budget, bool) and budget > 0
+        else None,
+        status=status if status in ("up", "down") else "unknown",
+        services=tuple(s for s in _list(item.get("services")) if isinstance(s, str)),
+    )
+
+
+def parse_catalog(doc: Any, source: str) -> Catalog:
+    """Check a ``/v1/catalog`` document fetched from ``source``. Raises ``DiscoveryError``."""
+    where = safe_url(source)
+    if not isinstance(doc, Mapping):
+        raise DiscoveryError(f"{where}: the catalog is not a JSON object", endpoint=where)
     if doc.get("v") != 1 or not isinstance(doc.get("environments"), list):
-        raise ProtocolError(f"the catalog at {source} is not a version 1 MicroStax catalog", endpoint=source)
+        raise DiscoveryError(f"the catalog at {where} is not a version 1 MicroStax catalog",
+                             endpoint=where)
     envs: dict[str, CatalogEnvironment] = {}
     for item in doc["environments"]:
         if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
             continue
-        clusters = tuple(c for c in item.get("clusters") or [] if isinstance(c, Mapping)
-                         and isinstance(c.get("name"), str))
+        clusters = tuple(c for c in _list(item.get("clusters")) if isinstance(c, Mapping)
+                         and _text(c, "name"))
         envs[item["name"]] = CatalogEnvironment(
             name=item["name"],
             description=item.get("description") if isinstance(item.get("description"), str) else None,
@@ -67,6 +123,13 @@ def parse_catalog(doc: Mapping[str, Any], source: str) -> Catalog:
         )
     issuer = doc.get("issuer")
     return Catalog(issuer=issuer if isinstance(issuer, str) else "", environments=envs, fetched_at=time.time())
+
+
+async def fetch_catalog(http: httpx.AsyncClient, url: str,
+                        **kwargs: Any) -> tuple[Catalog, Mapping[str, Any]]:
+    """GET the catalog at ``url``: (the catalog, the document as served). Raises ``OAuthError``."""
+    doc = (await arequest_json(http, "GET", url, **kwargs)).json
+    return parse_catalog(doc, url), doc
 
 
 def issuer_from_endpoint(endpoint: str) -> str:
@@ -112,12 +175,7 @@ class CatalogClient:
         hit = self.cached(key)
         if hit is not None and not hit.stale and not fresh:
             return hit
-        where = await url()
-        response = await arequest_json(self.http, "GET", where, timeout=self.timeout)
-        doc = response.json
-        if not isinstance(doc, Mapping):
-            raise ProtocolError(f"{safe_url(where)}: the catalog is not a JSON object", endpoint=safe_url(where))
-        catalog = parse_catalog(doc, where)
+        catalog, doc = await fetch_catalog(self.http, await url(), timeout=self.timeout)
         self._memory[key] = catalog
         self._save(key, doc, catalog.fetched_at)
         return catalog
@@ -134,30 +192,24 @@ class CatalogClient:
 
 
 def _from_catalog(env: EnvironmentConfig, item: Mapping[str, Any], central_issuer: str) -> ClusterInfo:
-    name = str(item["name"])
-    issuer = item.get("issuer") if isinstance(item.get("issuer"), str) else central_issuer
-    endpoint = item.get("tokenEndpoint") if isinstance(item.get("tokenEndpoint"), str) else ""
-    audience = item.get("audience") if isinstance(item.get("audience"), str) else name
-    connector = item.get("connectorId") if isinstance(item.get("connectorId"), str) else None
-    budget = item.get("headerBudget")
-    status = item.get("status") if item.get("status") in ("up", "down", "unknown") else "unknown"
-    services = tuple(s for s in item.get("services") or [] if isinstance(s, str))
+    c = catalog_cluster(item, central_issuer)
+    endpoint = c.token_endpoint or ""
     return ClusterInfo(
-        name=name,
+        name=c.name,
         environment=env.name,
-        issuer=str(issuer),
-        token_endpoint=str(endpoint),
-        audience=str(audience),
-        region=item.get("region") if isinstance(item.get("region"), str) else None,
-        header_budget=budget if isinstance(budget, int) and not isinstance(budget, bool) and budget > 0 else 8192,
-        status=status,  # type: ignore[arg-type]
-        services=services,
+        issuer=c.issuer,
+        token_endpoint=endpoint,
+        audience=c.audience,
+        region=c.region,
+        header_budget=c.header_budget or 8192,
+        status=c.status,
+        services=c.services,
         exchange=ExchangeSettings(
             flavour="microstax",
-            token_endpoint=str(endpoint),
-            expected_issuer=str(issuer),
-            connector_id=connector,
-            audience=(str(audience),),
+            token_endpoint=endpoint,
+            expected_issuer=c.issuer,
+            connector_id=c.connector_id,
+            audience=(c.audience,),
             client_id=env.client_id,
             client_secret_ref=env.client_secret_ref,
             auth_method=env.auth_method if env.client_secret_ref else "none",  # type: ignore[arg-type]

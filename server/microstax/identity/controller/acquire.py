@@ -32,7 +32,6 @@ Failures become ``AcquireError(cause, message)``; ``cause`` is the ``cause`` lab
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,9 +49,9 @@ from ...oauth.exceptions import (
     TransportError,
 )
 from ...oauth.exchange import ExchangeConfigError, ExchangeRequest, exchange
-from ...oauth.http import arequest_json, safe_url
 from ...oauth.jwks import AsyncKeyResolver
 from ...oauth.tokens import ClientAuth, TokenResponse, token_type_uri
+from ..catalog import Catalog, catalog_cluster, fetch_catalog
 from .config import EntrySpec
 from .files import CredentialFileError, read_credential
 from .state import TokenMeta, fingerprint
@@ -120,31 +119,19 @@ def oauth_cause(exc: OAuthError) -> tuple[str, float | None]:
     return "protocol", None
 
 
-def _str(doc: Mapping[str, Any], key: str) -> str | None:
-    value = doc.get(key)
-    return value if isinstance(value, str) and value else None
-
-
-def targets_from_catalog(doc: Any, source: str) -> dict[str, Target]:
-    """Cluster name -> ``Target`` from a ``/v1/catalog`` document. Raises ``DiscoveryError``."""
-    if not isinstance(doc, Mapping) or not isinstance(doc.get("environments"), list):
-        raise DiscoveryError(f"{safe_url(source)}: not a catalog (no 'environments' list)")
+def targets_from_catalog(catalog: Catalog) -> dict[str, Target]:
+    """Cluster name -> ``Target``, for the clusters of ``catalog`` that name a token endpoint."""
     found: dict[str, Target] = {}
-    for env in doc["environments"]:
-        if not isinstance(env, Mapping) or not isinstance(env.get("clusters"), list):
-            continue
-        env_name, trust_domain = _str(env, "name"), _str(env, "trustDomain")
-        for cluster in env["clusters"]:
-            if not isinstance(cluster, Mapping):
+    for env in catalog.environments.values():
+        for item in env.clusters:
+            cluster = catalog_cluster(item, catalog.issuer)
+            if not cluster.issuer or not cluster.token_endpoint:
                 continue
-            name, issuer = _str(cluster, "name"), _str(cluster, "issuer")
-            endpoint = _str(cluster, "tokenEndpoint")
-            if not name or not issuer or not endpoint:
-                continue
-            found[name] = Target(name=name, issuer=issuer.rstrip("/"), token_endpoint=endpoint,
-                                 audience=_str(cluster, "audience") or name,
-                                 environment=env_name, trust_domain=trust_domain,
-                                 connector_id=_str(cluster, "connectorId"))
+            found[cluster.name] = Target(
+                name=cluster.name, issuer=cluster.issuer.rstrip("/"),
+                token_endpoint=cluster.token_endpoint, audience=cluster.audience,
+                environment=env.name, trust_domain=env.trust_domain or None,
+                connector_id=cluster.connector_id)
     return found
 
 
@@ -178,8 +165,8 @@ class Acquirer:
         if copy is not None and not force and now - copy.fetched_at < CATALOG_TTL:
             return copy.targets
         try:
-            response = await arequest_json(self.http, "GET", url)
-            targets = targets_from_catalog(response.json, url)
+            catalog, _ = await fetch_catalog(self.http, url)
+            targets = targets_from_catalog(catalog)
         except OAuthError:
             if copy is not None:  # the catalog rarely changes: serve the last good copy
                 return copy.targets
