@@ -279,7 +279,10 @@ class ResolvedKeys:
         return self.jwks.stale
 
 
-class _ResolverBase:
+C = TypeVar("C", bound=_JWKSBase)
+
+
+class _ResolverBase(Generic[C]):
     def __init__(self, *, allow_http: bool = False, policy: CachePolicy | None = None,
                  metadata_policy: CachePolicy = METADATA_POLICY, clock: Clock = time.time) -> None:
         self.allow_http = allow_http
@@ -288,6 +291,7 @@ class _ResolverBase:
         self.clock = clock
         self._lock = threading.Lock()
         self._metadata: dict[str, FetchState[ProviderMetadata]] = {}
+        self._jwks: dict[str, C] = {}
 
     def _meta_state(self, issuer: str) -> FetchState[ProviderMetadata]:
         with self._lock:
@@ -317,14 +321,23 @@ class _ResolverBase:
                                  hint="give the keys directly with --jwks")
         return meta.jwks_uri
 
+    def peek(self, issuer: str) -> ResolvedKeys | None:
+        """What is cached for ``issuer``, without any network (None when nothing is)."""
+        meta = self._meta_state(issuer).peek(self.clock())
+        if meta is None or not meta.value.jwks_uri:
+            return None
+        with self._lock:
+            cache = self._jwks.get(meta.value.jwks_uri)
+        jwks = cache.peek() if cache else None
+        return None if jwks is None else ResolvedKeys(issuer, meta.value, jwks)
 
-class KeyResolver(_ResolverBase):
+
+class KeyResolver(_ResolverBase[JWKSCache]):
     """Issuer -> (metadata, keys), cached per issuer (sync)."""
 
     def __init__(self, client: httpx.Client | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.client = client or make_client()
-        self._jwks: dict[str, JWKSCache] = {}
         self._fetch_locks: dict[str, threading.Lock] = {}
 
     def jwks_cache(self, url: str) -> JWKSCache:
@@ -360,27 +373,16 @@ class KeyResolver(_ResolverBase):
         jwks = self.jwks_cache(self._jwks_url(issuer, meta)).get(kid)
         return ResolvedKeys(issuer, meta, jwks)
 
-    def peek(self, issuer: str) -> ResolvedKeys | None:
-        """What is cached for ``issuer``, without any network (None when nothing is)."""
-        meta = self._meta_state(issuer).peek(self.clock())
-        if meta is None or not meta.value.jwks_uri:
-            return None
-        with self._lock:
-            cache = self._jwks.get(meta.value.jwks_uri)
-        jwks = cache.peek() if cache else None
-        return None if jwks is None else ResolvedKeys(issuer, meta.value, jwks)
-
     def close(self) -> None:
         self.client.close()
 
 
-class AsyncKeyResolver(_ResolverBase):
+class AsyncKeyResolver(_ResolverBase[AsyncJWKSCache]):
     """Issuer -> (metadata, keys), cached per issuer (async; one event loop)."""
 
     def __init__(self, client: httpx.AsyncClient | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.client = client or make_async_client()
-        self._jwks: dict[str, AsyncJWKSCache] = {}
         self._fetch_locks: dict[str, asyncio.Lock] = {}
 
     def jwks_cache(self, url: str) -> AsyncJWKSCache:
@@ -415,15 +417,6 @@ class AsyncKeyResolver(_ResolverBase):
         meta = (await self.metadata(issuer)).value
         jwks = await self.jwks_cache(self._jwks_url(issuer, meta)).get(kid)
         return ResolvedKeys(issuer, meta, jwks)
-
-    def peek(self, issuer: str) -> ResolvedKeys | None:
-        meta = self._meta_state(issuer).peek(self.clock())
-        if meta is None or not meta.value.jwks_uri:
-            return None
-        with self._lock:
-            cache = self._jwks.get(meta.value.jwks_uri)
-        jwks = cache.peek() if cache else None
-        return None if jwks is None else ResolvedKeys(issuer, meta.value, jwks)
 
     async def aclose(self) -> None:
         await self.client.aclose()
