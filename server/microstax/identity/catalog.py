@@ -16,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -26,6 +24,7 @@ from typing import Any, Literal
 
 import httpx
 
+from ..jose import write_private_file
 from ..oauth.exceptions import DiscoveryError, ProtocolError
 from ..oauth.http import arequest_json, safe_url
 from .config import ClusterEntry, EnvironmentConfig
@@ -182,11 +181,8 @@ class CatalogClient:
 
     def _save(self, key: str, doc: Mapping[str, Any], fetched_at: float) -> None:
         try:
-            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"key": key, "fetchedAt": fetched_at, "catalog": doc}, fh)
-            os.replace(tmp, self._file(key))
+            write_private_file(self._file(key), json.dumps(
+                {"key": key, "fetchedAt": fetched_at, "catalog": doc}).encode("utf-8"))
         except OSError as exc:
             log.debug("could not keep a copy of the catalog: %s", exc.strerror)
 
