@@ -37,3 +37,18 @@ test('every setting the code reads is contributed', () => {
         .sort();
     assert.deepEqual(props, expected);
 });
+
+test('the private environment: the wheel is packaged, not committed, and built before packaging', () => {
+    const ext = join(__dirname, '..', '..');
+    const vscodeignore = readFileSync(join(ext, '.vscodeignore'), 'utf8').split('\n');
+    assert.ok(vscodeignore.includes('!bundled/*.whl'), '.vscodeignore lets bundled/*.whl into the .vsix');
+    assert.ok(readFileSync(join(ext, '.gitignore'), 'utf8').split('\n').includes('bundled/'), 'bundled/ is not committed');
+    // vsce runs vscode:prepublish on every `vsce package`.
+    assert.match(pkg.scripts['vscode:prepublish'], /^node scripts\/bundle-wheel\.mjs && /);
+});
+
+test("minPython is the package's requires-python", () => {
+    const pyproject = readFileSync(join(__dirname, '..', '..', '..', 'pyproject.toml'), 'utf8');
+    const requires = /^requires-python\s*=\s*">=\s*([\d.]+)"/m.exec(pyproject)?.[1];
+    assert.equal(loadServerInfo(pkg).minPython, requires);
+});

@@ -1,15 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+    classicalVerdictText,
+    clusterStatusIcon,
+    clusterStatusText,
     clusterTokenText,
     clusterTreeItem,
     environmentTreeItem,
     federatedMessage,
     headerBudgetWarning,
+    pqVerdictText,
     presentStatus,
     verifyMessage,
 } from '../src/common/presentation';
 import { formatCompact, formatDuration, msUntilCompactChange, secondsLeftNow } from '../src/common/time';
+import { clusterItems } from '../src/common/federateFlow';
 import { cluster, envs, federateResult, identity, summary } from './fixtures';
 
 const T0 = Date.UTC(2030, 0, 1);
@@ -121,4 +126,52 @@ test('header budget warning', () => {
 test('verify message', () => {
     assert.match(verifyMessage(true, summary()), /is valid \(classical verified, post-quantum verified\)/);
     assert.match(verifyMessage(false, summary({ verdict: { classical: 'verified', pq: 'missing' } }), 'stripped'), /NOT valid: stripped/);
+});
+
+test('a degraded cluster: warning icon and colour, status in words, named in the status tooltip', () => {
+    const c = cluster('stx-ap', { status: 'degraded' });
+    assert.equal(clusterStatusIcon(c), 'warning');
+    assert.match(clusterStatusText(c), /^degraded \(up, but some of its services are failing\)$/);
+    const item = clusterTreeItem(c, T0, T0);
+    assert.equal(item.icon, 'warning');
+    assert.equal(item.iconColour, 'list.warningForeground');
+    assert.equal(item.description, 'degraded · not exchanged');
+    assert.match(item.tooltip, /^Status: degraded \(up, but/m);
+    assert.equal(clusterItems([c], T0, T0)[0].label, '$(warning) stx-ap');
+    // A token wins over the status for the icon; the description still says degraded.
+    const ex = clusterTreeItem(cluster('stx-ap', { status: 'degraded', token: { state: 'exchanged', service: 'billing' } }), T0, T0);
+    assert.deepEqual([ex.icon, ex.description], ['key', 'degraded · exchanged (billing)']);
+    const p = presentStatus({ daemon: 'running', identity: identity({ clusters: [c, cluster('stx-eu'), cluster('stx-us', { status: 'down' })] }), nowMs: T0 });
+    assert.match(p.tooltip, /- stx\\-ap \(degraded\): not exchanged\n- stx\\-eu: not exchanged\n- stx\\-us \(down\): not exchanged/);
+});
+
+test('cluster status: up, down, unknown, and a status this client does not know', () => {
+    assert.deepEqual(
+        (['up', 'down', 'unknown', 'maintenance'] as const).map((s) => clusterStatusIcon(cluster('x', { status: s as 'up' }))),
+        ['pass', 'error', 'question', 'question'],
+    );
+    assert.equal(clusterStatusText(cluster('x', { status: 'maintenance' as 'up' })), 'unknown');
+    assert.equal(clusterTreeItem(cluster('x', { status: 'unknown' }), T0, T0).iconColour, 'disabledForeground');
+});
+
+test('cluster tooltip: audience, source and token-exchange flavour', () => {
+    const t = clusterTreeItem(cluster('kc', { audience: 'kc-api', source: 'config', flavour: 'keycloak' }), T0, T0).tooltip;
+    assert.match(t, /^Audience: kc-api$/m);
+    assert.match(t, /^Source: your config$/m);
+    assert.match(t, /^Token exchange: keycloak$/m);
+    assert.match(clusterTreeItem(cluster('c'), T0, T0).tooltip, /^Source: the platform catalog$/m);
+});
+
+test('verdicts in words: absent is no PQ part, not a failure', () => {
+    assert.equal(pqVerdictText('absent'), 'no PQ part (issuer does not sign hybrid)');
+    assert.equal(pqVerdictText('missing'), 'missing (the issuer signs hybrid: a stripped token?)');
+    assert.equal(pqVerdictText('verified'), 'verified');
+    assert.equal(pqVerdictText('not_checked'), 'not checked');
+    assert.equal(classicalVerdictText('unverifiable'), 'unverifiable offline');
+    const keycloak = summary({ signatures: { classical: { alg: 'RS256' } }, verdict: { classical: 'verified', pq: 'absent' } });
+    assert.equal(verifyMessage(true, keycloak), 'Token for alice@example.com is valid (classical verified, no PQ part (issuer does not sign hybrid)).');
+    assert.match(
+        verifyMessage(false, summary({ verdict: { classical: 'not_checked', pq: 'unverifiable' } }), 'offline'),
+        /\(classical not checked, post-quantum unverifiable offline\)/,
+    );
 });

@@ -14,8 +14,11 @@
 # MICROSTAX_VSCODE_CACHE defaults to ~/.cache/microstax-vscode, not $MICROSTAX_CACHE (which is
 # $REPO/.cache under scripts/test): CI runs in a fresh clone, and the 620 MB install should be
 # kept between runs on the same machine. Installs are serialised with flock.
-#   vsix     extension/: npm ci (only when package-lock.json changed), type check, esbuild bundle,
-#            `vsce package` on Node 24 → $MICROSTAX_VSIX (only when a packaged source changed).
+#   vsix     extension/: npm ci (only when package-lock.json changed), type check, the project's
+#            wheel into extension/bundled/ (extension/scripts/bundle-wheel.mjs, with
+#            $MICROSTAX_PYTHON or .venv/bin/python; the private environment installs it), esbuild
+#            bundle, `vsce package` on Node 24 → $MICROSTAX_VSIX (only when a packaged source, the
+#            extension's or the Python package's, changed).
 #            The unit tests are not run here: tests/e2e/vscode/test_extension_unit.py runs them.
 #
 # Exports: MICROSTAX_VSCODE_CACHE, MICROSTAX_NODE24 (the node binary), MICROSTAX_NODE24_DIR,
@@ -137,16 +140,29 @@ microstax_vscode_vsix() {
     local version sources
     version=$("$MICROSTAX_NODE24" -p "require('$ext/package.json').version")
     export MICROSTAX_VSIX="$ext/dist/microstax-identity-$version.vsix"
-    # Package again only when something that goes into the .vsix changed.
-    sources=$(cd "$ext" && find src media package.json package-lock.json tsconfig.json esbuild.mjs \
-        README.md CHANGELOG.md LICENSE .vscodeignore -type f 2>/dev/null | LC_ALL=C sort | xargs sha256sum | _msx_hash)
+    # Package again only when something that goes into the .vsix changed: the extension's sources
+    # or the Python package's (the wheel in bundled/).
+    sources=$( (cd "$ext" && find src media scripts package.json package-lock.json tsconfig.json esbuild.mjs \
+        README.md CHANGELOG.md LICENSE .vscodeignore -type f 2>/dev/null | LC_ALL=C sort | xargs sha256sum
+        cd "$_msx_vscode_repo" && find server pyproject.toml README.md -type f -not -path '*/__pycache__/*' \
+            -not -name '*.pyc' 2>/dev/null | LC_ALL=C sort | xargs sha256sum) | _msx_hash)
     if [[ -f "$MICROSTAX_VSIX" && -f "$ext/dist/.stamp" && "$(cat "$ext/dist/.stamp")" == "$sources" ]]; then
         return 0
     fi
-    _msx_log "packaging the extension"
+    _msx_log "packaging the extension (with the microstax wheel)"
     rm -f "$ext/dist/.stamp"
     microstax_with_node24 _msx_npm "$ext" run package
     [[ -f "$MICROSTAX_VSIX" ]] || { _msx_log "no $MICROSTAX_VSIX after packaging"; return 1; }
+    # The private environment needs the wheel inside the .vsix.
+    if ! python3 - "$MICROSTAX_VSIX" <<'PY'
+import re, sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+sys.exit(0 if any(re.fullmatch(r"extension/bundled/microstax-[^/]+\.whl", n) for n in names) else 1)
+PY
+    then
+        _msx_log "$MICROSTAX_VSIX has no extension/bundled/microstax-*.whl"
+        return 1
+    fi
     printf '%s\n' "$sources" >"$ext/dist/.stamp"
 }
 

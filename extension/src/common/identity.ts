@@ -12,8 +12,8 @@ export interface ServerInfo {
     section: string;
     /** Arguments after the module (or console script) that start the daemon. */
     daemonArgs: string[];
-    /** What `pip install` gets for a private environment. */
-    pipSpec: string;
+    /** The oldest Python the module supports (its `requires-python`): the private environment needs it. */
+    minPython: string;
     /** `publisher.name`, the extension id. */
     extensionId: string;
 }
@@ -32,7 +32,7 @@ export function loadServerInfo(pkg: PackageJsonLike): ServerInfo {
         module,
         section: info.section ?? module,
         daemonArgs: info.daemonArgs ?? ['daemon'],
-        pipSpec: info.pipSpec ?? module,
+        minPython: info.minPython ?? '3.11',
         extensionId: `${pkg.publisher ?? 'microstax'}.${pkg.name ?? 'microstax-identity'}`,
     };
 }

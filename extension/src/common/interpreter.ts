@@ -6,8 +6,8 @@
  *  3. The Python extension's selected interpreter, if it has the `microstax` package.
  *  4. `python3`, then `python`, on PATH, if it has the package.
  *  5. The `microstax` console script on PATH.
- *  6. A private environment the extension creates in its global storage (`pip install microstax`),
- *     reported to the user when it is created.
+ *  6. A private environment the extension creates in its global storage from the wheel bundled in
+ *     the .vsix (privateEnv.ts), reported to the user when it is created, re-used later.
  *
  * The probes that touch the system are passed in, so the order itself is tested without one.
  */
@@ -37,8 +37,8 @@ export interface DiscoveryProbes {
     hasModule(python: string, module: string): Promise<boolean>;
     /** Absolute path of an executable on PATH. */
     which(name: string): Promise<string | undefined>;
-    /** Creates (or reuses) the private environment with `pipSpec` installed; returns its Python. */
-    privateEnvironment(pipSpec: string): Promise<string>;
+    /** Creates (or re-uses) the private environment with the bundled wheel installed; returns its Python. */
+    privateEnvironment(): Promise<string>;
     log(message: string): void;
 }
 
@@ -66,7 +66,7 @@ export async function discoverDaemon(settings: Settings, info: ServerInfo, probe
         if (!(await probes.hasModule(settings.python, info.module))) {
             throw new DiscoveryError(
                 `The interpreter in ${info.section}.python (${settings.python}) cannot import the "${info.module}" package. ` +
-                    `Install it there (pip install ${info.pipSpec}) or clear the setting.`,
+                    `Install the package into it, or clear the setting to let the extension find one (or make its own).`,
                 `${info.section}.python`,
             );
         }
@@ -93,7 +93,7 @@ export async function discoverDaemon(settings: Settings, info: ServerInfo, probe
         return { command: script, args: [...info.daemonArgs], source: 'path:consoleScript', detail: `the ${info.module} command on PATH` };
     }
 
-    probes.log(`No Python with the "${info.module}" package found; creating a private environment.`);
-    const python = await probes.privateEnvironment(info.pipSpec);
+    probes.log(`No Python with the "${info.module}" package found; using the private environment of this extension.`);
+    const python = await probes.privateEnvironment();
     return { command: python, args: moduleArgs, source: 'privateEnvironment', detail: 'the private environment of this extension' };
 }

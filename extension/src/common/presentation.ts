@@ -2,7 +2,7 @@
  * What the status bar, the tree view and the notifications say, computed from the daemon's
  * shapes. No vscode import: colours are names the vscode layer maps to ThemeColors.
  */
-import type { ClusterState, Environment, FederateResult, IdentityStatus, TokenSummary } from './protocol';
+import type { ClassicalVerdict, ClusterState, Environment, FederateResult, IdentityStatus, PqVerdict, TokenSummary } from './protocol';
 import { formatCompact, formatDuration, msUntilCompactChange, secondsLeftNow } from './time';
 
 export type DaemonState = 'starting' | 'running' | 'stopped' | 'failed';
@@ -106,7 +106,10 @@ function clusterLines(clusters: ClusterState[] | undefined, input: StatusInput):
     if (!clusters || clusters.length === 0) {
         return '';
     }
-    const rows = clusters.map((c) => `- ${mdEscape(c.name)}: ${clusterTokenText(c, input.receivedAtMs ?? input.nowMs, input.nowMs)}`);
+    const rows = clusters.map((c) => {
+        const status = c.status === 'down' || c.status === 'degraded' ? ` (${c.status})` : '';
+        return `- ${mdEscape(c.name)}${status}: ${clusterTokenText(c, input.receivedAtMs ?? input.nowMs, input.nowMs)}`;
+    });
     return `\n\n${rows.join('\n')}`;
 }
 
@@ -129,14 +132,58 @@ export function clusterTokenText(c: ClusterState, receivedAtMs: number, nowMs: n
     }
 }
 
+/** Codicon of the cluster's catalog status; a status this client does not know is `unknown`. */
 export function clusterStatusIcon(c: ClusterState): string {
     switch (c.status) {
         case 'up':
             return 'pass';
         case 'down':
             return 'error';
+        case 'degraded':
+            return 'warning';
         default:
             return 'question';
+    }
+}
+
+/** The cluster's catalog status in words (tooltips). */
+export function clusterStatusText(c: ClusterState): string {
+    switch (c.status) {
+        case 'up':
+        case 'down':
+            return c.status;
+        case 'degraded':
+            return 'degraded (up, but some of its services are failing)';
+        default:
+            return 'unknown';
+    }
+}
+
+/** A verdict of the classical signature in words. */
+export function classicalVerdictText(v: ClassicalVerdict): string {
+    switch (v) {
+        case 'unverifiable':
+            return 'unverifiable offline';
+        case 'not_checked':
+            return 'not checked';
+        default:
+            return v;
+    }
+}
+
+/** A verdict of the post-quantum signature in words. */
+export function pqVerdictText(v: PqVerdict): string {
+    switch (v) {
+        case 'missing':
+            return 'missing (the issuer signs hybrid: a stripped token?)';
+        case 'absent':
+            return 'no PQ part (issuer does not sign hybrid)';
+        case 'unverifiable':
+            return 'unverifiable offline';
+        case 'not_checked':
+            return 'not checked';
+        default:
+            return v;
     }
 }
 
@@ -173,12 +220,16 @@ export function clusterTreeItem(c: ClusterState, receivedAtMs: number, nowMs: nu
         iconColour = 'testing.iconPassed';
     } else {
         icon = clusterStatusIcon(c);
-        iconColour = c.status === 'down' ? 'testing.iconFailed' : 'disabledForeground';
+        iconColour = c.status === 'down' ? 'testing.iconFailed' : c.status === 'degraded' ? 'list.warningForeground' : 'disabledForeground';
     }
+    const source = c.source === 'config' ? 'your config' : c.source === 'catalog' ? 'the platform catalog' : '';
     const tooltip = [
         `${c.name}${c.region ? ` (${c.region})` : ''}`,
-        `Status: ${c.status}`,
+        `Status: ${clusterStatusText(c)}`,
         `Token: ${tokenText}`,
+        c.audience ? `Audience: ${c.audience}` : '',
+        source ? `Source: ${source}` : '',
+        c.flavour ? `Token exchange: ${c.flavour}` : '',
         c.issuer ? `Issuer: ${c.issuer}` : '',
         c.tokenEndpoint ? `Token endpoint: ${c.tokenEndpoint}` : '',
         c.token.expiresAt ? `Expires at: ${c.token.expiresAt}` : '',
@@ -214,7 +265,8 @@ export function headerBudgetWarning(result: FederateResult): string | undefined 
 /** One-line verdict of a verification, for a notification. */
 export function verifyMessage(valid: boolean, summary: TokenSummary, reason?: string): string {
     const v = summary.verdict;
-    const sigs = `classical ${v.classical}, post-quantum ${v.pq}`;
+    const pq = v.pq === 'absent' ? pqVerdictText(v.pq) : `post-quantum ${pqVerdictText(v.pq)}`;
+    const sigs = `classical ${classicalVerdictText(v.classical)}, ${pq}`;
     return valid
         ? `Token for ${summary.subject} is valid (${sigs}).`
         : `Token for ${summary.subject} is NOT valid: ${reason ?? v.reason ?? 'see the report'} (${sigs}).`;

@@ -69,7 +69,12 @@ export interface ListEnvironmentsResult {
     environments: Environment[];
 }
 
-export type ClusterStatus = 'up' | 'down' | 'unknown';
+/** From the platform catalog; `degraded`: up, but some of its services are failing. */
+export type ClusterStatus = 'up' | 'down' | 'degraded' | 'unknown';
+/** Where the daemon learnt about the cluster: the platform catalog or the user's config. */
+export type ClusterSource = 'catalog' | 'config';
+/** The token-exchange dialect of the cluster's identity provider. */
+export type ClusterFlavour = 'microstax' | 'dex' | 'keycloak' | 'rfc8693';
 export type TokenState = 'exchanged' | 'not_exchanged' | 'failed';
 
 export interface ClusterTokenState {
@@ -87,10 +92,15 @@ export interface ClusterState {
     issuer?: string;
     tokenEndpoint?: string;
     headerBudget?: number;
+    /** The audience a token for this cluster is issued for. */
+    audience: string;
+    /** Services to offer in the service pick (may be empty). */
+    services: string[];
+    source: ClusterSource;
+    flavour: ClusterFlavour;
+    /** A status this client does not know (a newer daemon) is shown like `unknown`. */
     status: ClusterStatus;
     token: ClusterTokenState;
-    /** Not in protocol v1: services the catalog knows for this cluster, used when present. */
-    services?: string[];
 }
 
 export interface ListClustersResult {
@@ -100,7 +110,11 @@ export interface ListClustersResult {
 }
 
 export type ClassicalVerdict = 'verified' | 'invalid' | 'unverifiable' | 'not_checked';
-export type PqVerdict = 'verified' | 'invalid' | 'missing' | 'unverifiable' | 'not_checked';
+/**
+ * `missing`: the issuer signs hybrid but the token has no PQ part (stripped);
+ * `absent`: no PQ part, and the issuer does not sign hybrid (e.g. Keycloak) — nothing is wrong.
+ */
+export type PqVerdict = 'verified' | 'invalid' | 'missing' | 'absent' | 'unverifiable' | 'not_checked';
 
 export interface TokenSummary {
     subject: string;
@@ -121,7 +135,7 @@ export interface TokenSummary {
     sizeBytes: number;
     sizeWarning?: string;
     signatures: { classical: { alg: string; kid?: string }; pq?: { alg: string; kid?: string } };
-    verdict: { classical: ClassicalVerdict; pq: PqVerdict; reason?: string };
+    verdict: { classical: ClassicalVerdict; pq: PqVerdict; reason?: string; reasonCode?: string };
 }
 
 export interface FederateParams {

@@ -115,7 +115,11 @@ export class Daemon implements vscode.Disposable {
         const settings = currentSettings(this.info, this.log);
         let launch: DaemonLaunch;
         try {
-            launch = await discoverDaemon(settings, this.info, probes(this.context.globalStorageUri, this.info.module, (m) => this.log.info(m)));
+            launch = await discoverDaemon(
+                settings,
+                this.info,
+                probes(this.context, this.info, (m) => this.log.info(m), () => this.log.show()),
+            );
         } catch (err) {
             this.log.error(`Cannot start the daemon: ${err instanceof Error ? err.message : String(err)}`);
             this.setState('failed');

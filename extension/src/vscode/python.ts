@@ -1,51 +1,17 @@
 /** The probes behind the interpreter discovery order (src/common/interpreter.ts). */
-import { execFile } from 'node:child_process';
-import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { ServerInfo } from '../common/identity';
 import type { DiscoveryProbes } from '../common/interpreter';
-import { PATH_PYTHONS } from '../common/interpreter';
+import { baseCandidates, BUNDLED_DIR, createdMessage } from '../common/privateEnv';
+import { ensurePrivateEnvironment } from '../node/privateEnvironment';
+import { run, which } from '../node/process';
 
 const PROBE_TIMEOUT_MS = 20_000;
-const PIP_TIMEOUT_MS = 10 * 60_000;
-
-function run(command: string, args: string[], timeout: number): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-        execFile(command, args, { timeout, windowsHide: true, maxBuffer: 4 * 1024 * 1024 }, (error, stdout, stderr) => {
-            const code = error ? (typeof (error as NodeJS.ErrnoException).code === 'number' ? Number((error as NodeJS.ErrnoException).code) : 1) : 0;
-            resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-        });
-    });
-}
-
-async function isExecutable(file: string): Promise<boolean> {
-    try {
-        await fs.access(file, process.platform === 'win32' ? fsConstants.F_OK : fsConstants.X_OK);
-        return (await fs.stat(file)).isFile();
-    } catch {
-        return false;
-    }
-}
-
-export async function which(name: string): Promise<string | undefined> {
-    const exts = process.platform === 'win32' ? (process.env.PATHEXT ?? '.EXE;.CMD;.BAT').split(';') : [''];
-    for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-        if (!dir) {
-            continue;
-        }
-        for (const ext of exts) {
-            const candidate = path.join(dir, name + ext);
-            if (await isExecutable(candidate)) {
-                return candidate;
-            }
-        }
-    }
-    return undefined;
-}
 
 export async function hasModule(python: string, module: string): Promise<boolean> {
     const code = `import importlib.util, sys; sys.exit(0 if importlib.util.find_spec(${JSON.stringify(module)}) else 3)`;
-    const r = await run(python, ['-c', code], PROBE_TIMEOUT_MS);
+    const r = await run(python, ['-c', code], { timeoutMs: PROBE_TIMEOUT_MS });
     return r.code === 0;
 }
 
@@ -81,58 +47,46 @@ export async function pythonExtensionInterpreter(log: (m: string) => void): Prom
     }
 }
 
-function venvPython(dir: string): string {
-    return process.platform === 'win32' ? path.join(dir, 'Scripts', 'python.exe') : path.join(dir, 'bin', 'python');
-}
-
 /**
- * Creates (once) a virtual environment in the extension's global storage with `pipSpec` and
- * returns its Python. Tells the user where it is when it creates it.
+ * The private environment (src/node/privateEnvironment.ts) with a progress notification while it
+ * is made, and a notification saying where it is once made.
  */
-export async function privateEnvironment(storage: vscode.Uri, module: string, pipSpec: string, log: (m: string) => void): Promise<string> {
-    const dir = path.join(storage.fsPath, 'python-env');
-    const python = venvPython(dir);
-    if ((await isExecutable(python)) && (await hasModule(python, module))) {
-        return python;
+export async function privateEnvironment(
+    context: vscode.ExtensionContext,
+    info: ServerInfo,
+    log: (m: string) => void,
+    showLogs: () => void,
+): Promise<string> {
+    const result = await ensurePrivateEnvironment({
+        storageDir: context.globalStorageUri.fsPath,
+        bundledDir: path.join(context.extensionPath, BUNDLED_DIR),
+        module: info.module,
+        minPython: info.minPython,
+        pythonSetting: `${info.section}.python`,
+        candidates: async () =>
+            baseCandidates({ python3: await which('python3'), python: await which('python') }, await pythonExtensionInterpreter(log)),
+        log,
+        withProgress: (title, task) =>
+            Promise.resolve(
+                vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title }, (progress) =>
+                    task((step) => progress.report({ message: step })),
+                ),
+            ),
+    });
+    if (result.created) {
+        const message = createdMessage(result.dir, result.marker);
+        log(message);
+        void vscode.window.showInformationMessage(message, 'Show Logs').then((choice) => choice && showLogs());
     }
-    let base: string | undefined;
-    for (const name of PATH_PYTHONS) {
-        base = await which(name);
-        if (base) {
-            break;
-        }
-    }
-    if (!base) {
-        throw new Error('No Python found (python3 or python on PATH). Install Python 3.11+ or set microstax.python.');
-    }
-    await fs.mkdir(storage.fsPath, { recursive: true });
-    await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: 'MicroStax: creating a private Python environment for the daemon…' },
-        async () => {
-            log(`Creating a virtual environment in ${dir} with ${base}`);
-            const venv = await run(base as string, ['-m', 'venv', dir], PIP_TIMEOUT_MS);
-            if (venv.code !== 0) {
-                log(venv.stderr);
-                throw new Error(`Could not create a virtual environment in ${dir} (python -m venv failed; see the logs).`);
-            }
-            log(`Installing ${pipSpec} into ${dir}`);
-            const pip = await run(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--quiet', pipSpec], PIP_TIMEOUT_MS);
-            if (pip.code !== 0) {
-                log(pip.stderr);
-                throw new Error(`Could not install ${pipSpec} into ${dir} (see the logs).`);
-            }
-        },
-    );
-    void vscode.window.showInformationMessage(`MicroStax: the daemon runs from a private Python environment created at ${dir}.`);
-    return python;
+    return result.python;
 }
 
-export function probes(storage: vscode.Uri, module: string, log: (m: string) => void): DiscoveryProbes {
+export function probes(context: vscode.ExtensionContext, info: ServerInfo, log: (m: string) => void, showLogs: () => void): DiscoveryProbes {
     return {
         pythonExtensionInterpreter: () => pythonExtensionInterpreter(log),
         hasModule,
         which,
-        privateEnvironment: (pipSpec) => privateEnvironment(storage, module, pipSpec, log),
+        privateEnvironment: () => privateEnvironment(context, info, log, showLogs),
         log,
     };
 }

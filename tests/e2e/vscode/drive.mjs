@@ -3,6 +3,9 @@
 // quick picks → clipboard → hover a JWT → Sign Out. Screenshots go to MSX_ARTIFACTS; what the
 // Python test checks goes to MSX_RESULT (JSON). Run by tests/e2e/vscode/test_vscode_e2e.py.
 //
+// MSX_SCENARIO=private-environment instead only waits for the extension to make its private
+// Python environment (the notification), then for the daemon started from it (the status bar).
+//
 // Env: MSX_URL (code-server, with ?folder=), MSX_E2E_DIR (where playwright-core is installed),
 // MSX_CHROMIUM, MSX_ARTIFACTS, MSX_RESULT, MSX_ENV (environment name), MSX_CLUSTER,
 // MSX_SERVICE, MSX_TOKEN_FILE (workspace file with a JWT on line 1), MSX_PROFILE (browser dir).
@@ -34,6 +37,15 @@ const step = (name) => {
 };
 
 const STATUS_ITEM = '[id="microstax.microstax-identity.identity"]';
+
+const SCENARIO = process.env.MSX_SCENARIO ?? 'federate';
+/** Making the private environment: a venv and pip installing the wheel's dependencies. */
+const PRIVATE_ENV_MS = Number(process.env.MSX_PRIVATE_ENV_TIMEOUT_MS ?? 600_000);
+
+/** Command lines of the daemon(s) in code-server's process group. */
+function daemonCommands() {
+    return daemonPids().map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean));
+}
 
 /** Pids of the daemon(s) in code-server's process group (the ones this test started). */
 function daemonPids() {
@@ -123,10 +135,24 @@ async function pick(page, text, screenshot) {
     await input.press('Enter');
 }
 
-async function toast(page, text) {
+async function toast(page, text, timeout = STEP_MS) {
     const t = page.locator('.notifications-toasts .notification-toast', { hasText: text }).first();
-    await t.waitFor({ state: 'visible', timeout: STEP_MS });
+    await t.waitFor({ state: 'visible', timeout });
     return t;
+}
+
+/** No interpreter has the package: the extension makes its private environment and starts the daemon from it. */
+async function privateEnvironment(page) {
+    step('wait for the private environment (notification)');
+    const made = await toast(page, 'created a private Python environment', PRIVATE_ENV_MS);
+    result.notifications.privateEnvironment = (await made.innerText()).trim();
+    await made.locator('.monaco-button', { hasText: 'Show Logs' }).first().waitFor({ state: 'visible', timeout: STEP_MS });
+    await shot(page, 'private-environment');
+    step('wait for the daemon (status bar)');
+    const identity = new RegExp(`· ${ENVIRONMENT} ·|signed out \\(${ENVIRONMENT}\\)`);
+    result.statusTexts.initial = await waitForStatus(page, identity, 'an identity from the daemon');
+    result.daemons = daemonCommands();
+    await statusBarShot(page, 'private-environment-statusbar');
 }
 
 async function clearNotifications(page) {
@@ -149,6 +175,12 @@ async function main() {
         await page.goto(env('MSX_URL'));
         await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: STEP_MS });
         await page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ state: 'visible', timeout: STEP_MS });
+        if (SCENARIO === 'private-environment') {
+            await privateEnvironment(page);
+            step('done');
+            result.ok = true;
+            return;
+        }
 
         // 1. The daemon is up: the status bar shows an identity state (signed in or out).
         step('wait for the daemon (status bar)');

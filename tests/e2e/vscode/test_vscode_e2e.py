@@ -17,11 +17,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,15 +149,19 @@ def workspace(tmp_path: Path, platform: PlatformServer) -> Path:
     return folder
 
 
-@pytest.fixture
-def code_server(tmp_path: Path, vscode_toolchain: Toolchain, desktop_session: Any,
-                platform: PlatformServer, workspace: Path) -> Iterator[CodeServer]:
-    tools = vscode_toolchain
-    root = tmp_path / "vscode"
-    user_data, extensions = root / "user-data", root / "extensions"
+def user_data_dir(root: Path) -> Path:
+    return root / "user-data"
+
+
+@contextlib.contextmanager
+def running_code_server(root: Path, tools: Toolchain, platform: PlatformServer, workspace: Path, *,
+                        python: Path | None, env: dict[str, str], artifacts: Path) -> Iterator[CodeServer]:
+    """code-server with the packaged extension installed, opened on ``workspace``. ``python``:
+    the ``microstax.python`` setting (None: unset, so the extension looks for the daemon itself).
+    Its log and the extension's go to ``artifacts`` at the end."""
+    user_data, extensions = user_data_dir(root), root / "extensions"
     (user_data / "User").mkdir(parents=True)
     extensions.mkdir(parents=True)
-    env = code_server_env(tools, root)
 
     # The CLI/daemon user config naming the platform; the extension passes it as configFile.
     config = root / "microstax" / "config.toml"
@@ -166,11 +173,12 @@ def code_server(tmp_path: Path, vscode_toolchain: Toolchain, desktop_session: An
     }))
     settings = {
         **QUIET_SETTINGS,
-        "microstax.python": str(PYTHON),
         "microstax.configFile": str(config),
         "microstax.environment": ENVIRONMENT,
         "microstax.logLevel": "debug",
     }
+    if python is not None:
+        settings["microstax.python"] = str(python)
     # A code-server window is a remote one: machine-scoped settings (microstax.python,
     # configFile) come from the Machine settings, the rest from the User settings.
     (user_data / "User" / "settings.json").write_text(json.dumps(settings, indent=2))
@@ -213,20 +221,32 @@ def code_server(tmp_path: Path, vscode_toolchain: Toolchain, desktop_session: An
         yield server
     finally:
         stop_group(proc)
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(log_path, ARTIFACTS / "code-server.log")
+        artifacts.mkdir(parents=True, exist_ok=True)
+        shutil.copy(log_path, artifacts / "code-server.log")
         for host_log in sorted(user_data.glob("logs/*/exthost*/microstax.microstax-identity/*.log")):
-            shutil.copy(host_log, ARTIFACTS / f"extension-{host_log.name}")
+            shutil.copy(host_log, artifacts / f"extension-{host_log.name}")
 
 
-def drive(tools: Toolchain, server: CodeServer, tmp_path: Path) -> dict[str, Any]:
+@pytest.fixture
+def code_server(tmp_path: Path, vscode_toolchain: Toolchain, desktop_session: Any,
+                platform: PlatformServer, workspace: Path) -> Iterator[CodeServer]:
+    root = tmp_path / "vscode"
+    with running_code_server(root, vscode_toolchain, platform, workspace, python=PYTHON,
+                             env=code_server_env(vscode_toolchain, root), artifacts=ARTIFACTS) as server:
+        yield server
+
+
+def drive(tools: Toolchain, server: CodeServer, tmp_path: Path, *, scenario: str = "federate",
+          artifacts: Path = ARTIFACTS) -> dict[str, Any]:
+    """Runs drive.mjs; ``scenario``: ``federate`` (the main walk) or ``private-environment``."""
     result_path = tmp_path / "drive-result.json"
     env = dict(os.environ)
     env.update({
+        "MSX_SCENARIO": scenario,
         "MSX_URL": server.url,
         "MSX_E2E_DIR": str(tools.e2e_dir),
         "MSX_CHROMIUM": str(tools.chromium),
-        "MSX_ARTIFACTS": str(ARTIFACTS),
+        "MSX_ARTIFACTS": str(artifacts),
         "MSX_RESULT": str(result_path),
         "MSX_PROFILE": str(tmp_path / "chromium-profile"),
         "MSX_ENV": ENVIRONMENT,
@@ -239,7 +259,8 @@ def drive(tools: Toolchain, server: CodeServer, tmp_path: Path) -> dict[str, Any
     proc = subprocess.run([str(tools.node24), str(Path(__file__).with_name("drive.mjs"))], env=env,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=DRIVE_TIMEOUT_S, check=False)
-    (ARTIFACTS / "drive.log").write_text(proc.stdout + proc.stderr)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    (artifacts / "drive.log").write_text(proc.stdout + proc.stderr)
     result: dict[str, Any] = json.loads(result_path.read_text()) if result_path.exists() else {}
     if proc.returncode != 0 or not result.get("ok"):
         pytest.fail(f"the browser steps failed (exit {proc.returncode}): {result.get('error') or proc.stderr[-3000:]}"
@@ -300,3 +321,70 @@ def test_federate_from_the_palette(tmp_path: Path, vscode_toolchain: Toolchain, 
         README_MEDIA.mkdir(exist_ok=True)
         for shot, name in README_SHOTS.items():
             shutil.copy(ARTIFACTS / f"{shot}.png", README_MEDIA / f"{name}.png")
+
+
+# ---- the private environment ---------------------------------------------------------------
+
+PRIVATE_ENV_ARTIFACTS = ARTIFACTS / "private-environment"
+EXTENSION_ID = "microstax.microstax-identity"
+
+
+def has_microstax(python: Path) -> bool:
+    code = "import importlib.util, sys; sys.exit(importlib.util.find_spec('microstax') is None)"
+    return subprocess.run([str(python), "-c", code], stdin=subprocess.DEVNULL, capture_output=True,
+                          timeout=60, check=False).returncode == 0
+
+
+@pytest.mark.timeout(900)
+def test_daemon_from_the_private_environment(tmp_path: Path, vscode_toolchain: Toolchain,
+                                             desktop_session: Any, platform: PlatformServer,
+                                             workspace: Path) -> None:
+    """No ``microstax.python`` and no interpreter with the package: the extension makes its
+    private environment from the wheel inside the .vsix (a venv in its global storage, pip
+    fetching the dependencies from the package index pip is configured with), says so, and the
+    daemon it starts runs from it."""
+    tools = vscode_toolchain
+    root = tmp_path / "vscode"
+    env = code_server_env(tools, root)
+    # A Python 3.11+ without the package, first on PATH: what the extension makes the venv with.
+    # code-server's extension host takes PATH from a login shell of the (throwaway) HOME, so it
+    # goes there as well as into code-server's own environment.
+    base = Path(getattr(sys, "_base_executable", sys.executable))
+    bare = tmp_path / "bare-python"
+    subprocess.run([str(base), "-m", "venv", "--without-pip", str(bare)], check=True, timeout=120,
+                   stdin=subprocess.DEVNULL, capture_output=True)
+    assert not has_microstax(bare / "bin" / "python3")
+    profile = f'export PATH="{bare / "bin"}:$PATH"\n'
+    for name in (".profile", ".bash_profile", ".zprofile"):
+        (Path(env["HOME"]) / name).write_text(profile)
+    env["PATH"] = os.pathsep.join([str(tools.node24.parent), str(bare / "bin"), env["PATH"]])
+    env.pop("VIRTUAL_ENV", None)
+    with zipfile.ZipFile(tools.vsix) as vsix:
+        wheels = [n.rsplit("/", 1)[1] for n in vsix.namelist() if n.startswith("extension/bundled/")]
+    assert len(wheels) == 1 and wheels[0].startswith("microstax-"), wheels
+    version = wheels[0].split("-")[1]
+
+    with running_code_server(root, tools, platform, workspace, python=None, env=env,
+                             artifacts=PRIVATE_ENV_ARTIFACTS) as server:
+        result = drive(tools, server, tmp_path, scenario="private-environment",
+                       artifacts=PRIVATE_ENV_ARTIFACTS)
+
+    [storage] = user_data_dir(root).glob(f"**/globalStorage/{EXTENSION_ID}")
+    venv = storage / "python-env"
+    note = result["notifications"]["privateEnvironment"]
+    assert "created a private Python environment" in note and f"microstax {version}" in note, note
+    marker = json.loads((venv / "microstax-env.json").read_text())
+    assert (marker["wheel"], marker["version"]) == (wheels[0], version), marker
+    assert marker["basePython"] == str(bare / "bin" / "python3"), marker
+    assert not has_microstax(Path(marker["basePython"]))
+    # The daemon the extension started is the venv's (the language client adds --stdio).
+    daemon = [str(venv / "bin" / "python"), "-m", "microstax", "daemon", "--stdio"]
+    assert result["daemons"] == [daemon], result["daemons"]
+    assert re.search(rf"· {ENVIRONMENT} ·|signed out \({ENVIRONMENT}\)", result["statusTexts"]["initial"])
+    answer = subprocess.run([str(venv / "bin" / "python"), "-m", "microstax", "--version"], cwd=tmp_path,
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False)
+    assert answer.returncode == 0 and version in answer.stdout, answer.stdout + answer.stderr
+    [log] = PRIVATE_ENV_ARTIFACTS.glob("extension-*.log")
+    text = log.read_text()
+    assert "from the private environment of this extension" in text, text[-3000:]
+    assert f"Installing {wheels[0]} (bundled with this extension)" in text, text[-3000:]
