@@ -1,4 +1,5 @@
-// Bundles the extension (out/extension.js) or the unit tests (out/test/*.test.js).
+// Bundles the extension (out/extension.js) or the tests (out/test/*.test.js: `npm test`;
+// out/test/*.real.js: run by the end-to-end tests with real parts).
 //   node esbuild.mjs [--production] [--watch] [--tests]
 import * as esbuild from 'esbuild';
 import { mkdirSync, readdirSync } from 'node:fs';
@@ -22,7 +23,7 @@ const options = tests
     ? {
           ...common,
           entryPoints: readdirSync('test')
-              .filter((f) => f.endsWith('.test.ts'))
+              .filter((f) => f.endsWith('.test.ts') || f.endsWith('.real.ts'))
               .map((f) => `test/${f}`),
           outdir: 'out/test',
           sourcemap: 'inline',

@@ -1,7 +1,6 @@
 """The extension's private environment for real, outside VS Code: the wheel taken out of the
 packaged .vsix, a venv made and the wheel installed exactly as the extension does it
-(src/node/privateEnvironment.ts through the "for real" case of
-extension/test/privateEnvironment.test.ts), then ``<venv>/bin/python -m microstax --version``.
+(src/node/privateEnvironment.ts through extension/test/privateEnvironment.real.ts), then ``<venv>/bin/python -m microstax --version``.
 
 pip fetches the wheel's dependencies from the package index it is configured with, as it would
 for a user. test_vscode_e2e.py::test_daemon_from_the_private_environment does the same from a
@@ -47,7 +46,7 @@ def test_private_environment_from_the_packaged_wheel(tmp_path: Path, vscode_tool
                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, check=False)
     assert build.returncode == 0, build.stdout + build.stderr
     proc = subprocess.run([str(vscode_toolchain.node24), "--test", "--test-reporter=spec",
-                           "--test-name-pattern=for real", "out/test/privateEnvironment.test.js"],
+                           "out/test/privateEnvironment.real.js"],
                           cwd=ext, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=900, check=False)
     output = proc.stdout + proc.stderr
