@@ -169,14 +169,14 @@ def test_merge_catalog_and_local() -> None:
         {"name": "eu", "region": "eu-1", "issuer": "http://p", "tokenEndpoint": "http://p/oauth/token",
          "audience": "eu", "status": "up", "services": ["default"]},
         {"name": "ap", "issuer": "http://p/clusters/ap", "tokenEndpoint": "http://p/clusters/ap/oauth/token",
-         "connectorId": "central"},
+         "connectorId": "central", "status": "degraded"},
     ))
     clusters = merge_clusters(c.environment(), cat, "http://p")
     eu, ap, own = clusters["eu"], clusters["ap"], clusters["own"]
     assert eu.source == "catalog+config" and eu.header_budget == 16384 and eu.status == "up"
     assert eu.exchange.token_endpoint == "http://proxy/oauth/token" and eu.exchange.expected_issuer == "http://p"
     assert ap.exchange.connector_id == "central" and ap.exchange.expected_issuer == "http://p/clusters/ap"
-    assert ap.exchange.auth_method == "none"
+    assert ap.exchange.auth_method == "none" and ap.status == "degraded"
     assert own.source == "config" and own.exchange.expected_issuer == "https://dex.own"
     assert own.exchange.client_secret_ref == "keyring:own" and own.exchange.auth_method == "client_secret_basic"
 

@@ -66,7 +66,7 @@ class CatalogCluster:
     connector_id: str | None
     region: str | None
     header_budget: int | None
-    status: Literal["up", "down", "unknown"]
+    status: Literal["up", "down", "degraded", "unknown"]
     services: tuple[str, ...]
 
 
@@ -94,7 +94,7 @@ def catalog_cluster(item: Mapping[str, Any], central_issuer: str) -> CatalogClus
         region=_text(item, "region"),
         header_budget=budget if isinstance(budget, int) and not isinstance(budget, bool) and budget > 0
         else None,
-        status=status if status in ("up", "down") else "unknown",
+        status=status if status in ("up", "down", "degraded") else "unknown",
         services=tuple(s for s in _list(item.get("services")) if isinstance(s, str)),
     )
 

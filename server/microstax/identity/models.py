@@ -124,7 +124,7 @@ class ClusterInfo:
     audience: str
     region: str | None = None
     header_budget: int = 8192
-    status: Literal["up", "down", "unknown"] = "unknown"
+    status: Literal["up", "down", "degraded", "unknown"] = "unknown"
     services: tuple[str, ...] = ()
     exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
     source: str = "catalog"
