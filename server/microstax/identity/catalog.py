@@ -36,6 +36,13 @@ log = logging.getLogger("microstax.identity")
 _TOKEN_SUFFIXES = ("/protocol/openid-connect/token", "/oauth2/token", "/oauth/token", "/token")
 
 
+
+def service_spiffe_id(trust_domain: str, environment: str, service: str) -> str:
+    """The identity a federated token names for a service: the platform's convention
+    (docs/platform-api.md), from the catalog's trust domain and environment name."""
+    return f"spiffe://{trust_domain}/env/{environment}/svc/{service}"
+
+
 @dataclass(frozen=True, slots=True)
 class CatalogEnvironment:
     name: str

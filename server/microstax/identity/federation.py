@@ -34,6 +34,7 @@ from ..oauth.tokens import (
     ClientAuth,
     token_type_uri,
 )
+from .catalog import service_spiffe_id
 from .exceptions import (
     ConfigError,
     ExchangeDenied,
@@ -231,7 +232,7 @@ class Exchanger:
                 raise ConfigError(f"{cluster.name}: the environment's trust domain is unknown "
                                   "(neither the catalog nor the config names it)",
                                   hint=f"set trust_domain in [environments.{environment}]")
-            resource = (f"spiffe://{trust_domain}/env/{environment}/svc/{service}",)
+            resource = (service_spiffe_id(trust_domain, environment, service),)
         return ExchangeRequest(
             subject_token=subject_token,
             subject_token_type=subject_type,

@@ -51,7 +51,7 @@ from ...oauth.exceptions import (
 from ...oauth.exchange import ExchangeConfigError, ExchangeRequest, exchange
 from ...oauth.jwks import AsyncKeyResolver
 from ...oauth.tokens import ClientAuth, TokenResponse, token_type_uri
-from ..catalog import Catalog, catalog_cluster, fetch_catalog
+from ..catalog import Catalog, catalog_cluster, fetch_catalog, service_spiffe_id
 from .config import EntrySpec
 from .files import CredentialFileError, read_credential
 from .state import TokenMeta, fingerprint
@@ -87,7 +87,7 @@ class Target:
     def spiffe_id(self, service: str) -> str | None:
         if not self.trust_domain or not self.environment:
             return None
-        return f"spiffe://{self.trust_domain}/env/{self.environment}/svc/{service}"
+        return service_spiffe_id(self.trust_domain, self.environment, service)
 
 
 @dataclass(frozen=True, slots=True)
