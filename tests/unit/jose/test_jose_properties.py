@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from jose_helpers import NOW, b64, b64json, base_claims
 
-from microstax.identity.present import render_markdown, render_text
+from microstax.daemon.hovercard import render_card, summary
+from microstax.identity.present import render_text
 from microstax.jose import HybridSigner, JoseError, KeySet, Policy, check, describe, parse, sign
 
 SIGNER = HybridSigner.generate()
@@ -45,7 +46,8 @@ def exercise(token: str | bytes, keys: KeySet = KEYS) -> None:
     desc = describe(parsed, verdict=verdict, now=NOW)
     json.dumps(desc.to_summary())
     render_text(desc)
-    render_markdown(desc)
+    render_card(desc)
+    json.dumps(summary(desc))
 
 
 @SETTINGS
