@@ -7,11 +7,12 @@
         token = platform.client_credentials(audience="stx-eu-west-cluster")["access_token"]
         session = platform.device_login()          # dev auto-approve: no browser
 
-``PlatformServer(data_dir, port=0, config_overrides=None, workers=1, host="127.0.0.1")``
-writes the dev configuration (``microstax platform init``), deep-merges ``config_overrides``
+``PlatformServer(data_dir, port=0, config_overrides=None, workers=1, host="127.0.0.1",
+env=None)`` writes the dev configuration (``microstax platform init``), deep-merges ``config_overrides``
 into it (tables merge, other values replace; a key ``"name+"`` appends to the list ``name``,
 e.g. ``{"clients+": [{…}]}``; ``None`` deletes a key, e.g. ``{"dev": None}`` turns dev
-auto-approval off), starts the server, and waits for ``--ready-file``. The audit log
+auto-approval off), starts the server (``env``: extra environment variables, e.g. the state
+DSN ``[state] dsn_env`` names), and waits for ``--ready-file``. The audit log
 goes to ``<data_dir>/audit.log`` unless overridden (``audit_events()`` reads it). ``stop()``
 sends SIGTERM (then SIGKILL). Server output is in ``log_path``; a failed start raises
 ``PlatformStartError`` with its tail.
@@ -35,7 +36,7 @@ import signal
 import subprocess
 import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -75,12 +76,13 @@ def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
 class PlatformServer:
     def __init__(self, data_dir: Path, port: int = 0, config_overrides: dict[str, Any] | None = None,
                  *, workers: int = 1, host: str = "127.0.0.1", extra_args: tuple[str, ...] = (),
-                 audit_to_file: bool = True) -> None:
+                 audit_to_file: bool = True, env: Mapping[str, str] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.port = port
         self.host = host
         self.workers = workers
         self.extra_args = extra_args
+        self.env = dict(env or {})
         self.config_overrides = dict(config_overrides or {})
         if audit_to_file and "audit" not in self.config_overrides:
             self.config_overrides["audit"] = {"file": "audit.log"}
@@ -109,7 +111,7 @@ class PlatformServer:
                 "--ready-file", str(self.ready_file), *self.extra_args]
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                        start_new_session=True)
+                                        start_new_session=True, env={**os.environ, **self.env})
         log.close()
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -15,7 +15,6 @@ from microstax.platform import ConfigError, Platform, Settings, load_config
 from microstax.platform.config import dev_config_text, parse_config
 from microstax.platform.runtime import rotate_keystore
 from microstax.platform.secrets import hash_secret, verify_secret
-from microstax.platform.state import RefreshGrant, RefreshReused, StateStore
 
 
 def test_dev_config_is_valid_and_complete() -> None:
@@ -150,22 +149,3 @@ async def test_trusted_foreign_upstream(make_inproc) -> None:  # type: ignore[no
     imposter = sign({"iss": "https://idp.corp.test", "sub": "alice", "aud": "microstax", "iat": now,
                      "exp": now + 300}, HybridSigner.generate())
     assert (await mx.exchange(imposter, service="default")).json()["error"] == "invalid_grant"
-
-
-def test_state_store_rate_limits_jti_and_refresh(tmp_path: Path) -> None:
-    a, b = StateStore(tmp_path), StateStore(tmp_path)  # two "workers"
-    assert a.rate_take("k", 1.0, 2, now=100.0) == (1, 0.0)
-    assert b.rate_take("k", 1.0, 2, now=100.0) == (1, 0.0)
-    granted, wait = a.rate_take("k", 1.0, 2, now=100.0)
-    assert granted == 0 and wait > 0
-    assert b.rate_take("k", 1.0, 2, now=101.5) == (1, 0.0)
-    assert a.rate_take("j", 1.0, 10, now=100.0, count=4) == (4, 0.0)  # a worker's lease
-    assert b.rate_take("j", 1.0, 10, now=100.0, count=20) == (6, 0.0)
-    assert a.remember_jti("c", "j1", 200.0, now=100.0)
-    assert not b.remember_jti("c", "j1", 200.0, now=150.0)
-    assert b.remember_jti("c", "j1", 400.0, now=250.0)  # expired entries may be reused
-    a.store_refresh("h1", RefreshGrant("fam", "dev", "cli", "federate", "iss"), expires=time.time() + 60)
-    assert b.use_refresh("h1") is not None
-    with pytest.raises(RefreshReused):
-        a.use_refresh("h1")
-    assert a.use_refresh("h1") is None

@@ -30,6 +30,8 @@ def show_config(data_dir: Path | None, config_path: Path | None, as_json: bool) 
         "path": str(path),
         "issuer": config.issuer,
         "devAutoApproveUser": config.auto_approve_user,
+        "state": {"backend": config.state.backend, "dsnEnv": config.state.dsn_env,
+                  "dsnFile": config.state.dsn_file},
         "environments": [{"name": e.name, "trustDomain": e.trust_domain,
                           "clusters": [{"name": c.name, "ownIssuer": c.own_issuer,
                                         "services": list(c.services)} for c in e.clusters]}
@@ -47,6 +49,12 @@ def show_config(data_dir: Path | None, config_path: Path | None, as_json: bool) 
     echo(f"{path}: valid")
     if config.auto_approve_user:
         echo(f"  DEV MODE: device sign-ins auto-approved for {config.auto_approve_user!r} (loopback only)")
+    if config.state.backend == "postgresql":
+        source = (f"env {config.state.dsn_env}" if config.state.dsn_env
+                  else f"file {config.state.dsn_file}")
+        echo(f"  state: PostgreSQL (DSN from {source})")
+    else:
+        echo("  state: SQLite in the data dir")
     for env in config.environments:
         echo(f"  environment {env.name} ({env.trust_domain})")
         for c in env.clusters:

@@ -30,7 +30,7 @@ def serve(host: str, port: int, data_dir: Path | None, config_path: Path | None,
     Prints 'platform ready: <issuer>' to stderr when it answers. Config and key changes are
     picked up without a restart (file watch, or SIGHUP).
     """
-    from microstax.platform.errors import ConfigError
+    from microstax.platform.errors import ConfigError, StateBackendError
     from microstax.platform.server import serve as run
 
     try:
@@ -38,6 +38,8 @@ def serve(host: str, port: int, data_dir: Path | None, config_path: Path | None,
             workers=workers, ready_file=ready_file, issuer=issuer)
     except ConfigError as exc:
         raise CLIError(exc.message, exit_code=exit_codes.CONFIG, code="config") from exc
+    except StateBackendError as exc:
+        raise CLIError(exc.message, exit_code=exit_codes.UNAVAILABLE, code="state") from exc
     except OSError as exc:
         raise CLIError(f"cannot serve on {host}:{port}: {exc.strerror}", exit_code=exit_codes.UNAVAILABLE,
                        code="bind", hint="pick another --port (0 chooses a free one)") from exc

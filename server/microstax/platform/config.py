@@ -10,6 +10,7 @@ Secrets never live here: client secrets and passwords are stored as scrypt hashe
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -132,6 +133,48 @@ def _match_any(value: str, patterns: Iterable[str]) -> bool:
     return any(p == "*" or p == value or ("*" in p and fnmatch.fnmatchcase(value, p)) for p in patterns)
 
 
+STATE_BACKENDS = ("sqlite", "postgresql")
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True, slots=True)
+class StateSettings:
+    """``[state]``: where the shared state lives. The PostgreSQL DSN is never in the config:
+    ``dsn_env`` names an environment variable holding it, ``dsn_file`` a file (a mounted
+    Secret). Read once at start (``state_dsn``); changing ``[state]`` needs a restart."""
+
+    backend: str = "sqlite"
+    dsn_env: str | None = None
+    dsn_file: str | None = None
+    file: str = "platform.toml"  # the config file, for error messages
+
+
+def state_dsn(state: StateSettings, data_dir: Path,
+              environ: Mapping[str, str] | None = None) -> str:
+    """The PostgreSQL connection string, from the env var or the file ``[state]`` names."""
+    environ = os.environ if environ is None else environ
+    if state.dsn_env is not None:
+        dsn = environ.get(state.dsn_env, "").strip()
+        if not dsn:
+            raise ConfigError(f"{state.file}: state.dsn_env: the environment variable "
+                              f"{state.dsn_env} is not set or empty")
+        return dsn
+    if state.dsn_file is None:
+        raise ConfigError(f"{state.file}: state: backend 'postgresql' needs dsn_env or dsn_file")
+    path = Path(state.dsn_file)
+    path = path if path.is_absolute() else data_dir / path
+    try:
+        dsn = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{state.file}: state.dsn_file: cannot read {path}: "
+                          f"{exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{state.file}: state.dsn_file: {path} is not UTF-8 text") from None
+    if not dsn:
+        raise ConfigError(f"{state.file}: state.dsn_file: {path} is empty")
+    return dsn
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     path: Path | None
@@ -147,6 +190,7 @@ class Config:
     clients: Mapping[str, Client] = field(default_factory=dict)
     users: Mapping[str, User] = field(default_factory=dict)
     policies: tuple[PolicyRule, ...] = ()
+    state: StateSettings = StateSettings()
 
     # -- look-ups ------------------------------------------------------------------------
     def find_cluster(self, name: str) -> tuple[Environment, Cluster] | None:
@@ -306,6 +350,29 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
     if retain < max(tokens.max_lifetime, tokens.session_lifetime):
         raise k.fail("retain_seconds", "must be at least tokens.max_lifetime and tokens.session_lifetime, "
                      "or tokens signed before a rotation would stop verifying before they expire")
+    st = root.table("state")
+    backend = st.text("backend", "sqlite")
+    if backend not in STATE_BACKENDS:
+        raise st.fail("backend", "must be 'sqlite' or 'postgresql'")
+    dsn_env, dsn_file = st.text("dsn_env"), st.text("dsn_file")
+    st.get("dsn")
+    if "dsn" in st.data:
+        raise st.fail("dsn", "no connection strings in the config file: use dsn_env (an "
+                      "environment variable's name) or dsn_file (a file holding it)")
+    if dsn_env is not None and not _ENV_NAME_RE.fullmatch(dsn_env):
+        raise st.fail("dsn_env", "must be an environment variable's name (letters, digits, _)")
+    if dsn_file is not None and not dsn_file.strip():
+        raise st.fail("dsn_file", "must be a path")
+    if backend == "postgresql":
+        if dsn_env is None and dsn_file is None:
+            raise st.fail("backend", "'postgresql' needs dsn_env or dsn_file")
+        if dsn_env is not None and dsn_file is not None:
+            raise st.fail("dsn_file", "give dsn_env or dsn_file, not both")
+    elif dsn_env is not None or dsn_file is not None:
+        raise st.fail("dsn_env" if dsn_env is not None else "dsn_file",
+                      "only used with backend = 'postgresql'")
+    st.done()
+    state = StateSettings(backend, dsn_env, dsn_file, file)
     d = root.table("dev")
     auto_user = d.text("auto_approve_user")
     d.done()
@@ -424,7 +491,7 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
                   tokens=tokens, limits=limits, audit_file=audit_file, key_retain_seconds=retain,
                   auto_approve_user=auto_user, environments=tuple(environments),
                   upstreams=tuple(upstreams), clients=clients, users=users,
-                  policies=tuple(policies))
+                  policies=tuple(policies), state=state)
 
 
 def load_config(path: Path) -> Config:
@@ -477,6 +544,14 @@ address_burst = 400             # authentication (wrong secrets cost a slow hash
 
 [keys]
 retain_seconds = 3600       # retired keys stay in the JWKS this long after `rotate-keys`
+
+# Shared state (device codes, refresh-token digests, jti replay cache, rate buckets).
+# Default: SQLite in the data dir, shared by the workers of this host. Replicas on separate
+# hosts share PostgreSQL; the connection string is never written here:
+# [state]
+# backend = "postgresql"
+# dsn_env = "MICROSTAX_STATE_DSN"    # an environment variable holding it, or
+# dsn_file = "/run/secrets/state-dsn" # a file holding it (relative: in the data dir)
 
 # DEVELOPMENT ONLY. A device sign-in requested by a public client is approved for this user
 # on its first poll, with no browser. Honoured only while the server is bound to a loopback

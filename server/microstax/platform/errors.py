@@ -2,6 +2,7 @@
 
     PlatformError
     ├── ConfigError        the config file is missing, unreadable or invalid (names file and key)
+    ├── StateBackendError  the shared state cannot be used (driver missing, database unreachable)
     └── OAuthError         an RFC 6749 §5.2 error answered to a client (``error`` code, status)
         └── RateLimited    429 with ``Retry-After``
 
@@ -22,6 +23,12 @@ class ConfigError(PlatformError):
     """The configuration is wrong; the message names the file and the key."""
 
     reason = "config"
+
+
+class StateBackendError(PlatformError):
+    """The state backend cannot be used; the message names the config key, never the DSN."""
+
+    reason = "state"
 
 
 class OAuthError(PlatformError):

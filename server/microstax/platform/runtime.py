@@ -1,7 +1,8 @@
 """The running platform: settings, the reloadable config, the issuers and their keys.
 
 ``Platform`` is what the app's handlers share. It holds nothing a second worker or replica
-would need from it: config and keys are files (re-read when they change), state is SQLite.
+would need from it: config and keys are files (re-read when they change), state is the shared
+``StateBackend`` (``[state]``: SQLite in the data dir, or PostgreSQL).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from typing import Any
 from microstax.jose import HybridSigner, KeySet, KeyStore, sign, write_private_file
 
 from .audit import AuditLog
-from .config import CENTRAL, Cluster, Config, dev_config_text, load_config
+from .config import CENTRAL, Cluster, Config, dev_config_text, load_config, state_dsn
 from .errors import ConfigError
 from .secrets import hash_secret, new_secret
-from .state import StateStore
+from .state import StateBackend, StateStore
 from .upstream import UpstreamKeys
 
 log = logging.getLogger("microstax.platform")
@@ -194,6 +195,18 @@ class Issuer:
         return sign(claims, self._signer)
 
 
+def open_state(config: Config, data_dir: Path) -> StateBackend:
+    """The state backend ``[state]`` selects (SQLite in the data dir unless told otherwise)."""
+    if config.state.backend == "postgresql":
+        from .state_postgresql import PostgresStateStore
+
+        dsn = state_dsn(config.state, data_dir)
+        where = (f"state.dsn_env={config.state.dsn_env}" if config.state.dsn_env
+                 else f"state.dsn_file={config.state.dsn_file}")
+        return PostgresStateStore(dsn, source=f"{config.state.file}: {where}")
+    return StateStore(data_dir)
+
+
 class Platform:
     def __init__(self, settings: Settings, *, audit: AuditLog | None = None,
                  upstream_keys: UpstreamKeys | None = None) -> None:
@@ -208,7 +221,7 @@ class Platform:
             raise ConfigError(
                 f"{settings.config_path}: dev.auto_approve_user is set but the server would bind "
                 f"{settings.host}; dev auto-approval is loopback-only. Remove [dev] or bind 127.0.0.1")
-        self.state = StateStore(settings.data_dir)
+        self.state = open_state(self._config, settings.data_dir)
         self.audit = audit or self._open_audit(self._config)
         self.upstream_keys = upstream_keys or UpstreamKeys()
         secret_file = settings.data_dir / PLATFORM_SECRET_FILE

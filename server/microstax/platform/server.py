@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 from .app import create_app
 from .config import load_config
 from .errors import ConfigError
-from .runtime import Settings, init_data_dir, is_loopback
+from .runtime import Settings, init_data_dir, is_loopback, open_state
 
 log = logging.getLogger("microstax.platform")
 
@@ -77,6 +77,7 @@ def serve(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8411, config_p
     if host.strip("[]") in ("0.0.0.0", "::") and not (issuer or config.issuer):  # noqa: S104
         log.warning("bound to all interfaces but no public issuer URL is set (--issuer or "
                     "issuer = … in %s); tokens will name http://%s:<port>", config_path, host)
+    open_state(config, data_dir).close()  # fail here, clearly, if the state is unusable
     sock = bind_socket(host, port)
     actual_port = sock.getsockname()[1]
     settings = Settings(data_dir=data_dir, config_path=config_path, host=host, port=actual_port,
