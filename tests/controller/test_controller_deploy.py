@@ -114,3 +114,20 @@ def test_workload_with_controller_sidecar() -> None:
                                                                 entry.service or "", entry.target) or ())
     assert config.listen_address is not None
     assert config.listen_address[1] == sidecar["ports"][0]["containerPort"]
+
+
+def test_platform_postgresql_state_variant() -> None:
+    """The commented [state] block of the platform ConfigMap, uncommented, selects PostgreSQL
+    through the env var the Deployment sets (optionally) from the state Secret."""
+    text = find("ConfigMap", "microstax-platform-config")["data"]["platform.toml"]
+    assert parse_platform_config(tomllib.loads(text), file="platform.toml").state.backend == "sqlite"
+    lines = text.splitlines()
+    start = lines.index("# [state]")
+    enabled = [line.removeprefix("# ") if start <= i < start + 3 else line
+               for i, line in enumerate(lines)]
+    state = parse_platform_config(tomllib.loads("\n".join(enabled)), file="platform.toml").state
+    assert state.backend == "postgresql" and state.dsn_env == "MICROSTAX_STATE_DSN"
+    deployment = find("Deployment", "microstax-platform")
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    ref = env[state.dsn_env]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "microstax-platform-state", "key": "dsn", "optional": True}
