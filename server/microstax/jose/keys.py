@@ -7,12 +7,13 @@ key is bound to. Private key files are written atomically with mode 0600 and nev
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -358,10 +359,13 @@ class HybridSigner:
         return KeySet([self.classical.verification_key(), self.pq.verification_key()])
 
 
-def write_private_file(path: Path, data: bytes) -> None:
+def write_private_file(path: Path, data: bytes, *,
+                       before_replace: Callable[[], None] | None = None) -> None:
     """Atomically write ``data`` to ``path`` with mode 0600 (temp file, fsync, rename).
 
-    Missing parent folders are created private (0700).
+    Missing parent folders are created private (0700). The temporary file is
+    ``.<name>.*.tmp`` beside ``path``. ``before_replace`` runs once the data is durable and
+    before it becomes visible: where fault-injection tests crash a writer.
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -371,12 +375,12 @@ def write_private_file(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        if before_replace is not None:
+            before_replace()
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...jose import write_private_file
+
 FAULT_ENV = "MICROSTAX_CONTROLLER_FAULT"
 FAULT_EXIT_CODE = 86
-TOKEN_FILE_MODE = 0o600
 #: the biggest credential file we read (a JWT-SVID or SA token is a few KB; a secret less)
 MAX_CREDENTIAL_BYTES = 64 * 1024
 
@@ -55,27 +55,13 @@ def _fault_point() -> None:
 
 
 def temp_prefix(path: Path) -> str:
+    """How ``jose.write_private_file`` names its temporary files beside ``path``."""
     return f".{path.name}."
 
 
 def write_token(path: Path, token: str) -> None:
     """Atomically replace ``path`` with ``token`` (plus a newline), mode 0600."""
-    data = token.strip().encode("ascii") + b"\n"
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
-    try:
-        os.fchmod(fd, TOKEN_FILE_MODE)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        _fault_point()
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
+    write_private_file(path, token.strip().encode("ascii") + b"\n", before_replace=_fault_point)
 
 
 def fsync_dir(directory: Path) -> None:
