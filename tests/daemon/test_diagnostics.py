@@ -53,8 +53,32 @@ def test_private_keys():
     assert text[found[0].start:found[0].end].endswith("-----END PRIVATE KEY-----")
 
 
-def test_not_a_token_is_ignored_and_cached():
+def test_a_broken_token_is_reported_once_and_cached():
+    from microstax.daemon.diagnostics import Malformed
+
     cache = TokenTimes()
     bogus = "eyJhbGciOiJub25lIn0x.eyJzdWIiOiJ4In0.AAAAAAAAAAAAAAAAAAAAAA"
-    assert findings(bogus, time.time(), cache) == []
-    assert cache.get(bogus) is None
+    found = findings(bogus, time.time(), cache)
+    assert [f.kind for f in found] == ["malformed"] and "header is not valid JSON" in found[0].message
+    assert cache.get(bogus) == Malformed("the header is not valid JSON (data after the value)")
+    assert findings("eyJ but no token here", time.time(), cache) == []
+
+
+def test_malformed_tokens_say_what_is_wrong():
+    import base64
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    good = mint("user", lifetime=300)
+    head, payload, sig = good.split(".")
+    not_json = f"{head}.{b64(b'not json at all')}.{sig}"
+    bad_base64 = f"{head}.{payload}.{sig[:-1]}"  # truncated: an impossible base64url length
+    if len(sig[:-1]) % 4 != 1:
+        bad_base64 = f"{head}.{payload}.{sig[:-2]}"
+    text = f"a={not_json}\nb={bad_base64}\nc={good}\n"
+    found = findings(text, time.time())
+    assert [f.kind for f in found] == ["malformed", "malformed"], found
+    assert "payload is not valid JSON" in found[0].message
+    assert "signature" in found[1].message and "base64url" in found[1].message
+    assert good not in " ".join(f.message for f in found)

@@ -38,7 +38,7 @@ async def test_hover_on_random_documents(client, text, where):
     open_doc(client, uri, text)
     for line, character in where:
         result = await asyncio.wait_for(hover(client, uri, line, character), BOUND)
-        assert result is None or result.contents.value.startswith("**JWT**")
+        assert result is None or "JWT**" in result.contents.value.splitlines()[0]
     # still alive and right
     open_doc(client, uri + ".ok", f"t={TOKENS[0]}")
     assert await asyncio.wait_for(hover(client, uri + ".ok", 0, 10), BOUND) is not None

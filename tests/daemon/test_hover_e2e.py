@@ -72,7 +72,8 @@ async def test_no_token_malformed_and_expired(client):
     text = f"nothing here\nx={bogus}\ny={expired}\n"
     open_doc(client, "file:///w/a.txt", text)
     assert await hover(client, "file:///w/a.txt", 0, 3) is None
-    assert await hover(client, "file:///w/a.txt", 1, 5) is None
+    malformed = card(await hover(client, "file:///w/a.txt", 1, 5))  # JWT-shaped: say what is wrong
+    assert malformed.startswith("✗ **Malformed JWT**") and "no 'alg' string" in malformed, malformed
     assert await hover(client, "file:///w/a.txt", 9, 0) is None
     assert await hover(client, "file:///w/unopened.txt", 0, 0) is None
     value = card(await hover(client, "file:///w/a.txt", 2, 20))

@@ -59,3 +59,20 @@ def test_summary_shape():
     assert s["identityKind"] == "spiffe" and s["actors"] == ["dev", "ci-bot"]
     assert s["verdict"] == {"classical": "invalid", "pq": "missing", "reason": "stripped", "reasonCode": "pq_missing"}
     assert None not in s.values()
+
+
+def test_the_verdict_comes_first():
+    tok = mint("user")
+    ok = render_card(describe(tok, verdict=Verdict(True, "verified", "verified"))).splitlines()
+    assert ok[0].startswith("✓ **Valid** · **JWT**") and ok[2].startswith("**Valid**")
+    bad = render_card(describe(tok, verdict=Verdict(False, "invalid", "verified", "bad_signature", "nope")))
+    assert bad.splitlines()[0].startswith("✗ **Not valid**") and bad.splitlines()[2] == "**Not valid**: nope"
+    assert render_card(describe(tok)).splitlines()[0].startswith("**Not verified** · **JWT**")
+
+
+def test_malformed_card_says_what_is_wrong_and_stays_inert():
+    from microstax.daemon.hovercard import render_malformed
+
+    card = render_malformed("duplicate JSON member '[x](command:evil)'", 99)
+    assert card.splitlines()[0].startswith("✗ **Malformed JWT**")
+    assert "duplicate JSON member" in card and "](command:" not in card and "99 bytes" in card

@@ -7,6 +7,7 @@ a digest of the token, never by its text).
 - expired token (``exp`` in the past) → Information
 - long-lived token (lifetime over 24 h, or no ``exp`` at all) → Warning
 - PEM private key (``-----BEGIN … PRIVATE KEY-----``) → Warning
+- JWT-shaped but malformed (bad base64, payload not JSON, …) → Warning, saying what is wrong
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ _PEM_END_MAX = 64 * 1024  # look this far for the END line of a key block
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    kind: str  # expired | long_lived | no_expiry | private_key
+    kind: str  # expired | long_lived | no_expiry | private_key | malformed
     start: int
     end: int
     severity: str
@@ -45,6 +46,13 @@ class _Times:
     subject: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A JWT-shaped run that does not parse, and why (jose's message)."""
+
+    message: str
+
+
 def _num(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -54,9 +62,9 @@ class TokenTimes:
 
     def __init__(self, max_entries: int = 8192) -> None:
         self.max_entries = max_entries
-        self._entries: OrderedDict[bytes, _Times | None] = OrderedDict()
+        self._entries: OrderedDict[bytes, _Times | Malformed] = OrderedDict()
 
-    def get(self, token: str) -> _Times | None:
+    def get(self, token: str) -> _Times | Malformed:
         key = hashlib.blake2b(token.encode("ascii", "replace"), digest_size=16).digest()
         entries = self._entries
         if key in entries:
@@ -64,8 +72,8 @@ class TokenTimes:
             return entries[key]
         try:
             parsed = parse(token)
-        except JoseError:
-            times = None
+        except JoseError as exc:
+            times: _Times | Malformed = Malformed(exc.message)
         else:
             claims = parsed.claims
             sub = claims.get("sub")
@@ -113,8 +121,10 @@ def iter_token_findings(text: str, now: float, cache: TokenTimes) -> Iterator[Fi
     only carries the moment the token expires, for ``next_change``."""
     for start, end in find_tokens(text):
         times = cache.get(text[start:end])
-        if times is None:
-            yield None
+        if isinstance(times, Malformed):
+            yield Finding("malformed", start, end, WARNING,
+                          f"This looks like a JWT but is malformed: {times.message}. It cannot be decoded "
+                          "or verified (cut short or changed by hand?).")
             continue
         finding = token_finding(times, start, end, now)
         if finding is None and times.exp is not None:

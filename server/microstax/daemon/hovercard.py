@@ -24,6 +24,7 @@ _KIND_LABEL = {
 _MAX_VALUE = 120
 _MAX_LIST = 8
 _BACKTICKS = re.compile(r"`+")
+_MD_SPECIAL = re.compile(r"[\\`*_{}\[\]()#+\-.!|<>~]")
 
 
 def _unsafe(text: str) -> str:
@@ -91,13 +92,42 @@ def verdict_line(verdict: Verdict) -> str:
     return f"**Not valid**{why}"
 
 
+def verdict_badge(verdict: Verdict) -> str:
+    """The verdict in one or two words, for the first line of a card."""
+    if verdict.valid:
+        return "✓ **Valid**"
+    if verdict.classical == "unverifiable" or verdict.reason == "unverifiable":
+        return "? **Unverifiable offline**"
+    if verdict.classical == "not_checked" and verdict.pq == "not_checked":
+        return "**Not verified**"
+    return "✗ **Not valid**"
+
+
+def _md_text(text: str) -> str:
+    """Our own message (which may quote the token) as inert Markdown text."""
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), _unsafe(text))
+
+
+def render_malformed(message: str, size_bytes: int) -> str:
+    """The card for a JWT-shaped run that is not a well-formed token: what is wrong, first."""
+    return "\n".join([
+        "✗ **Malformed JWT** · not a well-formed compact JWS",
+        "",
+        f"**What is wrong**: {_md_text(message)}",
+        "",
+        f"{size_bytes:,} bytes. It cannot be decoded or verified; copy the whole token again "
+        "(a token cut short, or changed by hand, looks like this).",
+    ])
+
+
 def render_card(desc: TokenDescription, *, note: str | None = None) -> str:
     """The hover card for a described token (``desc.verdict`` says what was checked)."""
     now = desc.now
     kind, detail = desc.identity
     verdict = desc.verdict
     title = f"**JWT** · {_KIND_LABEL.get(kind, kind)} {code(desc.subject, 80)} · {desc.expires_in}"
-    lines = [title, ""]
+    # The verdict first: a badge on the title line, then why, then the details.
+    lines = [f"{verdict_badge(verdict)} · {title}", "", verdict_line(verdict), ""]
     rows: list[tuple[str, str]] = []
     if detail:
         rows.append(("Identity", ", ".join(f"{k} {code(v, 60)}" for k, v in list(detail.items())[:6])))
@@ -130,8 +160,6 @@ def render_card(desc: TokenDescription, *, note: str | None = None) -> str:
     lines.append("| | |")
     lines.append("|---|---|")
     lines.extend(f"| {label} | {value} |" for label, value in rows)
-    lines.append("")
-    lines.append(verdict_line(verdict))
     if note:
         lines.append("")
         lines.append(f"_{note}_")

@@ -31,7 +31,7 @@ from ..jose import JoseError, describe, find_tokens, parse
 from . import diagnostics as diag
 from .arguments import opt_str, req_str, single_object
 from .errors import to_jsonrpc
-from .hovercard import render_card
+from .hovercard import render_card, render_malformed
 from .keysource import JwksSource
 from .locate import LineIndex, token_at
 from .logs import DaemonLogging
@@ -334,7 +334,12 @@ def _register(ls: MicrostaxServer) -> None:
 
     @_command(ls, "microstax.decode")
     async def cmd_decode(arg: dict[str, Any]) -> dict[str, Any]:
-        return decode(req_str(arg, "token"))
+        token = req_str(arg, "token")
+        result = decode(token)
+        # the header and claims as JSON, for a rendered read-only document (never verified)
+        parsed = parse(token)
+        result["header"], result["claims"] = dict(parsed.header), dict(parsed.claims)
+        return result
 
     @_command(ls, "microstax.verify")
     async def cmd_verify(arg: dict[str, Any]) -> dict[str, Any]:
@@ -365,10 +370,12 @@ def _hover(ls: MicrostaxServer, params: types.HoverParams) -> types.Hover | None
         return None
     try:
         parsed = parse(located.token)
-    except JoseError:
-        return None  # JWT-shaped but not a JWS (no JSON header with alg): not ours to explain
-    verdict = ls.verifier.verdict(parsed)
-    card = render_card(describe(parsed, verdict=verdict))
+    except JoseError as exc:
+        # JWT-shaped but not a well-formed JWS: say what is wrong rather than nothing
+        card = render_malformed(exc.message, len(located.token))
+    else:
+        verdict = ls.verifier.verdict(parsed)
+        card = render_card(describe(parsed, verdict=verdict))
     return types.Hover(
         contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=card),
         range=types.Range(types.Position(*located.start_position), types.Position(*located.end_position)),

@@ -3,6 +3,7 @@ notifications, and timers so the client hears about expiries when they happen.
 
     microstax.listEnvironments  microstax.listClusters  microstax.federate
     microstax.identityStatus    microstax.login         microstax.logout
+    microstax.configurePlatform (adds an environment to the user config file, then reloads it)
 
     IdentityChanged / ClusterStateChanged / LoginPrompted  →  microstax/identityChanged,
                                                               microstax/clusterStateChanged,
@@ -235,7 +236,23 @@ class Session:
             for state in states:
                 self._seen_cluster(state)
             now = time.time()
-            return {"v": VERSION, "environment": env, "clusters": [s.to_json(now) for s in states]}
+            doc: dict[str, Any] = {"v": VERSION, "environment": env, "clusters": [s.to_json(now) for s in states]}
+            error = service.catalog_error(env)
+            if error:
+                doc["catalogError"] = error  # unreachable is not empty: the client says so, with Retry
+            return doc
+
+        @command(ls, "microstax.configurePlatform")
+        async def configure_platform(arg: dict[str, Any]) -> dict[str, Any]:
+            from ..identity.config_edit import add_platform
+
+            edit = add_platform(ls.settings.config_file, req_str(arg, "environment", limit=64),
+                                req_str(arg, "platform", limit=2048), make_default=arg.get("default") is True)
+            if self._service is not None:
+                self._service.reload_config(ls.settings.config_file)
+                self._trust_configured()
+            return {"v": VERSION, "path": str(edit.path), "environment": edit.environment,
+                    "platform": edit.platform, "changed": edit.changed, "default": edit.default}
 
         @command(ls, "microstax.federate")
         async def federate(arg: dict[str, Any]) -> dict[str, Any]:
