@@ -203,6 +203,47 @@ def test_refresh_rotation_reuse_and_expiry(make_store: MakeStore) -> None:
     assert b.use_refresh("unknown") is None
 
 
+def test_revoking_a_refresh_token_ends_its_family(make_store: MakeStore) -> None:
+    a, b = make_store(), make_store()
+    now = time.time()
+    grant = RefreshGrant("fam", "dev", "cli", "federate", "http://iss")
+    other = RefreshGrant("fam2", "dev", "cli", "federate", "http://iss")
+    a.store_refresh("first", grant, expires=now + 60)
+    assert b.peek_refresh("first") == (grant, pytest.approx(now + 60))
+    assert b.use_refresh("first") == grant  # rotated into "second"
+    a.store_refresh("second", grant, expires=now + 60)
+    a.store_refresh("elsewhere", other, expires=now + 60)
+    assert b.peek_refresh("first") is None  # rotated away: not live
+    assert b.peek_refresh("unknown") is None
+    # another client's token: nothing happens
+    assert b.revoke_refresh("first", "not-cli", session_until=now + 90) is None
+    assert a.peek_refresh("second") is not None and not a.revoked(["sid:fam"])
+    # the rotated-away ancestor revokes its live descendant, and the session's access tokens
+    assert b.revoke_refresh("first", "cli", session_until=now + 90) == grant
+    assert a.use_refresh("second") is None and a.peek_refresh("second") is None
+    assert a.revoked(["jti:x", "sid:fam"]) and not a.revoked(["sid:fam"], now=now + 91)
+    assert b.revoke_refresh("first", "cli", session_until=now + 90) is None  # already gone
+    assert a.peek_refresh("elsewhere") == (other, pytest.approx(now + 60))  # other families live on
+    a.store_refresh("stale", other, expires=now - 1)
+    assert b.peek_refresh("stale") is None
+
+
+def test_access_token_revocations(make_store: MakeStore) -> None:
+    a, b = make_store(), make_store()
+    now = time.time()
+    assert not b.revoked([]) and not b.revoked(["jti:a"])
+    a.revoke("jti:a", now + 60)
+    assert b.revoked(["jti:a"]) and b.revoked(["sid:none", "jti:a"]) and not b.revoked(["jti:b"])
+    a.revoke("jti:a", now - 100)  # a later, shorter revocation never shortens it
+    assert b.revoked(["jti:a"]) and not b.revoked(["jti:a"], now=now + 61)
+    a.revoke("jti:a", now + 600)  # a longer one lengthens it
+    assert b.revoked(["jti:a"], now=now + 61)
+    a.revoke("jti:gone", 50.0)
+    b.purge(now=now)
+    assert not a.revoked(["jti:gone"], now=10.0)  # purged
+    assert a.revoked(["jti:a"])
+
+
 def test_purge_drops_expired_rows(make_store: MakeStore) -> None:
     a, b = make_store(), make_store()
     grant = RefreshGrant("fam", "dev", "cli", "federate", "http://iss")

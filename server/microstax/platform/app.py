@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from . import clientauth
+from . import clientauth, revocation
 from .config import (
     GRANT_CLIENT_CREDENTIALS,
     GRANT_DEVICE_CODE,
@@ -165,6 +165,7 @@ class PlatformApp:
             "microstax_hybrid_signing": {"classical": "ES256", "pq": "ML-DSA-65", "header": "pq",
                                          "required": True},
         })
+        doc.update(revocation.metadata(issuer))
         if central:
             doc["microstax_catalog_endpoint"] = f"{issuer.url}/v1/catalog"
         else:
@@ -263,6 +264,12 @@ class PlatformApp:
             return oauth_error_response(exc)
         platform.audit.record("issued", issuer=issuer.url, **audit)
         return JSONResponse(issued.body, headers=NO_STORE)
+
+    async def revoke(self, request: Request) -> Response:
+        return await revocation.revoke(self, request)
+
+    async def introspect(self, request: Request) -> Response:
+        return await revocation.introspect(self, request)
 
     async def device_authorization(self, request: Request) -> Response:
         platform = self.platform
@@ -431,6 +438,8 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         Route("/jwks.json", h.jwks),
         Route("/oauth/token", h.token, methods=["POST"]),
         Route("/oauth/device_authorization", h.device_authorization, methods=["POST"]),
+        Route("/oauth/revoke", h.revoke, methods=["POST"]),
+        Route("/oauth/introspect", h.introspect, methods=["POST"]),
         Route("/device", h.device_page, methods=["GET"]),
         Route("/device", h.device_submit, methods=["POST"]),
         Route("/v1/catalog", h.catalog),
@@ -441,6 +450,8 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         Route("/.well-known/openid-configuration/clusters/{cluster}", h.discovery_inserted),
         Route("/clusters/{cluster}/jwks.json", h.jwks),
         Route("/clusters/{cluster}/oauth/token", h.token, methods=["POST"]),
+        Route("/clusters/{cluster}/oauth/revoke", h.revoke, methods=["POST"]),
+        Route("/clusters/{cluster}/oauth/introspect", h.introspect, methods=["POST"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: _not_found, Exception: _server_error})

@@ -1,6 +1,6 @@
 """The audit log: one JSON line per issuance and per denial, never a token or a secret.
 
-``{"ts", "event": "issued"|"denied", "issuer", "grant", "client_id", "subject", "actor",
+``{"ts", "event": "issued"|"revoked"|"denied", "issuer", "grant", "client_id", "subject", "actor",
 "service", "audience", "scope", "jti", "reason"}``. Lines go to stderr or are appended to a
 file (``O_APPEND``; each line is one ``write``, so several workers can share the file).
 """

@@ -1,8 +1,9 @@
 """Shared state for every worker and replica, behind one small interface (``StateBackend``).
 
 What lives here is exactly what a second process would need: pending device authorizations,
-refresh tokens (SHA-256 digests only, never the token), the ``private_key_jwt`` jti replay
-cache, and the per-client rate-limit buckets. Keys and config are files; nothing else is
+refresh tokens (SHA-256 digests only, never the token), revocations (RFC 7009: the ``jti`` of a
+revoked access token, the ``sid`` of a revoked sign-in session, each until the tokens it names
+have expired), the ``private_key_jwt`` jti replay cache, and the per-client rate-limit buckets. Keys and config are files; nothing else is
 process memory that matters.
 
 Two backends share every statement (``SqlStateStore``; the SQL is written once, with ``?``
@@ -22,7 +23,7 @@ import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,8 @@ CREATE TABLE IF NOT EXISTS jti_seen (
     PRIMARY KEY (client_id, jti));
 CREATE TABLE IF NOT EXISTS rate_buckets (
     key TEXT PRIMARY KEY, tokens REAL NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS revocations (
+    key TEXT PRIMARY KEY, expires REAL NOT NULL);
 """
 
 
@@ -101,6 +104,16 @@ class StateBackend(Protocol):
 
     def use_refresh(self, token_hash: str, now: float | None = None) -> RefreshGrant | None: ...
 
+    def peek_refresh(self, token_hash: str,
+                     now: float | None = None) -> tuple[RefreshGrant, float] | None: ...
+
+    def revoke_refresh(self, token_hash: str, client_id: str, *, session_until: float,
+                       now: float | None = None) -> RefreshGrant | None: ...
+
+    def revoke(self, key: str, until: float) -> None: ...
+
+    def revoked(self, keys: Sequence[str], now: float | None = None) -> bool: ...
+
 
 class _Cursor(Protocol):
     rowcount: int
@@ -156,6 +169,7 @@ class SqlStateStore(ABC):
             self._run(db, "DELETE FROM refresh_tokens WHERE expires < ?", (now,))
             self._run(db, "DELETE FROM jti_seen WHERE expires < ?", (now,))
             self._run(db, "DELETE FROM rate_buckets WHERE updated < ?", (now - 3600,))
+            self._run(db, "DELETE FROM revocations WHERE expires < ?", (now,))
 
     # -- rate limits -----------------------------------------------------------------------
     def rate_take(self, key: str, rate: float, burst: int, now: float | None = None, *,
@@ -292,6 +306,57 @@ class SqlStateStore(ABC):
         if reused:
             raise RefreshReused("refresh token reused; its session is revoked")
         return RefreshGrant(*row[:5])
+
+    def peek_refresh(self, token_hash: str,
+                     now: float | None = None) -> tuple[RefreshGrant, float] | None:
+        """A live refresh token's grant and expiry, without using it (introspection): None if
+        unknown, expired, or already rotated away."""
+        now = time.time() if now is None else now
+        row = self._run(
+            self._reader(),
+            'SELECT family, "user", client_id, scope, issuer, expires, used FROM refresh_tokens'
+            " WHERE token_hash = ?", (token_hash,)).fetchone()
+        if row is None or float(row[5]) < now or row[6]:
+            return None
+        return RefreshGrant(*row[:5]), float(row[5])
+
+    def revoke_refresh(self, token_hash: str, client_id: str, *, session_until: float,
+                       now: float | None = None) -> RefreshGrant | None:
+        """Revoke a refresh token issued to ``client_id``: its whole family (every token it
+        rotated from or into) is deleted, and the family (the session access tokens' ``sid``)
+        is recorded as revoked until ``session_until``. None, and nothing changes, when the
+        token is unknown or belongs to another client."""
+        with self._tx() as db:
+            row = self._run(
+                db, 'SELECT family, "user", client_id, scope, issuer FROM refresh_tokens'
+                    " WHERE token_hash = ? FOR UPDATE", (token_hash,)).fetchone()
+            if row is None or row[2] != client_id:
+                return None
+            self._run(db, "DELETE FROM refresh_tokens WHERE family = ?", (row[0],))
+            self._revoke(db, f"sid:{row[0]}", session_until)
+        return RefreshGrant(*row[:5])
+
+    def revoke(self, key: str, until: float) -> None:
+        """Record ``key`` (``jti:<jti>`` or ``sid:<session>``) as revoked until ``until``."""
+        with self._tx() as db:
+            self._revoke(db, key, until)
+
+    def _revoke(self, db: _Db, key: str, until: float) -> None:
+        # One statement: insert, or lengthen an existing entry (never shorten it).
+        self._run(db, "INSERT INTO revocations (key, expires) VALUES (?, ?) ON CONFLICT (key)"
+                      " DO UPDATE SET expires = excluded.expires"
+                      " WHERE revocations.expires < excluded.expires", (key, until))
+
+    def revoked(self, keys: Sequence[str], now: float | None = None) -> bool:
+        """Whether any of ``keys`` is revoked (and the revocation has not lapsed)."""
+        if not keys:
+            return False
+        now = time.time() if now is None else now
+        marks = ", ".join("?" for _ in keys)
+        row = self._run(self._reader(),
+                        f"SELECT 1 FROM revocations WHERE key IN ({marks}) AND expires >= ?",  # noqa: S608
+                        (*keys, now)).fetchone()
+        return row is not None
 
 
 class SQLiteStateStore(SqlStateStore):

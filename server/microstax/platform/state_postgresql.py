@@ -42,6 +42,8 @@ _SCHEMA = (
         PRIMARY KEY (client_id, jti))""",
     """CREATE TABLE IF NOT EXISTS rate_buckets (
         key TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS revocations (
+        key TEXT PRIMARY KEY, expires DOUBLE PRECISION NOT NULL)""",
 )
 _SCHEMA_LOCK = 0x6D78_7374_6174_6531  # pg_advisory_xact_lock key ("mxstate1")
 CONNECT_TIMEOUT_S = 10

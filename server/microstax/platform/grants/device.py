@@ -1,8 +1,10 @@
 """Device authorization grant (RFC 8628) and refresh tokens: a person's sign-in session.
 
 The session access token: ``sub`` = the user, ``aud`` = the platform audience, ``scope``
-(``federate`` among them), ``client_id``, ``preferred_username``. The refresh token is opaque,
-stored only as a SHA-256 digest, rotated on every use; a reused one revokes its family.
+(``federate`` among them), ``client_id``, ``preferred_username``, ``sid`` = the session (the
+refresh-token family: revoking the refresh token revokes the session's access tokens too, for
+introspection). The refresh token is opaque, stored only as a SHA-256 digest, rotated on every
+use; a reused one revokes its family.
 Dev mode: with ``[dev] auto_approve_user`` on a loopback bind, a public client's pending
 authorization is approved for that user at its first poll.
 """
@@ -68,7 +70,7 @@ def _session(req: TokenRequest, user: str, scope: str, family: str, refresh_expi
     issuer: Issuer = platform.central
     lifetime = config.tokens.session_lifetime
     claims = {"sub": user, "aud": config.audience, "client_id": req.auth.client.client_id,
-              "scope": scope, "preferred_username": user}
+              "scope": scope, "preferred_username": user, "sid": family}
     token, jti, _ = mint(issuer, claims, lifetime)
     refresh = secrets.token_urlsafe(32)
     platform.state.store_refresh(opaque_digest(refresh),
