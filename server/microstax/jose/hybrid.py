@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import re
 import time
 from collections.abc import Mapping
@@ -59,8 +58,6 @@ ACCESS_TOKEN_TYP = "at+jwt"
 #: implement no critical extensions, so any token demanding one is rejected).
 FORBIDDEN_HEADER_MEMBERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
 _PQ_MEMBERS = frozenset({"protected", "signature"})
-#: Integers beyond this are not times (and would overflow a float).
-_MAX_SECONDS = 2**62
 _KID_RE = re.compile(r"[A-Za-z0-9_\-.:=+]{1,128}")
 
 
@@ -168,6 +165,8 @@ def _accepted_types(accepted: tuple[str, ...]) -> frozenset[str]:
 
 def _check_typ(header: Mapping[str, Any], accepted: tuple[str, ...] | None) -> None:
     if accepted is None:
+        if header.get("typ", str) is None or not isinstance(header.get("typ", ""), str):
+            raise TypeMismatch("the 'typ' header must be a string")
         return
     typ = header.get("typ")
     if not isinstance(typ, str):
@@ -247,17 +246,93 @@ def _prepare_pq(parsed: ParsedToken, keys: KeySet, policy: Policy
     return "verified", kid, None, job
 
 
-def _seconds(claims: Mapping[str, Any], name: str) -> float | None:
-    value: Any = claims.get(name)
+#: NumericDates we accept: 1970-01-01 .. 9999-12-31 (a negative time or one past year 9999
+#: is not a moment any issuer means; it also cannot be shown as a date).
+MAX_NUMERIC_DATE = 253402300799
+#: Registered claims and the one JSON type each may have (RFC 7519 §4.1, RFC 8693 §4,
+#: RFC 9068 §2.2); a claim present with any other type (``null`` included) is rejected.
+_STRING_CLAIMS = ("iss", "sub", "jti", "typ", "scope", "client_id", "azp")
+_OBJECT_CLAIMS = ("act", "may_act", "cnf")
+_TIME_CLAIMS = ("exp", "nbf", "iat")
+_ABSENT: Any = object()
+
+
+def numeric_date(value: Any) -> float | None:
+    """``value`` as seconds since the epoch when it is a JSON number in the accepted range
+    (not a bool, not NaN/infinity, not negative, not past year 9999), else ``None``."""
     kind = type(value)  # exactly int or float: not bool, checked without a float() round trip
     if kind is int:
-        if -_MAX_SECONDS < value < _MAX_SECONDS:
+        if 0 <= value <= MAX_NUMERIC_DATE:
             return value
-    elif value is None:
-        return None
-    elif kind is float and math.isfinite(value):
+    elif kind is float and 0.0 <= value <= MAX_NUMERIC_DATE:  # NaN fails both comparisons
         return value
-    raise MissingClaim(f"the {name!r} claim must be a finite number of seconds")
+    return None
+
+
+def _seconds(claims: Mapping[str, Any], name: str) -> float | None:
+    value: Any = claims.get(name, _ABSENT)
+    if value is _ABSENT:
+        return None
+    seconds = numeric_date(value)
+    if seconds is None:
+        if type(value) in (int, float):
+            raise MissingClaim(f"the {name!r} claim is out of range (a NumericDate between "
+                               f"0 and {MAX_NUMERIC_DATE} seconds)")
+        raise MissingClaim(f"the {name!r} claim must be a number of seconds "
+                           f"(a NumericDate), not {_json_type(value)}")
+    return seconds
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "a number"
+
+
+def _check_act(act: Any, name: str) -> None:
+    """``act``/``may_act``: an object whose ``sub`` (if any) is a string and whose nested
+    ``act`` (if any) is an object of the same shape (RFC 8693 §4.1, §4.4)."""
+    depth = 0
+    while True:
+        if type(act) is not dict:
+            raise MissingClaim(f"the {name!r} claim must be a JSON object, not {_json_type(act)}")
+        sub = act.get("sub", _ABSENT)
+        if sub is not _ABSENT and type(sub) is not str:
+            raise MissingClaim(f"the {name!r} claim's 'sub' must be a string")
+        act = act.get("act", _ABSENT)
+        depth += 1
+        if act is _ABSENT:
+            return
+        if depth >= 32:
+            raise MissingClaim(f"the {name!r} delegation chain is deeper than 32 actors")
+
+
+def check_claim_types(claims: Mapping[str, Any]) -> None:
+    """Raise ``MissingClaim`` when a registered claim is present with the wrong JSON type."""
+    for name in _STRING_CLAIMS:
+        value = claims.get(name, _ABSENT)
+        if value is not _ABSENT and type(value) is not str:
+            raise MissingClaim(f"the {name!r} claim must be a string, not {_json_type(value)}")
+    aud = claims.get("aud", _ABSENT)
+    if aud is not _ABSENT and type(aud) is not str and not (
+            type(aud) is list and all(type(a) is str for a in aud)):
+        raise MissingClaim("the 'aud' claim must be a string or an array of strings")
+    for name in _OBJECT_CLAIMS:
+        value = claims.get(name, _ABSENT)
+        if value is not _ABSENT:
+            if name == "cnf":
+                if type(value) is not dict:
+                    raise MissingClaim(f"the 'cnf' claim must be a JSON object, not {_json_type(value)}")
+            else:
+                _check_act(value, name)
 
 
 def _check_claims(claims: Mapping[str, Any], policy: Policy, now: float) -> None:
@@ -279,6 +354,7 @@ def _check_claims(claims: Mapping[str, Any], policy: Policy, now: float) -> None
         audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
         if policy.audience not in audiences:
             raise AudienceMismatch(f"the token is not meant for {policy.audience!r}")
+    check_claim_types(claims)  # last: a pinned issuer or audience names the more useful reason
 
 
 def check(token: str | bytes | ParsedToken, keys: KeySet, policy: Policy = Policy(), *,
