@@ -8,11 +8,12 @@
         session = platform.device_login()          # dev auto-approve: no browser
 
 ``PlatformServer(data_dir, port=0, config_overrides=None, workers=1, host="127.0.0.1",
-env=None)`` writes the dev configuration (``microstax platform init``), deep-merges ``config_overrides``
+env=None, tls=False)`` writes the dev configuration (``microstax platform init``), deep-merges ``config_overrides``
 into it (tables merge, other values replace; a key ``"name+"`` appends to the list ``name``,
 e.g. ``{"clients+": [{…}]}``; ``None`` deletes a key, e.g. ``{"dev": None}`` turns dev
 auto-approval off), starts the server (``env``: extra environment variables, e.g. the state
-DSN ``[state] dsn_env`` names), and waits for ``--ready-file``. The audit log
+DSN ``[state] dsn_env`` names), and waits for ``--ready-file``. ``tls=True`` serves https with
+the local CA ``platform init`` made (``ca_file``; the flows below trust it via ``verify``). The audit log
 goes to ``<data_dir>/audit.log`` unless overridden (``audit_events()`` reads it). ``stop()``
 sends SIGTERM (then SIGKILL). Server output is in ``log_path``; a failed start raises
 ``PlatformStartError`` with its tail.
@@ -33,6 +34,7 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import subprocess
 import time
 import tomllib
@@ -76,7 +78,8 @@ def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
 class PlatformServer:
     def __init__(self, data_dir: Path, port: int = 0, config_overrides: dict[str, Any] | None = None,
                  *, workers: int = 1, host: str = "127.0.0.1", extra_args: tuple[str, ...] = (),
-                 audit_to_file: bool = True, env: Mapping[str, str] | None = None) -> None:
+                 audit_to_file: bool = True, env: Mapping[str, str] | None = None,
+                 tls: bool = False) -> None:
         self.data_dir = Path(data_dir)
         self.port = port
         self.host = host
@@ -92,6 +95,8 @@ class PlatformServer:
         self.audit_path = self.data_dir / "audit.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.issuer = ""
+        self.tls = tls
+        self.ca_file = self.data_dir / "tls" / "ca.crt"
 
     # -- life cycle ----------------------------------------------------------------------
     def init(self) -> None:
@@ -108,7 +113,8 @@ class PlatformServer:
             self.ready_file.unlink()
         args = [str(MICROSTAX), "platform", "serve", "--data-dir", str(self.data_dir),
                 "--host", self.host, "--port", str(self.port), "--workers", str(self.workers),
-                "--ready-file", str(self.ready_file), *self.extra_args]
+                "--ready-file", str(self.ready_file), *(("--tls",) if self.tls else ()),
+                *self.extra_args]
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                         start_new_session=True, env={**os.environ, **self.env})
@@ -156,6 +162,11 @@ class PlatformServer:
             return "(no log)"
 
     # -- files ---------------------------------------------------------------------------
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """httpx's ``verify=`` for this server: its local CA when it serves https."""
+        return ssl.create_default_context(cafile=str(self.ca_file)) if self.tls else True
+
     @property
     def token_endpoint(self) -> str:
         return f"{self.issuer}/oauth/token"
@@ -221,7 +232,7 @@ class PlatformServer:
         if scope:
             data["scope"] = scope
         r = httpx.post(f"{issuer or self.issuer}/oauth/token", data=data,
-                       auth=(client_id, secret or self.demo_secret), timeout=30)
+                       auth=(client_id, secret or self.demo_secret), timeout=30, verify=self.verify)
         r.raise_for_status()
         return r.json()
 
@@ -229,13 +240,14 @@ class PlatformServer:
                      scope: str = "openid offline_access federate") -> dict[str, Any]:
         """The device flow as a client runs it; dev auto-approve answers the first poll."""
         r = httpx.post(f"{self.issuer}/oauth/device_authorization",
-                       data={"client_id": client_id, "scope": scope}, timeout=30)
+                       data={"client_id": client_id, "scope": scope}, timeout=30, verify=self.verify)
         r.raise_for_status()
         device = r.json()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             r = httpx.post(self.token_endpoint, data={"grant_type": DEVICE_CODE, "client_id": client_id,
-                                                      "device_code": device["device_code"]}, timeout=30)
+                                                      "device_code": device["device_code"]}, timeout=30,
+                           verify=self.verify)
             if r.status_code == 200:
                 return r.json()
             if r.json().get("error") not in ("authorization_pending", "slow_down"):
@@ -253,7 +265,7 @@ class PlatformServer:
         if service:
             data["resource"] = f"spiffe://{trust_domain}/env/{env}/svc/{service}"
         data.update(extra or {})
-        return httpx.post(f"{issuer or self.issuer}/oauth/token", data=data, timeout=30)
+        return httpx.post(f"{issuer or self.issuer}/oauth/token", data=data, timeout=30, verify=self.verify)
 
 
 @pytest.fixture

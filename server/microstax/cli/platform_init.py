@@ -29,16 +29,21 @@ def data_dir_option(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def init(data_dir: Path | None, config_path: Path | None, as_json: bool) -> None:
-    """Create the dev config (with fresh, hashed secrets) and signing keys if missing."""
+    """Create the dev config (with fresh, hashed secrets), signing keys, and a local CA with a
+    loopback server certificate (<data dir>/tls; 'serve --tls' uses it, clients trust
+    tls/ca.crt), where missing."""
     from microstax.platform import ConfigError, init_data_dir
+    from microstax.platform.tls import dev_tls_files, ensure_dev_tls
 
     data_dir = data_dir or default_data_dir()
     try:
         made = init_data_dir(data_dir, config_path)
+        made += ensure_dev_tls(data_dir)
     except ConfigError as exc:
         raise CLIError(exc.message, exit_code=exit_codes.CONFIG, code="config") from exc
+    ca_file = dev_tls_files(data_dir).ca_file
     if as_json:
-        emit_json("platform-init", {"dataDir": str(data_dir), "created": made})
+        emit_json("platform-init", {"dataDir": str(data_dir), "created": made, "caFile": str(ca_file)})
         return
     for path in made:
         echo(f"created {path}")

@@ -23,19 +23,30 @@ from .platform_init import data_dir_option, default_data_dir
 @click.option("--issuer", help="Public base URL, when it differs from http://<host>:<port>.")
 @click.option("--ready-file", type=click.Path(path_type=Path, dir_okay=False),
               help="Write the issuer URL here once the server answers.")
+@click.option("--tls-cert", type=click.Path(path_type=Path, dir_okay=False),
+              help="Serve https with this certificate (PEM, chain after the leaf). Needs --tls-key.")
+@click.option("--tls-key", type=click.Path(path_type=Path, dir_okay=False),
+              help="The certificate's private key (PEM).")
+@click.option("--tls", "dev_tls", is_flag=True,
+              help="Serve https with the local CA's loopback certificate from 'platform init' "
+                   "(<data dir>/tls; clients trust tls/ca.crt).")
 def serve(host: str, port: int, data_dir: Path | None, config_path: Path | None, workers: int,
-          issuer: str | None, ready_file: Path | None) -> None:
+          issuer: str | None, ready_file: Path | None, tls_cert: Path | None, tls_key: Path | None,
+          dev_tls: bool) -> None:
     """Serve discovery, JWKS, the token endpoint, device sign-in and the catalog.
 
     Prints 'platform ready: <issuer>' to stderr when it answers. Config and key changes are
-    picked up without a restart (file watch, or SIGHUP).
+    picked up without a restart (file watch, or SIGHUP). With a certificate (--tls-cert and
+    --tls-key, [tls] in the config, or --tls) it serves https and the issuer URL is https;
+    plain http is for loopback development.
     """
     from microstax.platform.errors import ConfigError, StateBackendError
     from microstax.platform.server import serve as run
 
     try:
         run(data_dir or default_data_dir(), host=host, port=port, config_path=config_path,
-            workers=workers, ready_file=ready_file, issuer=issuer)
+            workers=workers, ready_file=ready_file, issuer=issuer, tls_cert=tls_cert,
+            tls_key=tls_key, tls=dev_tls)
     except ConfigError as exc:
         raise CLIError(exc.message, exit_code=exit_codes.CONFIG, code="config") from exc
     except StateBackendError as exc:

@@ -10,6 +10,10 @@
     [environments.dev]
     platform = "http://127.0.0.1:8411"        # our platform: discovery, catalog, exchange
 
+    [environments.local-tls]
+    platform = "https://127.0.0.1:8443"
+    ca_file = "~/.local/share/microstax/platform/tls/ca.crt"   # trusted besides the system's
+
     [environments.corp]
     issuer = "https://sso.example.com/realms/corp"   # an IdP teams already run
     flavour = "keycloak"
@@ -135,6 +139,9 @@ class EnvironmentConfig:
     default: bool = False
     clusters: Mapping[str, ClusterEntry] = field(default_factory=dict)
     workload: WorkloadConfig | None = None
+    #: a CA certificate file (PEM) trusted for this environment's https endpoints, besides
+    #: the system's trust (a platform's local CA from ``microstax platform init``)
+    ca_file: str | None = None
 
     @property
     def catalog_name(self) -> str:
@@ -375,7 +382,7 @@ def _environment(name: str, table: Mapping[str, Any], origin: str, sources: dict
     r = _Reader(table, prefix, origin, sources)
     r.known({"platform", "issuer", "flavour", "clusters", "workload", "catalog", "catalog_environment",
              "client_id", "client_secret", "auth_method", "scopes", "login_method", "trust_domain",
-             "description", "default"})
+             "description", "default", "ca_file"})
     platform_url = r.url("platform")
     issuer_url = r.url("issuer")
     if bool(platform_url) == bool(issuer_url):
@@ -408,9 +415,26 @@ def _environment(name: str, table: Mapping[str, Any], origin: str, sources: dict
         default=r.boolean("default", False),
         clusters=clusters,
         workload=_workload(workload_table, f"{prefix}.workload", origin, sources) if workload_table else None,
+        ca_file=_ca_file(r, origin),
     )
     r.finish()
     return env
+
+
+def _ca_file(r: _Reader, origin: str) -> str | None:
+    """``ca_file``: ``~`` expanded; a relative path is relative to the config file's folder."""
+    value = r.text("ca_file")
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute() and origin.startswith("file:"):
+        path = Path(origin.removeprefix("file:")).parent / path
+    return str(path)
+
+
+def ca_files(config: Config) -> tuple[str, ...]:
+    """Every CA file the configured environments name (one HTTP client serves them all)."""
+    return tuple(sorted({e.ca_file for e in config.environments.values() if e.ca_file}))
 
 
 def builtin_default() -> EnvironmentConfig:

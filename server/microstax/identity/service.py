@@ -35,13 +35,14 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
-from .. import __version__
 from ..adapters import secrets as secrets_adapter
 from ..adapters.secrets import SecretStore, SecretStoreUnavailable
-from ..jose import PQ_HEADER, MalformedToken, ParsedToken, Verdict, describe, parse
+from ..jose import PQ_HEADER, MalformedToken, ParsedToken, Verdict, describe, numeric_date, parse
 from ..oauth import device as device_flow
+from ..oauth import revocation
 from ..oauth.client_credentials import client_credentials
 from ..oauth.exceptions import OAuthError, OAuthErrorResponse, TransportError
+from ..oauth.http import TrustError, make_async_client
 from ..oauth.pkce import authorization_code_login
 from ..oauth.tokens import (
     TOKEN_TYPE_ACCESS,
@@ -49,7 +50,6 @@ from ..oauth.tokens import (
     ClientAuth,
     TokenResponse,
     refresh,
-    send,
 )
 from . import config as config_mod
 from . import paths
@@ -144,13 +144,7 @@ class IdentityService:
         self._secrets = secrets
         defaults = self.config.defaults
         self._owns_http = http is None
-        self.http = http or httpx.AsyncClient(
-            timeout=httpx.Timeout(defaults.timeout, connect=min(defaults.timeout, 5.0)),
-            limits=httpx.Limits(max_connections=max(100, defaults.concurrency * 2),
-                                max_keepalive_connections=max(20, defaults.concurrency_per_idp * 4)),
-            follow_redirects=False,
-            headers={"User-Agent": f"microstax/{__version__}"},
-        )
+        self.http = http or self._make_http(self.config)
         self.trust = TrustStore(self.http, timeout=defaults.timeout)
         self.catalogs = CatalogClient(self.http, self.state_dir, timeout=defaults.timeout,
                                       ttl=defaults.catalog_ttl)
@@ -175,6 +169,21 @@ class IdentityService:
         self._merged: dict[str, tuple[tuple[Any, ...], tuple[dict[str, ClusterInfo], str | None, str | None]]] = {}
 
     # -- construction & lifetime ------------------------------------------------------------
+
+    @staticmethod
+    def _make_http(config: Config) -> httpx.AsyncClient:
+        """The one client: our timeouts and pool limits; TLS trust = the system's plus every
+        environment's ``ca_file``."""
+        defaults = config.defaults
+        try:
+            return make_async_client(
+                timeout=httpx.Timeout(defaults.timeout, connect=min(defaults.timeout, 5.0)),
+                limits=httpx.Limits(max_connections=max(100, defaults.concurrency * 2),
+                                    max_keepalive_connections=max(20, defaults.concurrency_per_idp * 4)),
+                ca_files=config_mod.ca_files(config))
+        except TrustError as exc:
+            raise ConfigError(f"ca_file: {exc.message}",
+                              hint=f"point ca_file at the CA certificate (PEM) in {config.path}") from None
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> IdentityService:
@@ -711,11 +720,11 @@ class IdentityService:
             if subject is not None:
                 text = await self._read_subject_file(subject.path)
                 tok = subject_from_jwt(text, where=f"in {subject.path}")
-                exp = parse(text).claims.get("exp")
+                exp = numeric_date(parse(text).claims.get("exp"))
                 now = time.time()
                 session = Session(
                     environment=env.name, issuer=tok.issuer, kind="subject_token", subject=tok.subject,
-                    expires_at=float(exp) if isinstance(exp, int | float) else now + 3600,
+                    expires_at=now + 3600 if exp is None else float(exp),
                     obtained_at=now, token_endpoint="", client_id=env.client_id,
                     subject_token_file=str(Path(subject.path).resolve()), subject_token_type=subject.kind)
             else:
@@ -788,37 +797,43 @@ class IdentityService:
     # -- sign-out ---------------------------------------------------------------------------
 
     async def logout(self, env_name: str | None = None) -> IdentityStatus:
-        """Remove what sign-in stored (session, exchanged tokens); revoke the refresh token when
-        the IdP offers revocation (best effort)."""
+        """Remove what sign-in stored (session, exchanged tokens) and revoke the refresh token
+        at the identity provider (RFC 7009) when it offers revocation. Best effort: when the
+        IdP cannot be reached the session is still removed here, and the status says so
+        (``revocation`` ``failed``)."""
         env = await self._env(env_name)
+        outcome: tuple[Literal["revoked", "unsupported", "failed", "none"], str | None] = ("none", None)
         async with self.locks.hold(env.name, timeout=self.config.defaults.login_timeout):
             session = await self._load_session(env.name)
-            if session is not None and session.refresh_token:
-                await self._revoke(env, session)
+            if session is not None:
+                outcome = await self._revoke(env, session)
             await self._in_thread(SessionStore(self.secret_store()).delete, env.name)
             self._sessions.pop(env.name, None)
             await self._forget_tokens(env.name, keep_vault=False)
-        status = await self._status_offline(env)
+        status = replace(await self._status_offline(env), revocation=outcome[0],
+                         revocation_error=outcome[1])
         await self._emit(IdentityChanged(status, "signed_out"))
         return status
 
-    async def _revoke(self, env: EnvironmentConfig, session: Session) -> None:
+    async def _revoke(self, env: EnvironmentConfig, session: Session
+                      ) -> tuple[Literal["revoked", "unsupported", "failed", "none"], str | None]:
+        """Revoke the session's refresh token where the IdP offers it (which also ends, at our
+        platform, the access tokens of the session); (outcome, why it failed)."""
+        if not session.refresh_token:
+            return "none", None
         try:
             meta = await self.trust.metadata(env.issuer)
-            if not meta.revocation_endpoint or not session.refresh_token:
-                return
-            form: list[tuple[str, str]] = [("token", session.refresh_token),
-                                           ("token_type_hint", "refresh_token")]
-            headers = {"Content-Type": "application/x-www-form-urlencoded"}
-            (await self._env_client_auth(env)).apply(form, headers)
-            from urllib.parse import urlencode
-
-            await send(self.http, "POST", meta.revocation_endpoint, what="the revocation endpoint",
-                       timeout=min(5.0, self.config.defaults.timeout),
-                       content=urlencode(form).encode("ascii"), headers=headers)
+            if not meta.revocation_endpoint:
+                return "unsupported", None
+            await revocation.revoke(self.http, meta.revocation_endpoint, session.refresh_token,
+                                    auth=await self._env_client_auth(env), token_type_hint="refresh_token",
+                                    timeout=min(5.0, self.config.defaults.timeout))
         except (OAuthError, IdentityError) as exc:
-            log.info("%s: could not revoke the refresh token (%s); removing it locally anyway",
-                     env.name, getattr(exc, "message", type(exc).__name__))
+            reason = getattr(exc, "message", type(exc).__name__)
+            log.warning("%s: could not revoke the session at the identity provider (%s); it is "
+                        "removed here only", env.name, reason)
+            return "failed", reason
+        return "revoked", None
 
     async def _forget_tokens(self, env_name: str, *, keep_vault: bool) -> None:
         for key in [k for k in self._entries if k.environment == env_name]:

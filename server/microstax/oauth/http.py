@@ -15,14 +15,21 @@ Every request of the protocol layer goes through ``request_json`` (sync) or
 
 Messages name the URL without its query string and never include request bodies, tokens
 or secrets.
+
+TLS trust: the system's (httpx's default; ``SSL_CERT_FILE`` honoured), plus any CA files a
+caller names (``ca_files=``: e.g. an environment's ``ca_file``, the platform's local CA).
+Verification is never turned off.
 """
 
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
+import os
+import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
@@ -51,21 +58,56 @@ class JsonResponse(NamedTuple):
     json: Any
 
 
+class TrustError(ValueError):
+    """A CA file to trust is missing or holds no usable certificate."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+
+
+@functools.lru_cache(maxsize=16)
+def _trust_context(ca_files: tuple[str, ...]) -> ssl.SSLContext:
+    ctx = httpx.create_ssl_context()  # the system's trust (certifi, or SSL_CERT_FILE)
+    for path in ca_files:
+        try:
+            ctx.load_verify_locations(cafile=path)
+        except FileNotFoundError:
+            raise TrustError(f"the CA file {path} does not exist", path) from None
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise TrustError(f"the CA file {path} holds no usable PEM certificate "
+                             f"({getattr(exc, 'reason', None) or type(exc).__name__})", path) from None
+    return ctx
+
+
+def tls_verify(ca_files: Iterable[str | os.PathLike[str]] = ()) -> ssl.SSLContext | bool:
+    """httpx's ``verify=``: ``True`` (the system's trust), or a context that also trusts the
+    certificates in ``ca_files`` (raises ``TrustError`` for an unusable file)."""
+    files = tuple(sorted({os.path.abspath(os.fspath(f)) for f in ca_files}))
+    return _trust_context(files) if files else True
+
+
 def make_client(*, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
                 transport: httpx.BaseTransport | None = None,
-                headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Client:
+                headers: dict[str, str] | None = None,
+                ca_files: Iterable[str | os.PathLike[str]] = (), **kwargs: Any) -> httpx.Client:
     """A sync client with our timeouts and headers; redirects are not followed.
 
-    ``kwargs`` go to ``httpx.Client`` (e.g. ``verify`` for a custom CA bundle).
+    ``ca_files``: CA certificates to trust besides the system's (see ``tls_verify``).
+    ``kwargs`` go to ``httpx.Client``.
     """
+    kwargs.setdefault("verify", tls_verify(ca_files))
     return httpx.Client(timeout=timeout, transport=transport, headers={**_HEADERS, **(headers or {})},
                         follow_redirects=False, **kwargs)
 
 
 def make_async_client(*, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
                       transport: httpx.AsyncBaseTransport | None = None,
-                      headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.AsyncClient:
+                      headers: dict[str, str] | None = None,
+                      ca_files: Iterable[str | os.PathLike[str]] = (), **kwargs: Any) -> httpx.AsyncClient:
     """The async twin of ``make_client``."""
+    kwargs.setdefault("verify", tls_verify(ca_files))
     return httpx.AsyncClient(timeout=timeout, transport=transport,
                              headers={**_HEADERS, **(headers or {})}, follow_redirects=False,
                              **kwargs)
