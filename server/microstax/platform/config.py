@@ -61,6 +61,10 @@ class Cluster:
     own_issuer: bool = False
     trusts: tuple[str, ...] = ()
     max_lifetime: int | None = None
+    #: the cluster's Kubernetes API server URL and the CA file that signs its certificate
+    #: (listed in the catalog for ``microstax kube config``)
+    api_server: str | None = None
+    api_server_ca_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +195,9 @@ class Config:
     users: Mapping[str, User] = field(default_factory=dict)
     policies: tuple[PolicyRule, ...] = ()
     state: StateSettings = StateSettings()
+    #: ``[tls]``: serve https with this certificate and key (relative paths: in the data dir)
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
 
     # -- look-ups ------------------------------------------------------------------------
     def find_cluster(self, name: str) -> tuple[Environment, Cluster] | None:
@@ -306,6 +313,13 @@ class _Table:
             raise self.fail(unknown[0], "unknown key (typo?)")
 
 
+def _api_server(table: _Table) -> str | None:
+    url = table.text("api_server")
+    if url is not None and not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", url):
+        raise table.fail("api_server", "must be an https URL (the cluster's Kubernetes API server)")
+    return url.rstrip("/") if url else None
+
+
 def _name(table: _Table, key: str) -> str:
     value = table.text(key, required=True)
     if not _NAME_RE.fullmatch(value):
@@ -376,6 +390,12 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
     d = root.table("dev")
     auto_user = d.text("auto_approve_user")
     d.done()
+    tt = root.table("tls")
+    tls_cert, tls_key = tt.text("cert_file"), tt.text("key_file")
+    if (tls_cert is None) != (tls_key is None):
+        raise tt.fail("key_file" if tls_key is None else "cert_file",
+                      "give both cert_file and key_file, or neither")
+    tt.done()
 
     environments: list[Environment] = []
     seen_clusters: set[str] = set()
@@ -400,6 +420,8 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
                 status=status, own_issuer=mode == "own",
                 trusts=ct.strs("trusts", (CENTRAL,) if mode == "own" else ()),
                 max_lifetime=ct.integer("max_lifetime", None, minimum=30, maximum=86400),
+                api_server=_api_server(ct),
+                api_server_ca_file=ct.text("api_server_ca_file"),
             ))
             ct.done()
         trust_domain = et.text("trust_domain", f"{env_name}.microstax.local")
@@ -491,7 +513,8 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
                   tokens=tokens, limits=limits, audit_file=audit_file, key_retain_seconds=retain,
                   auto_approve_user=auto_user, environments=tuple(environments),
                   upstreams=tuple(upstreams), clients=clients, users=users,
-                  policies=tuple(policies), state=state)
+                  policies=tuple(policies), state=state, tls_cert_file=tls_cert,
+                  tls_key_file=tls_key)
 
 
 def load_config(path: Path) -> Config:
@@ -544,6 +567,13 @@ address_burst = 400             # authentication (wrong secrets cost a slow hash
 
 [keys]
 retain_seconds = 3600       # retired keys stay in the JWKS this long after `rotate-keys`
+# Serve https (Kubernetes, Dex and most meshes require an https issuer). `platform init`
+# made a local CA (tls/ca.crt: what clients trust, by name) and a certificate for 127.0.0.1,
+# ::1 and localhost; `serve --tls` uses them too. Relative paths are in the data dir.
+# [tls]
+# cert_file = "tls/server.crt"
+# key_file = "tls/server.key"
+
 
 # Shared state (device codes, refresh-token digests, jti replay cache, rate buckets).
 # Default: SQLite in the data dir, shared by the workers of this host. Replicas on separate
@@ -575,6 +605,10 @@ default = true
   region = "eu-west-1"
   services = ["default", "payments", "orders"]
   header_budget = 8192
+  # Its Kubernetes API server, for `microstax kube config` (listed in the catalog):
+  # api_server = "https://127.0.0.1:6443"
+  # api_server_ca_file = "/etc/kubernetes/pki/ca.crt"
+
 
   [[environments.clusters]]
   name = "stx-us-east-cluster"

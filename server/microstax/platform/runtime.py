@@ -47,20 +47,22 @@ class Settings:
     config_path: Path
     host: str = "127.0.0.1"
     port: int = 8411
-    issuer: str | None = None  # overrides config and the derived http://host:port
+    issuer: str | None = None  # overrides config and the derived http(s)://host:port
+    tls: bool = False  # served over https: the derived issuer URL is https
 
     def derived_issuer(self) -> str:
         host = self.host
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def to_env(self) -> dict[str, str]:
         return {"MICROSTAX_PLATFORM_DATA_DIR": str(self.data_dir),
                 "MICROSTAX_PLATFORM_CONFIG": str(self.config_path),
                 "MICROSTAX_PLATFORM_HOST": self.host,
                 "MICROSTAX_PLATFORM_PORT": str(self.port),
-                "MICROSTAX_PLATFORM_ISSUER": self.issuer or ""}
+                "MICROSTAX_PLATFORM_ISSUER": self.issuer or "",
+                "MICROSTAX_PLATFORM_TLS": "1" if self.tls else ""}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -69,7 +71,8 @@ class Settings:
                    config_path=Path(env.get("MICROSTAX_PLATFORM_CONFIG") or data_dir / CONFIG_NAME),
                    host=env.get("MICROSTAX_PLATFORM_HOST", "127.0.0.1"),
                    port=int(env.get("MICROSTAX_PLATFORM_PORT", "8411")),
-                   issuer=env.get("MICROSTAX_PLATFORM_ISSUER") or None)
+                   issuer=env.get("MICROSTAX_PLATFORM_ISSUER") or None,
+                   tls=env.get("MICROSTAX_PLATFORM_TLS") == "1")
 
 
 @functools.lru_cache(maxsize=1024)
