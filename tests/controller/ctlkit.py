@@ -95,7 +95,7 @@ def upstream_overrides(k8s: UpstreamIssuer, spire: UpstreamIssuer) -> dict[str, 
             {"connector_id": "k8s", "issuer": k8s.issuer, "jwks_uri": k8s.jwks_uri,
              "audience": "microstax", "subject_prefix": "k8s:"},
             {"connector_id": "spire", "issuer": spire.issuer, "jwks_uri": spire.jwks_uri,
-             "audience": "microstax"},
+             "audience": "microstax", "trust_domain": "prod.example.org"},
         ],
         "policy+": [
             {"name": "orders-from-k8s", "actors": [f"k8s:{K8S_SA}", SVID_ID], "environment": "dev",

@@ -119,7 +119,7 @@ async def test_actor_token_delegation_and_may_act(make_inproc) -> None:  # type:
     now = int(time.time())
     agent = mx.mint({"sub": spiffe("agent"), "aud": EU_WEST, "scope": "read", "client_id": "x"})
     payments = mx.mint({"sub": spiffe("payments"), "aud": EU_WEST, "scope": "read write",
-                        "client_id": "demo-workload"})
+                        "client_id": "microstax-cli"})
     r = await mx.exchange(payments, audience=EU_WEST, actor_token=agent, actor_token_type=ACCESS)
     assert r.status_code == 200, r.text
     claims = mx.verify(r.json()["access_token"], EU_WEST)
@@ -140,7 +140,8 @@ async def test_actor_token_delegation_and_may_act(make_inproc) -> None:  # type:
     assert r.status_code == 200, r.text
     assert mx.verify(r.json()["access_token"], EU_WEST)["act"] == {"sub": spiffe("stranger")}
     # without may_act and without policy: denied
-    plain = mx.mint({"sub": spiffe("orders"), "aud": EU_WEST, "scope": "read"})
+    plain = mx.mint({"sub": spiffe("orders"), "aud": EU_WEST, "scope": "read",
+                     "client_id": "microstax-cli"})
     r = await mx.exchange(plain, audience=EU_WEST, actor_token=stranger, actor_token_type=ACCESS)
     assert r.json()["error"] == "invalid_target"
     # actor_token without its type
@@ -171,7 +172,8 @@ async def test_bad_subject_tokens_are_invalid_grant(mx: InProc) -> None:
     assert r.json()["error"] == "invalid_request"
     r = await mx.exchange(session, service="default", requested_token_type="urn:x")
     assert r.json()["error"] == "invalid_request"
-    no_federate = mx.mint({"sub": "dev", "aud": "microstax", "scope": "openid"})
+    no_federate = mx.mint({"sub": "dev", "aud": "microstax", "scope": "openid",
+                           "client_id": "microstax-cli"})
     assert (await mx.exchange(no_federate, service="default")).json()["error"] == "invalid_scope"
     assert (await mx.exchange(session, service="default")).status_code == 200
     assert not any(bad in line for line in (mx.data_dir / "audit.log").read_text().splitlines()

@@ -245,12 +245,15 @@ def test_a_second_platform_trusts_the_first_as_upstream_over_http(tmp_path: Path
     with PlatformServer(tmp_path / "a") as a:
         session = a.device_login()["access_token"]
         overrides = {"upstreams": [{"connector_id": "corp", "issuer": a.issuer, "jwks_uri": a.jwks_uri,
-                                    "audience": "microstax"}]}
+                                    "audience": "microstax"}],
+                     # A's users are B's "corp:" principals: only a policy rule lets them federate
+                     "policy+": [{"name": "corp-dev", "actors": ["corp:dev"], "environment": "dev",
+                                  "services": ["orders"], "clusters": ["*"], "scopes": ["read"]}]}
         with PlatformServer(tmp_path / "b", config_overrides=overrides) as b:
             r = b.exchange(session, audience=EU_WEST, service="orders", extra={"connector_id": "corp"})
             assert r.status_code == 200, r.text
             claims = _verify_everywhere(r.json()["access_token"], b.issuer, EU_WEST)
-            assert claims["iss"] == b.issuer and claims["act"] == {"sub": "dev"}
+            assert claims["iss"] == b.issuer and claims["act"] == {"sub": "corp:dev"}
             own = b.device_login()["access_token"]
             r = a.exchange(own, audience=EU_WEST, service="orders")  # A does not trust B
             assert r.status_code == 400 and r.json()["error"] == "invalid_grant"

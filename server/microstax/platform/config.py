@@ -10,6 +10,7 @@ Secrets never live here: client secrets and passwords are stored as scrypt hashe
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import os
 import re
 import tomllib
@@ -48,6 +49,13 @@ class Limits:
     rate_burst: int = 100
     address_rate_per_second: float = 200.0
     address_burst: int = 400
+    # Client-secret checks that need a full scrypt (a secret not seen before), per client and
+    # per address, counted BEFORE hashing: wrong secrets cannot buy unbounded CPU.
+    hash_rate_per_second: float = 2.0
+    hash_burst: int = 20
+    # Peers whose X-Forwarded-For is believed (addresses or CIDR blocks). Empty: none, the
+    # TCP peer is the client (the default; loopback is not trusted implicitly).
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +89,30 @@ class Environment:
 
 @dataclass(frozen=True, slots=True)
 class Upstream:
-    """A trusted upstream issuer (like a Dex connector): subject tokens it signed are accepted."""
+    """A trusted upstream issuer (like a Dex connector): subject tokens it signed are accepted.
+
+    Its subjects live in a namespace of their own and never become local users, clients or
+    services: the principal is ``subject_prefix + sub`` (default prefix ``<connector_id>:``),
+    or, for a SPIFFE issuer (``trust_domain`` set), the SPIFFE ID itself, which must be in
+    that trust domain, one that no local environment uses. Policy rules name these principals.
+    """
 
     connector_id: str
     issuer: str
     jwks_uri: str
     audience: str | None = None
     subject_prefix: str = ""
+    trust_domain: str | None = None
+    clients: tuple[str, ...] = ("*",)
+
+    def principal(self, sub: str) -> str | None:
+        """The principal an upstream ``sub`` maps to; ``None`` when it is outside the
+        upstream's SPIFFE trust domain."""
+        if self.trust_domain is not None:
+            if not sub.startswith(f"spiffe://{self.trust_domain}/") or len(sub) > 2048:
+                return None
+            return sub
+        return self.subject_prefix + sub
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +128,9 @@ class Client:
     audiences: tuple[str, ...] = ("*",)
     max_lifetime: int | None = None
     may_act: tuple[str, ...] = ()
+    # Clients whose tokens this client may redeem as subject tokens in an exchange, besides
+    # its own (the platform's tokens carry ``client_id``). Default: none.
+    redeems_for: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +348,17 @@ def _api_server(table: _Table) -> str | None:
     return url.rstrip("/") if url else None
 
 
+def _networks(table: _Table, key: str) -> tuple[str, ...]:
+    """Addresses or CIDR blocks, normalised (``10.0.0.0/8``, ``::1``)."""
+    out = []
+    for text in table.strs(key, ()):
+        try:
+            out.append(str(ipaddress.ip_network(text, strict=False)))
+        except ValueError:
+            raise table.fail(key, f"{text[:60]!r} is not an IP address or CIDR block") from None
+    return tuple(out)
+
+
 def _name(table: _Table, key: str) -> str:
     value = table.text(key, required=True)
     if not _NAME_RE.fullmatch(value):
@@ -353,6 +392,9 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
         rate_burst=lim.integer("rate_burst", 100, minimum=1, maximum=10**7),
         address_rate_per_second=lim.number("address_rate_per_second", 200.0),
         address_burst=lim.integer("address_burst", 400, minimum=1, maximum=10**7),
+        hash_rate_per_second=lim.number("hash_rate_per_second", 2.0),
+        hash_burst=lim.integer("hash_burst", 20, minimum=1, maximum=10**6),
+        trusted_proxies=_networks(lim, "trusted_proxies"),
     )
     lim.done()
     a = root.table("audit")
@@ -434,11 +476,30 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
         raise root.fail("environments", "environment names must be unique")
 
     upstreams = []
+    local_domains = {e.trust_domain for e in environments}
     for ut in root.tables("upstreams"):
+        connector_id = _name(ut, "connector_id")
+        trust_domain = ut.text("trust_domain")
+        prefix = ut.text("subject_prefix")
+        if trust_domain is not None:
+            if not re.fullmatch(r"[a-z0-9.-]{1,255}", trust_domain):
+                raise ut.fail("trust_domain", "must be a DNS-style name")
+            if trust_domain in local_domains:
+                raise ut.fail("trust_domain", "is the trust domain of a local environment; an "
+                              "upstream's SPIFFE IDs must never be mistaken for local services")
+            if prefix is not None:
+                raise ut.fail("subject_prefix", "a SPIFFE upstream (trust_domain) keeps its "
+                              "SPIFFE IDs as they are: leave subject_prefix out")
+        elif prefix is None:
+            prefix = f"{connector_id}:"
+        elif not prefix:
+            raise ut.fail("subject_prefix", "must not be empty: an upstream's subjects need a "
+                          "namespace of their own, or they could become local users")
         upstreams.append(Upstream(
-            connector_id=_name(ut, "connector_id"), issuer=ut.text("issuer", required=True),
+            connector_id=connector_id, issuer=ut.text("issuer", required=True),
             jwks_uri=ut.text("jwks_uri", required=True), audience=ut.text("audience"),
-            subject_prefix=ut.text("subject_prefix", ""),
+            subject_prefix=prefix or "", trust_domain=trust_domain,
+            clients=ut.strs("clients", ("*",)),
         ))
         ut.done()
 
@@ -479,7 +540,7 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
             scopes=ct.strs("scopes", (), pattern=_SCOPE_RE), secret_hash=secret_hash, jwks=jwks,
             environment=environment, service=service, audiences=ct.strs("audiences", ("*",)),
             max_lifetime=ct.integer("max_lifetime", None, minimum=30, maximum=86400),
-            may_act=ct.strs("may_act", ()),
+            may_act=ct.strs("may_act", ()), redeems_for=ct.strs("redeems_for", ()),
         )
         ct.done()
 
@@ -559,6 +620,11 @@ rate_per_second = 50        # token requests per client (public clients: per cli
 rate_burst = 100            # ... with this much burst; over it: 429 + Retry-After
 address_rate_per_second = 200   # every request from one address, checked before client
 address_burst = 400             # authentication (wrong secrets cost a slow hash each)
+hash_rate_per_second = 2    # client secrets that need a full (slow) hash, per client and per
+hash_burst = 20             # address, counted before hashing; over it: 429 + Retry-After
+# Proxies whose X-Forwarded-For is believed (addresses or CIDR blocks). Empty: the TCP peer
+# is the client, even on loopback. Example: trusted_proxies = ["10.0.0.0/8"]
+trusted_proxies = []
 
 [audit]
 # One JSON line per issuance and per denial. Default: stderr. Relative paths are in the
@@ -567,13 +633,13 @@ address_burst = 400             # authentication (wrong secrets cost a slow hash
 
 [keys]
 retain_seconds = 3600       # retired keys stay in the JWKS this long after `rotate-keys`
+
 # Serve https (Kubernetes, Dex and most meshes require an https issuer). `platform init`
 # made a local CA (tls/ca.crt: what clients trust, by name) and a certificate for 127.0.0.1,
 # ::1 and localhost; `serve --tls` uses them too. Relative paths are in the data dir.
 # [tls]
 # cert_file = "tls/server.crt"
 # key_file = "tls/server.key"
-
 
 # Shared state (device codes, refresh-token digests, jti replay cache, rate buckets).
 # Default: SQLite in the data dir, shared by the workers of this host. Replicas on separate
@@ -609,7 +675,6 @@ default = true
   # api_server = "https://127.0.0.1:6443"
   # api_server_ca_file = "/etc/kubernetes/pki/ca.crt"
 
-
   [[environments.clusters]]
   name = "stx-us-east-cluster"
   region = "us-east-1"
@@ -644,7 +709,12 @@ trust_domain = "staging.microstax.local"
 # issuer = "https://idp.example.com/realms/corp"
 # jwks_uri = "https://idp.example.com/realms/corp/protocol/openid-connect/certs"
 # audience = "microstax"        # required aud of upstream tokens (optional)
-# subject_prefix = "corp:"      # principal name = prefix + upstream sub
+# subject_prefix = "corp:"      # principal = prefix + upstream sub (default "<connector_id>:")
+# clients = ["*"]               # which clients may redeem its tokens (default: any)
+# A SPIFFE issuer (SPIRE's OIDC discovery provider) keeps its SPIFFE IDs as principals instead:
+# trust_domain = "prod.example.org"   # subs must be spiffe://prod.example.org/...
+# Upstream principals never become local users or services; only [[policy]] rules naming
+# them (e.g. actors = ["corp:alice"]) let them federate.
 
 # The CLI, the daemon and the controller: a public client (no secret).
 [[clients]]

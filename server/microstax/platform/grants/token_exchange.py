@@ -12,7 +12,18 @@ Mapping of ``microstax identity federate --service S --target T``:
 
 Narrowing: scopes are bounded by the policy rules matching (actor, service, cluster) and, for
 a subject token already scoped to clusters, by its own ``scope`` and ``aud``. Asking for more
-is ``invalid_scope`` / ``invalid_target``; nothing ever widens.
+is ``invalid_scope`` / ``invalid_target``; nothing ever widens. A token's own claims never
+grant anything: only a token this platform issued may be narrowed without a policy rule (its
+scopes were granted here), and an upstream's subjects are principals of their own namespace
+(``Upstream.principal``) that only policy rules can authorise.
+
+Who may redeem a subject token (docs/platform-trust.md):
+
+* a token this platform issued: the client it was issued to (``client_id``), the workload
+  client whose identity is the token's ``sub`` (the token was federated *for* it), a client
+  whose ``redeems_for`` names the issuing client, or, with an ``actor_token``, any client when
+  the subject's ``may_act`` names that actor;
+* an upstream's token: the clients its ``[[upstreams]] clients`` lists (default: any).
 """
 
 from __future__ import annotations
@@ -50,6 +61,7 @@ class Party:
     session: bool        # a sign-in session (aud = the platform), bounded by policy
     scopes: tuple[str, ...]
     audiences: tuple[str, ...]
+    upstream: str | None = None  # connector id of a foreign upstream issuer
 
 
 def _audiences(claims: dict[str, Any]) -> tuple[str, ...]:
@@ -79,8 +91,7 @@ async def verify_party(req: TokenRequest, token: str, what: str) -> Party:
 
     keys: KeySet
     local = False
-    foreign_audience: str | None = None
-    prefix = ""
+    upstream = None
     if iss == issuer.url and connector is None:
         keys, local = issuer.keys(), True
     else:
@@ -93,8 +104,8 @@ async def verify_party(req: TokenRequest, token: str, what: str) -> Party:
             keys, local = platform.central.keys(), True
         else:
             upstream = config.upstream(cid)
-            foreign_audience = upstream.audience if upstream else None
-            prefix = upstream.subject_prefix if upstream else ""
+            if upstream is None:
+                raise invalid_grant(f"the {what}'s issuer is not trusted here")
             kid = parsed.header.get("kid")
             try:
                 keys = await platform.upstream_keys.get(jwks_uri, kid=kid if isinstance(kid, str) else None)
@@ -110,15 +121,41 @@ async def verify_party(req: TokenRequest, token: str, what: str) -> Party:
         raise invalid_grant(f"the {what} has no subject")
     audiences = _audiences(claims)
     scopes = tuple(scope_set(claims.get("scope") if isinstance(claims.get("scope"), str) else None))
-    if local:
+    if local or upstream is None:
         session = config.audience in audiences
         if not session and not any(config.find_cluster(a) for a in audiences):
             raise invalid_grant(f"the {what} is not meant for this platform (aud)")
-    else:
-        if foreign_audience is not None and foreign_audience not in audiences:
-            raise invalid_grant(f"the {what} is not meant for {foreign_audience!r} (aud)")
-        session = True
-    return Party(prefix + sub, claims, iss, local, session, scopes, audiences)
+        return Party(sub, claims, iss, True, session, scopes, audiences)
+    if upstream.audience is not None and upstream.audience not in audiences:
+        raise invalid_grant(f"the {what} is not meant for {upstream.audience!r} (aud)")
+    if "*" not in upstream.clients and req.auth.client.client_id not in upstream.clients:
+        raise invalid_grant(f"this client may not redeem tokens of upstream {upstream.connector_id!r}")
+    principal = upstream.principal(sub)
+    if principal is None:
+        raise invalid_grant(f"the {what}'s subject is outside the trust domain "
+                            f"{upstream.trust_domain!r} of upstream {upstream.connector_id!r}")
+    if principal in config.users or principal in config.clients or config.parse_spiffe(principal):
+        # A namespace collision is a configuration mistake; never let it make a local identity.
+        raise invalid_grant(f"the {what}'s subject maps onto a local identity; upstream "
+                            f"{upstream.connector_id!r} needs a subject_prefix of its own")
+    return Party(principal, claims, iss, False, True, scopes, audiences, upstream.connector_id)
+
+
+def _check_redeemer(config: Config, client: Any, subject: Party, actor: Party | None) -> None:
+    """May the authenticated client redeem this subject token? (the rule in the docstring)"""
+    if not subject.local:
+        return  # upstream tokens: checked against the upstream's ``clients`` in verify_party
+    issued_to = subject.claims.get("client_id")
+    if issued_to == client.client_id or issued_to in client.redeems_for:
+        return
+    if client.environment is not None and client.service is not None:
+        env = config.environment(client.environment)
+        if env is not None and env.spiffe_id(client.service) == subject.principal:
+            return
+    if actor is not None and _may_act_names(subject.claims, actor) is True:
+        return
+    raise invalid_grant("this client may not redeem that subject token: it was issued to another "
+                        "client (see the client's redeems_for, or name the actor in may_act)")
 
 
 def _act_chain_depth(act: Any) -> int:
@@ -172,6 +209,7 @@ async def grant(req: TokenRequest) -> Issued:
     actor = await verify_party(req, actor_token, "actor token") if actor_token else None
     if actor is not None:
         req.audit["actor"] = actor.principal
+    _check_redeemer(config, client, subject, actor)
 
     # -- the target cluster --------------------------------------------------------------
     if audiences:
@@ -220,8 +258,10 @@ async def grant(req: TokenRequest) -> Issued:
     else:
         names = None
     who = actor.principal if actor is not None else subject.principal
-    self_exchange = actor is None and new_sub == subject.principal
-    if self_exchange or (names is True and new_sub == subject.principal):
+    # Keeping the subject's own identity narrows a token this platform issued (its scopes were
+    # granted here); every other exchange, and every upstream subject, is bounded by policy.
+    keeps_identity = new_sub == subject.principal and (actor is None or names is True)
+    if subject.local and keeps_identity:
         allowed: set[str] = set(subject.scopes)
     else:
         granted = config.allowed_scopes(who, env.name, service, target)

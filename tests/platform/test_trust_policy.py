@@ -1,0 +1,208 @@
+"""What the platform trusts (docs/platform-trust.md): upstream subjects live in a namespace of
+their own, every exchange is bounded by policy (a token's own claims never widen it), which
+client may redeem which subject token, forwarded headers only from configured proxies, and
+client-secret hashing rate-limited before it happens."""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from tests.harness.platform_inproc import EU_WEST, InProc, spiffe
+
+from microstax.jose import HybridSigner, sign
+from microstax.platform.config import ConfigError, parse_config
+from microstax.platform.secrets import hash_secret
+
+CORP = "https://idp.corp.test"
+SPIRE = "https://spire.prod.test"
+MakeInProc = Callable[..., Awaitable[InProc]]
+
+
+def _jwks_transport(**signers: HybridSigner) -> httpx.MockTransport:
+    """Serves ``/<name>/jwks`` for each signer: the upstream issuers' key sets."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        name = request.url.path.strip("/").split("/")[0]
+        if name in signers and request.url.path.endswith("/jwks"):
+            return httpx.Response(200, json=signers[name].key_set().to_jwks())
+        return httpx.Response(404)
+    return httpx.MockTransport(handler)
+
+
+def _upstream_token(signer: HybridSigner, iss: str, sub: str, **extra: Any) -> str:
+    now = int(time.time())
+    return sign({"iss": iss, "sub": sub, "aud": "microstax", "iat": now, "exp": now + 300, **extra},
+                signer, typ="JWT")
+
+
+@pytest.fixture
+async def upstreamed(make_inproc: MakeInProc) -> tuple[InProc, HybridSigner, HybridSigner]:
+    """A platform trusting 'corp' with every optional setting left at its default, and a
+    SPIFFE upstream; one policy rule for corp:alice and one for a SPIFFE workload."""
+    corp, spire = HybridSigner.generate(), HybridSigner.generate()
+    mx = await make_inproc({
+        "upstreams": [
+            {"connector_id": "corp", "issuer": CORP, "jwks_uri": "https://up.test/corp/jwks"},
+            {"connector_id": "spire", "issuer": SPIRE, "jwks_uri": "https://up.test/spire/jwks",
+             "trust_domain": "prod.example.org"},
+        ],
+        "policy+": [
+            {"name": "corp-alice", "actors": ["corp:alice"], "environment": "dev",
+             "services": ["default"], "scopes": ["read"]},
+            {"name": "spire-orders", "actors": ["spiffe://prod.example.org/ns/shop/sa/orders"],
+             "environment": "dev", "services": ["orders"], "scopes": ["read"]},
+        ],
+    }, upstream_transport=_jwks_transport(corp=corp, spire=spire))
+    return mx, corp, spire
+
+
+async def test_an_upstream_sub_naming_a_local_service_gets_no_scopes_it_claims(
+        upstreamed: tuple[InProc, HybridSigner, HybridSigner]) -> None:
+    """The high-severity hole: upstream sub = a local SPIFFE ID with scope 'admin' used to be a
+    self-exchange that granted every scope the token claimed."""
+    mx, corp, _ = upstreamed
+    token = _upstream_token(corp, CORP, spiffe("payments"), scope="admin read write")
+    for kwargs in ({"service": "payments"}, {"service": None}, {"service": "payments", "scope": "admin"}):
+        r = await mx.exchange(token, connector_id="corp", **kwargs)  # type: ignore[arg-type]
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] in ("invalid_target", "invalid_request", "invalid_scope"), r.text
+        assert "access_token" not in r.json()
+
+
+async def test_an_upstream_sub_equal_to_a_local_user_does_not_become_that_user(
+        upstreamed: tuple[InProc, HybridSigner, HybridSigner]) -> None:
+    mx, corp, _ = upstreamed
+    as_dev = _upstream_token(corp, CORP, "dev", scope="federate read write")
+    r = await mx.exchange(as_dev, service="default", connector_id="corp")
+    assert r.status_code == 400 and r.json()["error"] == "invalid_target", r.text
+    assert "corp:dev" in r.json()["error_description"]  # the principal it really is
+    # the audit line names the namespaced principal, never the bare local name
+    denied = [e for e in mx.audit_events() if e["event"] == "denied"]
+    assert denied[-1]["subject"] == "corp:dev"
+
+
+async def test_an_upstream_principal_is_bounded_by_policy_never_by_its_claims(
+        upstreamed: tuple[InProc, HybridSigner, HybridSigner]) -> None:
+    mx, corp, _ = upstreamed
+    alice = _upstream_token(corp, CORP, "alice", scope="admin read write")
+    r = await mx.exchange(alice, service="default", connector_id="corp")
+    assert r.status_code == 200, r.text
+    claims = mx.verify(r.json()["access_token"], EU_WEST)
+    assert claims["scope"] == "read" and claims["act"] == {"sub": "corp:alice"}
+    for scope in ("admin", "write", "read admin"):
+        r = await mx.exchange(alice, service="default", connector_id="corp", scope=scope)
+        assert r.json()["error"] == "invalid_scope", (scope, r.text)
+    # may_act in an upstream token authorises nothing by itself
+    actor = _upstream_token(corp, CORP, "agent")
+    delegating = _upstream_token(corp, CORP, "alice", may_act={"sub": "corp:agent"})
+    r = await mx.exchange(delegating, service="default", connector_id="corp", actor_token=actor,
+                          actor_token_type="urn:ietf:params:oauth:token-type:access_token")
+    assert r.status_code == 400 and r.json()["error"] == "invalid_target", r.text
+
+
+async def test_a_spiffe_upstream_keeps_spiffe_ids_inside_its_trust_domain(
+        upstreamed: tuple[InProc, HybridSigner, HybridSigner]) -> None:
+    mx, _, spire = upstreamed
+    svid = _upstream_token(spire, SPIRE, "spiffe://prod.example.org/ns/shop/sa/orders")
+    r = await mx.exchange(svid, service="orders", connector_id="spire")
+    assert r.status_code == 200, r.text
+    claims = mx.verify(r.json()["access_token"], EU_WEST)
+    assert claims["act"] == {"sub": "spiffe://prod.example.org/ns/shop/sa/orders"}
+    for sub in (spiffe("orders"), "spiffe://other.example.org/ns/shop/sa/orders", "orders"):
+        r = await mx.exchange(_upstream_token(spire, SPIRE, sub), service="orders", connector_id="spire")
+        assert r.status_code == 400 and r.json()["error"] == "invalid_grant", (sub, r.text)
+        assert "trust domain" in r.json()["error_description"]
+
+
+async def test_a_client_redeems_only_subject_tokens_meant_for_it(make_inproc: MakeInProc) -> None:
+    """A bearer token issued to one client cannot be redeemed by another, unless policy says."""
+    secret = "s3cret-for-the-tests"
+    other = {"client_id": "other-app", "type": "confidential", "secret_hash": hash_secret(secret, log_n=10),
+             "grant_types": ["urn:ietf:params:oauth:grant-type:token-exchange"]}
+    mx = await make_inproc({"clients+": [other]})
+    workload = await mx.cc_token(EU_WEST)  # issued to demo-workload
+    r = await mx.exchange(workload, audience=None, scope="read", auth=("other-app", secret))
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    assert "may not redeem" in r.json()["error_description"]
+    session = (await mx.session())["access_token"]  # issued to microstax-cli
+    r = await mx.exchange(session, service="default", auth=("other-app", secret))
+    assert r.json()["error"] == "invalid_grant", r.text
+    # the client it was issued to may
+    r = await mx.exchange(workload, audience=None, scope="read", auth=("demo-workload", mx.demo_secret))
+    assert r.status_code == 200, r.text
+    # and a client whose redeems_for names the issuing client may
+    mx2 = await make_inproc({"clients+": [{**other, "redeems_for": ["demo-workload"]}]})
+    workload2 = await mx2.cc_token(EU_WEST)
+    r = await mx2.exchange(workload2, audience=None, scope="read", auth=("other-app", secret))
+    assert r.status_code == 200, r.text
+
+
+async def test_an_upstream_can_be_limited_to_some_clients(make_inproc: MakeInProc) -> None:
+    corp = HybridSigner.generate()
+    mx = await make_inproc({
+        "upstreams": [{"connector_id": "corp", "issuer": CORP, "jwks_uri": "https://up.test/corp/jwks",
+                       "clients": ["demo-workload"]}],
+        "policy+": [{"name": "corp-alice", "actors": ["corp:alice"], "environment": "dev",
+                     "services": ["default"], "scopes": ["read"]}],
+    }, upstream_transport=_jwks_transport(corp=corp))
+    alice = _upstream_token(corp, CORP, "alice")
+    r = await mx.exchange(alice, service="default", connector_id="corp")  # microstax-cli
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    r = await mx.exchange(alice, service="default", connector_id="corp", auth=("demo-workload", mx.demo_secret))
+    assert r.status_code == 200, r.text
+
+
+def _load(text: str):  # type: ignore[no-untyped-def]
+    return parse_config(tomllib.loads(text))
+
+
+BASE = '''
+[[environments]]
+name = "dev"
+trust_domain = "dev.microstax.local"
+  [[environments.clusters]]
+  name = "c1"
+  region = "r"
+  services = ["default"]
+'''
+
+
+@pytest.mark.parametrize(("upstream", "message"), [
+    ('subject_prefix = ""', "must not be empty"),
+    ('trust_domain = "dev.microstax.local"', "local environment"),
+    ('trust_domain = "prod.example.org"\nsubject_prefix = "x:"', "leave subject_prefix out"),
+    ('trust_domain = "Not A Domain"', "DNS-style"),
+])
+def test_upstream_namespaces_are_checked_when_the_config_loads(upstream: str, message: str) -> None:
+    text = BASE + f'''
+[[upstreams]]
+connector_id = "corp"
+issuer = "https://idp.example"
+jwks_uri = "https://idp.example/jwks"
+{upstream}
+'''
+    with pytest.raises(ConfigError) as info:
+        _load(text)
+    assert message in str(info.value)
+
+
+def test_upstream_defaults_put_subjects_in_the_connector_namespace() -> None:
+    config = _load(BASE + '''
+[[upstreams]]
+connector_id = "corp"
+issuer = "https://idp.example"
+jwks_uri = "https://idp.example/jwks"
+''')
+    upstream = config.upstream("corp")
+    assert upstream is not None and upstream.principal("dev") == "corp:dev"
+
+
+@pytest.mark.parametrize("proxies", [["not-an-ip"], ["10.0.0.0/33"]])
+def test_trusted_proxies_must_be_addresses(proxies: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        _load(BASE + f"[limits]\ntrusted_proxies = {proxies!r}\n".replace("'", '"'))
+    assert "trusted_proxies" in str(info.value)
