@@ -26,6 +26,7 @@ COMMANDS: dict[str, dict[str, str]] = {
         "env": "microstax.cli.envs:env",
         "cluster": "microstax.cli.clusters:cluster",
         "config": "microstax.cli.config_cmd:config",
+        "verifier": "microstax.cli.verifier:verifier",
     },
     "identity": {
         "verify": "microstax.cli.verify:verify",

@@ -1,0 +1,116 @@
+"""Running the verifier service: uvicorn on the plain listener, and a second uvicorn server on
+the TLS listener when ``[kubernetes]`` is configured, both in one event loop (one set of
+caches). SIGTERM/SIGINT stop both; SIGHUP reloads the config (so does a change of the file).
+When both listeners answer, ``verifier ready: <url>`` goes to stderr and the URL to
+``--ready-file``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from .config import VerifierConfig, load_config
+from .service import VerifierService
+
+log = logging.getLogger("microstax.verifier")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling (``run`` installs ours for both servers)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host.strip("[]"), port))
+    sock.listen(2048)
+    return sock
+
+
+def _url(scheme: str, sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+async def _serve(config: VerifierConfig, config_path: Path | None, ready_file: Path | None,
+                 log_level: str) -> None:
+    service = VerifierService(config, config_path=config_path)
+    plain = _bind(config.host, config.port)
+    socks = [plain]
+    common: dict[str, Any] = {"log_level": log_level, "access_log": False, "server_header": False,
+              "lifespan": "off", "interface": "asgi3", "proxy_headers": False,
+                              "timeout_keep_alive": 30, "limit_concurrency": 4096,
+              "h11_max_incomplete_event_size": 65536}
+    servers = [_Server(uvicorn.Config(service.app, **common))]
+    kube_url = None
+    if config.kubernetes is not None:
+        kube = config.kubernetes
+        tls = _bind(kube.host, kube.port)
+        socks.append(tls)
+        kube_url = _url("https", tls) + kube.path
+        servers.append(_Server(uvicorn.Config(
+            service.kube_app, ssl_certfile=str(kube.cert_file),
+            ssl_keyfile=str(kube.key_file), **common)))
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for server in servers:
+            server.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+    loop.add_signal_handler(signal.SIGHUP, service.reload)
+    watcher = loop.create_task(service.watch())
+    tasks = [loop.create_task(server.serve(sockets=[sock])) for server, sock in zip(servers, socks, strict=True)]
+    try:
+        while not all(server.started for server in servers):
+            if any(t.done() for t in tasks):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            url = _url("http", plain)
+            if ready_file is not None:
+                tmp = ready_file.with_name(f".{ready_file.name}.tmp")
+                tmp.write_text(url + ("\n" + kube_url if kube_url else "") + "\n")
+                os.replace(tmp, ready_file)
+            sys.stderr.write(f"verifier ready: {url}" + (f" (TokenReview at {kube_url})" if kube_url else "") + "\n")
+            sys.stderr.flush()
+        await asyncio.gather(*tasks)
+    finally:
+        stop()
+        watcher.cancel()
+        for sock in socks:
+            sock.close()
+        await service.aclose()
+
+
+def serve(config_path: Path, *, ready_file: Path | None = None, host: str | None = None,
+          port: int | None = None, log_level: str = "warning") -> None:
+    """Load the config (``ConfigError`` when it is wrong) and serve until SIGTERM/SIGINT."""
+    config = load_config(config_path)
+    if host is not None or port is not None:
+        from dataclasses import replace
+        config = replace(config, host=host or config.host,
+                         port=config.port if port is None else port)
+    try:
+        import uvloop
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - Windows
+        runner = asyncio.run  # type: ignore[assignment]
+    runner(_serve(config, config_path, ready_file, log_level))
