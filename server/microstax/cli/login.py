@@ -137,8 +137,9 @@ def login(environment: str | None, config_file: Path | None, method: str | None,
 @config_option
 @json_option
 def logout(environment: str | None, config_file: Path | None, as_json: bool) -> None:
-    """Sign out: remove the session and exchanged tokens from the keyring (and revoke the
-    refresh token where the identity provider allows)."""
+    """Sign out: revoke the session at the identity provider where it offers revocation, and
+    remove the session and exchanged tokens here (also when the identity provider cannot be
+    reached; a running editor daemon notices within seconds)."""
     from ..identity.service import IdentityService
 
     async def body(service: IdentityService) -> object:
@@ -150,5 +151,14 @@ def logout(environment: str | None, config_file: Path | None, as_json: bool) -> 
     assert isinstance(status, IdentityStatus)
     if as_json:
         emit_json("identity_status", status.to_json())
+        return
+    if status.revocation == "failed":
+        echo(f"Signed out of {status.environment} on this machine only")
+        stderr(f"warning: the identity provider could not be told to revoke the session "
+               f"({status.revocation_error}); the session and its tokens are deleted here, and its "
+               "refresh token lapses at the identity provider when it expires")
+        return
+    if status.revocation == "revoked":
+        echo(f"Signed out of {status.environment}; the session was revoked at the identity provider")
         return
     echo(f"Signed out of {status.environment}")

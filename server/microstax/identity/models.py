@@ -305,6 +305,12 @@ class IdentityStatus:
     session: SessionInfo | None = None
     #: why the catalog could not be read (the clusters then come from config and the last copy)
     catalog_error: str | None = None
+    #: after a sign-out only: whether the identity provider revoked the session (RFC 7009):
+    #: ``revoked``; ``unsupported`` (it offers no revocation endpoint); ``failed`` (it could
+    #: not be asked or refused: the session was removed locally only, see ``revocation_error``);
+    #: ``none`` (there was nothing to revoke)
+    revocation: Literal["revoked", "unsupported", "failed", "none"] | None = None
+    revocation_error: str | None = None
 
     @property
     def exchanged(self) -> int:
@@ -338,6 +344,10 @@ class IdentityStatus:
         doc["summary"] = self.summary
         if self.catalog_error:
             doc["catalogError"] = self.catalog_error
+        if self.revocation is not None:
+            doc["revocation"] = self.revocation
+            if self.revocation_error:
+                doc["revocationError"] = self.revocation_error
         return doc
 
 
