@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..jose import JoseError, find_tokens, humanize_seconds, parse
+from ..jose import JoseError, find_tokens, humanize_seconds, numeric_date, parse
 
 LONG_LIVED_SECONDS = 24 * 3600
 INFORMATION, WARNING = "information", "warning"
@@ -54,7 +54,9 @@ class Malformed:
 
 
 def _num(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A time claim in range (1970..9999), else None: ``10**400``, ``-1`` or ``null`` are no
+    moments (and ``float(10**400)`` would raise)."""
+    return numeric_date(value)
 
 
 class TokenTimes:

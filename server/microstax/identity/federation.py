@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from ..jose import ACCESS_TOKEN_TYP, JoseError, MalformedToken, VerifiedToken, parse
+from ..jose import ACCESS_TOKEN_TYP, JoseError, MalformedToken, VerifiedToken, numeric_date, parse
 from ..oauth.client_credentials import client_credentials
 from ..oauth.exceptions import (
     DiscoveryError,
@@ -90,8 +90,8 @@ def subject_from_jwt(token: str, *, token_type: str = TOKEN_TYPE_JWT, where: str
     except MalformedToken as exc:
         raise InvalidSubjectToken(f"the subject token {where} is not a JWT: {exc.message}") from exc
     claims = parsed.claims
-    exp = claims.get("exp")
-    if isinstance(exp, int | float) and exp < time.time():
+    exp = numeric_date(claims.get("exp"))
+    if exp is not None and exp < time.time():
         raise InvalidSubjectToken(f"the subject token {where} expired {int(time.time() - exp)}s ago",
                                   hint="renew it (kubelet and SPIRE rotate these files in place)")
     sub = claims.get("sub") if isinstance(claims.get("sub"), str) else "unknown"

@@ -26,7 +26,17 @@ from .exceptions import (
     UnknownKey,
     UnsupportedAlgorithm,
 )
-from .hybrid import ACCESS_TOKEN_TYP, PQ_HEADER, Policy, Verdict, VerifiedToken, check, sign, verify
+from .hybrid import (
+    ACCESS_TOKEN_TYP,
+    PQ_HEADER,
+    Policy,
+    Verdict,
+    VerifiedToken,
+    check,
+    numeric_date,
+    sign,
+    verify,
+)
 from .keys import (
     CLASSICAL_ALG,
     PQ_ALG,
@@ -48,6 +58,6 @@ __all__ = [
     "PQInvalid", "PQMissing", "ParsedToken", "Policy", "SigningKey", "TokenDescription",
     "TypeMismatch", "UnknownKey", "UnsupportedAlgorithm", "Verdict", "VerificationKey",
     "VerifiedToken", "VerifiedTokenCache", "check", "describe", "find_tokens",
-    "humanize_seconds", "parse", "relative", "sign", "thumbprint", "verification_key_from_jwk",
+    "humanize_seconds", "numeric_date", "parse", "relative", "sign", "thumbprint", "verification_key_from_jwk",
     "verify", "write_private_file",
 ]

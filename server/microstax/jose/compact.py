@@ -94,7 +94,16 @@ def _reject_constant(name: str) -> Any:
     raise MalformedToken(f"non-standard JSON number {name}")
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (_INF, -_INF):  # 1e400: out of the range of a double (never NaN: JSON has none)
+        raise MalformedToken(f"a JSON number out of the range of a double ({text[:24]})")
+    return value
+
+
+_INF = float("inf")
+_DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant,
+                            parse_float=_finite_float)
 #: The decoder's (C) scanner, called directly: ``JSONDecoder.decode`` adds two Python frames
 #: and a regex per call, a measurable share of a verification (three documents per token).
 _SCAN = _DECODER.scan_once  # type: ignore[attr-defined]

@@ -6,7 +6,6 @@ verification; otherwise both verdicts read ``not_checked``.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,7 +13,7 @@ from typing import Any
 
 from .compact import ParsedToken, b64url_decode, parse, parse_json_object
 from .exceptions import MalformedToken
-from .hybrid import PQ_HEADER, Verdict
+from .hybrid import PQ_HEADER, Verdict, numeric_date
 
 #: nginx's default large_client_header_buffers is 8 KiB: a header line longer than that is
 #: rejected with 400/431 by a default ingress.
@@ -53,14 +52,12 @@ def _iso(ts: float | None) -> str | None:
 
 
 def _num(value: Any) -> float | None:
-    """A claim as seconds: finite numbers only (``1e400`` parses as infinity)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:  # an integer too large for a float
-        return None
-    return number if math.isfinite(number) else None
+    """A claim as seconds: a NumericDate in range only (not bool, NaN, negative, past 9999)."""
+    return numeric_date(value)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _str_list(value: Any) -> list[str]:
@@ -77,7 +74,7 @@ def identity_of(claims: dict[str, Any]) -> tuple[str, dict[str, str]]:
     sub = raw_sub if isinstance(raw_sub, str) else ""
     k8s = claims.get("kubernetes.io")
     if isinstance(k8s, dict):
-        detail = {"namespace": str(k8s.get("namespace", ""))}
+        detail = {"namespace": _text(k8s.get("namespace")) or ""}
         for key, out in (("serviceaccount", "serviceAccount"), ("pod", "pod")):
             member = k8s.get(key)
             if isinstance(member, dict) and isinstance(member.get("name"), str):
@@ -94,7 +91,7 @@ def identity_of(claims: dict[str, Any]) -> tuple[str, dict[str, str]]:
     if any(isinstance(claims.get(k), str) for k in ("email", "preferred_username", "name")):
         return "user", {k: claims[k] for k in ("preferred_username", "email", "name")
                         if isinstance(claims.get(k), str)}
-    client_id = claims.get("client_id") or claims.get("azp")
+    client_id = _text(claims.get("client_id")) or _text(claims.get("azp"))
     if sub and client_id and (sub == client_id or sub.startswith("service-account-")):
         return "service", {"clientId": str(client_id)}
     if sub:
@@ -107,7 +104,7 @@ def actor_chain(claims: dict[str, Any]) -> list[str]:
     actors: list[str] = []
     act = claims.get("act")
     while isinstance(act, dict) and len(actors) < 32:
-        actors.append(str(act.get("sub", "?")))
+        actors.append(_text(act.get("sub")) or "?")
         act = act.get("act")
     return actors
 
@@ -178,17 +175,20 @@ class TokenDescription:
     def expires_in(self) -> str:
         exp = self.expires_at
         if exp is None:
+            if "exp" in self.claims:
+                return "expiry out of range ('exp' is not a NumericDate between 1970 and 9999)"
             return "never expires (no exp claim)"
         return f"expires {relative(exp, self.now)}" if exp >= self.now else f"expired {relative(exp, self.now)}"
 
     @property
     def signatures(self) -> dict[str, Any]:
-        sigs: dict[str, Any] = {"classical": {"alg": self.header.get("alg"), "kid": self.header.get("kid")}}
+        sigs: dict[str, Any] = {"classical": {"alg": _text(self.header.get("alg")),
+                                              "kid": _text(self.header.get("kid"))}}
         part = self.header.get(PQ_HEADER)
         if isinstance(part, dict) and isinstance(part.get("protected"), str):
             try:
                 pq = parse_json_object(b64url_decode(part["protected"], "PQ header"), "PQ header")
-                sigs["pq"] = {"alg": pq.get("alg"), "kid": pq.get("kid")}
+                sigs["pq"] = {"alg": _text(pq.get("alg")) or "(unreadable)", "kid": _text(pq.get("kid"))}
             except MalformedToken:
                 sigs["pq"] = {"alg": "(unreadable)", "kid": None}
         return sigs
@@ -212,8 +212,8 @@ class TokenDescription:
             "issuer": self.issuer,
             "audience": self.audience,
             "scopes": self.scopes,
-            "clientId": self.claims.get("client_id") or self.claims.get("azp"),
-            "jti": self.claims.get("jti"),
+            "clientId": _text(self.claims.get("client_id")) or _text(self.claims.get("azp")),
+            "jti": _text(self.claims.get("jti")),
             "actors": actor_chain(self.claims),
             "issuedAt": _iso(self.issued_at),
             "notBefore": _iso(self.not_before),
@@ -226,8 +226,8 @@ class TokenDescription:
             "signatures": self.signatures,
             "verdict": {"classical": self.verdict.classical, "pq": self.verdict.pq,
                         "reason": self.verdict.reason},
-            "environment": self.claims.get("env"),
-            "cluster": self.claims.get("cluster"),
+            "environment": _text(self.claims.get("env")),
+            "cluster": _text(self.claims.get("cluster")),
         }
         return summary
 

@@ -108,16 +108,24 @@ class TokenResponse:
         return self.received_at + self.refresh_expires_in
 
 
+#: A lifetime longer than this (about 136 years) is no lifetime: ignored like a missing one.
+_MAX_LIFETIME = 2.0**32
+
+
 def _number(value: Any) -> float | None:
+    """A lifetime in seconds (``expires_in``): a finite number in [0, 2**32], else None
+    (``10**400``, ``1e999``, ``NaN``, negative numbers, booleans)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
+    if isinstance(value, int) and not 0 <= value <= _MAX_LIFETIME:
+        return None
     if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
+        text = value.strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 12):
             return None
+        value = int(text)
+    if isinstance(value, int | float) and 0.0 <= value <= _MAX_LIFETIME:  # NaN fails
+        return float(value)
     return None
 
 

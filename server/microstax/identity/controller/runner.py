@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ...jose import MalformedToken, parse
+from ...jose import MalformedToken, numeric_date, parse
 from ...oauth.http import make_async_client
 from ..exceptions import ConfigError
 from .acquire import Acquired, AcquireError, Acquirer
@@ -97,16 +97,16 @@ class EntryWorker:
             return
         try:
             parsed = parse(text)
-            exp = parsed.claims.get("exp")
-            iat = parsed.claims.get("iat")
-            if isinstance(exp, bool) or not isinstance(exp, int | float):
-                raise MalformedToken("no exp")
+            exp = numeric_date(parsed.claims.get("exp"))
+            iat = numeric_date(parsed.claims.get("iat"))
+            if exp is None:
+                raise MalformedToken("no exp in range")
         except MalformedToken:
             exp = None
         if exp is not None and servable(float(exp), now) and self.state.token is None:
             jti = parsed.claims.get("jti")
             meta = TokenMeta(jti=jti if isinstance(jti, str) else None,
-                             issued_at=float(iat) if isinstance(iat, int | float) else now,
+                             issued_at=now if iat is None else float(iat),
                              expires_at=float(exp), fingerprint=fingerprint(text), origin="adopted")
             self.state.adopted(meta, now)
             log_event(log, INFO, "token_adopted", f"serving the token already in {path} until "
