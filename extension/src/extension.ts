@@ -5,7 +5,8 @@
 import * as vscode from 'vscode';
 import { ChangeDebouncer } from './common/debounce';
 import { commandIds, loadServerInfo } from './common/identity';
-import { classifyChange } from './common/settings';
+import { SessionTracker } from './common/sessionState';
+import { classifyChange, readSettings } from './common/settings';
 import { Commands } from './vscode/commands';
 import { currentSettings, Daemon } from './vscode/daemon';
 import { TokenDocuments } from './vscode/documents';
@@ -25,28 +26,44 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     log.info(`${info.name} ${String(context.extension.packageJSON.version)} activating`);
 
     daemon = new Daemon(info, context, log);
-    const statusBar = new IdentityStatusBar('identity', info.name, ids.quickActions);
-    const tree = new IdentityTree(daemon);
-    const docs = new TokenDocuments();
-    const commands = new Commands(info, ids, context, daemon, log, statusBar, tree, docs);
-    const view = vscode.window.createTreeView(`${info.section}.identityView`, { treeDataProvider: tree });
-    context.subscriptions.push(daemon, statusBar, tree, docs, commands, view, ...commands.register());
-
     const d = daemon;
+    const sessions = new SessionTracker();
+    const setContext = (key: string, value: unknown) => void vscode.commands.executeCommand('setContext', `${info.section}.${key}`, value);
+    setContext('signedIn', false);
+    const statusBar = new IdentityStatusBar('identity', info.name, ids, info.section, sessions, (env) => void d.refreshIdentity(env));
+    const tree = new IdentityTree(d, sessions, info.section, (unconfigured) => setContext('unconfigured', unconfigured));
+    const docs = new TokenDocuments();
+    const commands = new Commands(info, ids, context, d, log, statusBar, tree, docs, sessions);
+    const view = vscode.window.createTreeView(`${info.section}.identityView`, { treeDataProvider: tree });
+    context.subscriptions.push(d, statusBar, tree, docs, commands, view, ...commands.register());
+
     context.subscriptions.push(
         d.onStateChanged((state) => {
             statusBar.setDaemonState(state);
+            if (state !== 'running') {
+                setContext('signedIn', false);
+            }
             if (state === 'running' || state === 'failed' || state === 'stopped') {
                 tree.refresh();
             }
         }),
+        d.onIdentityProblem((problem) => statusBar.setProblem(problem)),
         d.onIdentityChanged((status) => {
-            // With an environment set, the status bar follows that one environment.
-            const wanted = currentSettings(info).environment;
-            if (!wanted || status.environment === wanted) {
+            // One answer for "expired": the status bar, its tooltip and the view read the tracker.
+            const justExpired = sessions.observe(status, Date.now());
+            // The status bar follows one environment: the setting's, else the config's default.
+            const follow = currentSettings(info).environment || d.defaultEnvironment;
+            if (!follow || status.environment === follow) {
                 statusBar.setIdentity(status);
+                setContext('signedIn', status.signedIn && !sessions.isExpired(status.environment));
+                setContext('sessionExpired', sessions.isExpired(status.environment));
             }
             tree.updateIdentity(status);
+            if (justExpired) {
+                void vscode.window
+                    .showWarningMessage(`MicroStax: your session in ${status.environment} has expired. Sign in again to federate tokens.`, 'Sign In')
+                    .then((choice) => (choice === 'Sign In' ? vscode.commands.executeCommand(ids.signIn, status.environment) : undefined));
+            }
         }),
         d.onClusterStateChanged((cluster) => tree.updateCluster(cluster)),
         d.onLoginPrompt((prompt) => void commands.onLoginPrompt(prompt)),
@@ -62,7 +79,20 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     });
     context.subscriptions.push(
         { dispose: () => debouncer.dispose() },
-        vscode.workspace.onDidChangeConfiguration((e) => debouncer.push(classifyChange(info.section, (key) => e.affectsConfiguration(key)))),
+        vscode.workspace.onDidChangeConfiguration((e) => {
+            if (!e.affectsConfiguration(info.section)) {
+                return;
+            }
+            // An invalid value is reported at once, naming the setting.
+            const cfg = vscode.workspace.getConfiguration(info.section);
+            const { problems } = readSettings((k) => cfg.get(k), { userHome: process.env.HOME ?? '', env: process.env });
+            for (const p of problems) {
+                void vscode.window
+                    .showWarningMessage(`MicroStax: the setting ${info.section}.${p.key} ${p.message}; using the default.`, 'Open Settings')
+                    .then((c) => (c ? vscode.commands.executeCommand('workbench.action.openSettings', `${info.section}.${p.key}`) : undefined));
+            }
+            debouncer.push(classifyChange(info.section, (key) => e.affectsConfiguration(key)));
+        }),
     );
 
     void d.start();

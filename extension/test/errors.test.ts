@@ -94,3 +94,20 @@ test('daemon stderr lines: logging format by level, anything else as a warning',
     assert.equal(stderrLevel('Traceback (most recent call last):'), 'warn');
     assert.equal(stderrLevel('ModuleNotFoundError: No module named microstax'), 'warn');
 });
+
+test('an unreachable platform: plain cause, then Retry / Start Local Platform / Show Logs', () => {
+    const local = presentError(userError('IDP_UNAVAILABLE', 'dev: cannot read the metadata at http://127.0.0.1:8411: connection refused', 'retry'), 'Sign-in failed');
+    assert.deepEqual(local.actions, ['retry', 'startLocalPlatform', 'showLogs']);
+    assert.match(local.message, /connection refused\. Is the platform running\?$/);
+    const remote = presentError(userError('IDP_UNAVAILABLE', 'cannot reach https://id.example.com (check that it is running?)'), 'x');
+    assert.deepEqual(remote.actions, ['retry', 'showLogs']);
+    assert.doesNotMatch(remote.message, /Is the platform running/);
+});
+
+test('daemon warnings appear once: with LSP logging up, the stderr copy is debug', async () => {
+    const { stderrLevel } = await import('../src/common/stderr');
+    const line = '2026-11-22 15:45:28,420 WARNING microstax.daemon: identity: bad config';
+    assert.equal(stderrLevel(line), 'warn');
+    assert.equal(stderrLevel(line, true), 'debug');
+    assert.equal(stderrLevel('Traceback (most recent call last):', true), 'warn', 'a crash outside logging still shows');
+});

@@ -51,7 +51,7 @@ const daemon: FlowDaemon & { calls: string[] } = {
     },
     async listClusters(env) {
         this.calls.push(`clusters:${env}`);
-        return clusters;
+        return { clusters };
     },
 };
 
@@ -139,7 +139,49 @@ test('a failing daemon call rejects the flow (the caller shows the error)', asyn
         listEnvironments: async () => {
             throw Object.assign(new Error('boom'), { code: -32001, data: { code: 'NOT_SIGNED_IN', message: 'sign in' } });
         },
-        listClusters: async () => [],
+        listClusters: async () => ({ clusters: [] }),
     };
     await assert.rejects(runFederateFlow(scriptedUI(['dev']), failing), /boom/);
+});
+
+test('a single environment skips step 1', async () => {
+    const one: FlowDaemon = { listEnvironments: async () => [envs[1]], listClusters: async () => ({ clusters }) };
+    const ui = scriptedUI(['stx-eu-west-cluster', 'default']);
+    assert.deepEqual(await runFederateFlow(ui, one), { environment: 'dev', target: 'stx-eu-west-cluster', service: 'default' });
+    assert.deepEqual(
+        ui.shown.map((s) => [s.step, s.total, s.back]),
+        [
+            [1, 2, false],
+            [2, 2, true],
+        ],
+    );
+});
+
+test('unreachable is not empty: the cluster step says so and offers Retry, then Start Local Platform', async () => {
+    let calls = 0;
+    const flaky: FlowDaemon = {
+        listEnvironments: async () => [envs[1]],
+        listClusters: async () => (++calls === 1 ? { clusters: [], catalogError: 'the platform catalog of dev is unavailable: connection refused' } : { clusters }),
+    };
+    const ui = scriptedUI(['Retry', 'stx-eu-west-cluster', 'default']);
+    assert.deepEqual(await runFederateFlow(ui, flaky), { environment: 'dev', target: 'stx-eu-west-cluster', service: 'default' });
+    // dev's issuer is on loopback: Start Local Platform is offered
+    assert.deepEqual(ui.shown[0].labels, ['$(refresh) Retry', '$(play) Start Local Platform', '$(output) Show Logs']);
+    assert.equal(calls, 2, 'Retry asked the daemon again');
+
+    const actions: string[] = [];
+    const down: FlowDaemon = { listEnvironments: async () => [envs[1]], listClusters: async () => ({ clusters: [], catalogError: 'unreachable' }) };
+    const ui2 = scriptedUI(['Start Local Platform']);
+    assert.equal(await runFederateFlow(ui2, down, { onAction: (a) => actions.push(a) }), undefined);
+    assert.deepEqual(actions, ['startLocalPlatform']);
+
+    const remote: FlowDaemon = { listEnvironments: async () => [envs[0]], listClusters: async () => ({ clusters: [], catalogError: 'unreachable' }) };
+    const ui3 = scriptedUI([undefined]);
+    await runFederateFlow(ui3, remote);
+    assert.deepEqual(ui3.shown[0].labels, ['$(refresh) Retry', '$(output) Show Logs'], 'no local platform to start for a remote issuer');
+
+    const empty: FlowDaemon = { listEnvironments: async () => [envs[1]], listClusters: async () => ({ clusters: [] }) };
+    const ui4 = scriptedUI([undefined]);
+    await runFederateFlow(ui4, empty);
+    assert.deepEqual(ui4.shown[0].labels, ['$(info) No clusters in the catalog']);
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { commandIds, loadServerInfo } from '../src/common/identity';
@@ -51,4 +51,37 @@ test("minPython is the package's requires-python", () => {
     const pyproject = readFileSync(join(__dirname, '..', '..', '..', 'pyproject.toml'), 'utf8');
     const requires = /^requires-python\s*=\s*">=\s*([\d.]+)"/m.exec(pyproject)?.[1];
     assert.equal(loadServerInfo(pkg).minPython, requires);
+});
+
+test('settings that decide what runs are machine-scoped: a workspace cannot set them', () => {
+    const props = pkg.contributes.configuration.properties;
+    for (const key of ['microstax.python', 'microstax.daemonCommand', 'microstax.configFile']) {
+        assert.equal(props[key].scope, 'machine', `${key} must be machine-scoped (not machine-overridable or window)`);
+    }
+    // The rest may differ per folder.
+    assert.notEqual(props['microstax.environment'].scope, 'machine');
+});
+
+test('first run: an Activity Bar container with an icon, a welcome view, a walkthrough', () => {
+    const ext = join(__dirname, '..', '..');
+    const container = pkg.contributes.viewsContainers.activitybar.find((c: { id: string }) => c.id === 'microstax');
+    assert.ok(container && existsSync(join(ext, container.icon)), 'the container and its icon');
+    assert.deepEqual(pkg.contributes.views.microstax.map((v: { id: string }) => v.id), ['microstax.identityView']);
+    const welcome = pkg.contributes.viewsWelcome.find((w: { when: string }) => /microstax\.unconfigured/.test(w.when) && !/!microstax\.unconfigured/.test(w.when));
+    for (const cmd of ['signIn', 'configurePlatform', 'startLocalPlatform', 'openDocs']) {
+        assert.match(welcome.contents, new RegExp(`command:microstax\\.${cmd}\\)`), cmd);
+    }
+    const walk = pkg.contributes.walkthroughs[0];
+    assert.deepEqual(walk.steps.map((s: { id: string }) => s.id), ['daemon', 'platform', 'signIn', 'federate', 'hover']);
+    for (const step of walk.steps) {
+        assert.ok(existsSync(join(ext, step.media.markdown)), step.media.markdown);
+    }
+    const vscodeignore = readFileSync(join(ext, '.vscodeignore'), 'utf8').split('\n');
+    assert.ok(vscodeignore.includes('!media/*.svg') && vscodeignore.includes('!media/walkthrough/*.md'));
+});
+
+test('commands follow state: Sign In only when signed out, Sign Out only when signed in', () => {
+    const palette = new Map(pkg.contributes.menus.commandPalette.map((m: { command: string; when: string }) => [m.command, m.when]));
+    assert.equal(palette.get('microstax.signIn'), '!microstax.signedIn');
+    assert.equal(palette.get('microstax.signOut'), 'microstax.signedIn');
 });

@@ -6,8 +6,12 @@ import {
     clusterStatusText,
     clusterTokenText,
     clusterTreeItem,
+    decodedDocument,
     environmentTreeItem,
     federatedMessage,
+    isLocalPlatform,
+    isUnconfigured,
+    unreachableText,
     headerBudgetWarning,
     pqVerdictText,
     presentStatus,
@@ -47,34 +51,56 @@ test('status: starting, stopped, unknown identity', () => {
 
 test('status: signed in shows subject, environment and time left', () => {
     const p = presentStatus({ daemon: 'running', identity: identity({ secondsLeft: 2520 }), receivedAtMs: T0, nowMs: T0 });
-    assert.equal(p.text, '$(verified) alice@example.com · dev · 42m');
+    assert.equal(p.text, '$(verified) alice@example.com@dev · 42m left');
+    assert.equal(p.click, 'quickActions');
     assert.equal(p.colour, 'normal');
     assert.match(p.tooltip, /Signed in as `alice@example.com` to \*\*dev\*\*/);
     assert.match(p.tooltip, /Session ends in 42m/);
     assert.ok(p.refreshInMs <= 60_000);
 });
 
-test('status: warning colour near expiry, error colour when expired, counting down locally', () => {
+test('status: warning colour only near expiry; expired by the clock reads like expired by the daemon', () => {
     const id = identity({ secondsLeft: 600 });
     assert.equal(presentStatus({ daemon: 'running', identity: id, receivedAtMs: T0, nowMs: T0 }).colour, 'normal');
     const warn = presentStatus({ daemon: 'running', identity: id, receivedAtMs: T0, nowMs: T0 + 301_000 });
     assert.equal(warn.colour, 'warning');
-    assert.match(warn.text, /^\$\(warning\) alice@example.com · dev · 4m$/);
-    const expired = presentStatus({ daemon: 'running', identity: id, receivedAtMs: T0, nowMs: T0 + 600_000 });
-    assert.equal(expired.colour, 'error');
-    assert.match(expired.text, /expired$/);
-    assert.equal(expired.refreshInMs, Infinity);
+    assert.match(warn.text, /^\$\(warning\) alice@example.com@dev · 4m left$/);
+    const byClock = presentStatus({ daemon: 'running', identity: id, receivedAtMs: T0, nowMs: T0 + 600_000 });
+    const byDaemon = presentStatus({ daemon: 'running', identity: identity({ signedIn: false, subject: undefined, secondsLeft: undefined }), nowMs: T0, expired: true });
+    for (const p of [byClock, byDaemon]) {
+        assert.equal(p.colour, 'warning', 'expiry is not a failure');
+        assert.equal(p.text, '$(warning) MicroStax: session expired (dev)');
+        assert.match(p.tooltip, /expired/);
+        assert.equal(p.click, 'signIn');
+        assert.equal(p.refreshInMs, Infinity);
+    }
 });
 
-test('status: signed out is an error', () => {
+test('status: signed out is neutral and a click signs in', () => {
     const p = presentStatus({
         daemon: 'running',
         identity: identity({ signedIn: false, subject: undefined, secondsLeft: undefined, clusters: [cluster('a')] }),
         nowMs: T0,
     });
-    assert.equal(p.text, '$(circle-slash) MicroStax: signed out (dev)');
-    assert.equal(p.colour, 'error');
+    assert.equal(p.text, '$(account) MicroStax: Sign in');
+    assert.equal(p.colour, 'normal');
+    assert.equal(p.click, 'signIn');
+    assert.match(p.tooltip, /Not signed in to \*\*dev\*\*/);
     assert.match(p.tooltip, /- a: not exchanged/);
+});
+
+test('status: error colour only for real failures', () => {
+    const bad = presentStatus({ daemon: 'running', identity: identity(), nowMs: T0, problem: { code: 'CONFIG_INVALID', message: 'c.toml is not valid TOML' } });
+    assert.equal(bad.colour, 'error');
+    assert.equal(bad.text, '$(error) MicroStax: config problem');
+    assert.equal(bad.click, 'openSettings');
+    assert.match(bad.tooltip, /not valid TOML/);
+    const unknown = presentStatus({ daemon: 'running', nowMs: T0, problem: { code: 'UNKNOWN_ENVIRONMENT', message: 'no environment qa' } });
+    assert.equal(unknown.text, '$(error) MicroStax: unknown environment');
+    assert.equal(presentStatus({ daemon: 'stopped', nowMs: T0 }).click, 'restartDaemon');
+    const unreachable = presentStatus({ daemon: 'running', identity: identity({ catalogError: 'the platform catalog of dev is unavailable' }), nowMs: T0 });
+    assert.equal(unreachable.colour, 'normal', 'an unreachable catalog is said in the tooltip, not painted red');
+    assert.match(unreachable.tooltip, /catalog of dev is unavailable/);
 });
 
 test('status: long subjects are shortened, no time when the daemon gives none', () => {
@@ -83,7 +109,7 @@ test('status: long subjects are shortened, no time when the daemon gives none', 
         identity: identity({ subject: 'spiffe://cluster.local/ns/payments/sa/very-long-service-account', secondsLeft: undefined }),
         nowMs: T0,
     });
-    assert.equal(p.text, '$(verified) spiffe://cluster.local/ns/payme… · dev');
+    assert.equal(p.text, '$(verified) spiffe://cluster.local/ns/payme…@dev');
 });
 
 test('cluster token text and tree items', () => {
@@ -174,4 +200,33 @@ test('verdicts in words: absent is no PQ part, not a failure', () => {
         verifyMessage(false, summary({ verdict: { classical: 'not_checked', pq: 'unverifiable' } }), 'offline'),
         /\(classical not checked, post-quantum unverifiable offline\)/,
     );
+});
+
+test('first run, local platforms, the unreachable row', () => {
+    assert.equal(isUnconfigured([{ name: 'dev', issuer: 'http://127.0.0.1:8411', default: true, signedIn: false, source: 'default' }]), true);
+    assert.equal(isUnconfigured(envs), false);
+    assert.equal(isLocalPlatform('http://127.0.0.1:8411'), true);
+    assert.equal(isLocalPlatform('http://localhost:9000/x'), true);
+    assert.equal(isLocalPlatform('https://id.example.com'), false);
+    assert.equal(isLocalPlatform('not a url'), false);
+    const row = unreachableText('dev', 'the platform catalog of dev is unavailable: connection refused');
+    assert.match(row.label, /unreachable — Retry/);
+    assert.match(row.tooltip, /connection refused[\s\S]*Is the platform of dev running\?/);
+    const builtin = environmentTreeItem({ name: 'dev', issuer: 'http://127.0.0.1:8411', default: true, signedIn: false, source: 'default' });
+    assert.match(builtin.description, /local platform/);
+    assert.match(builtin.tooltip, /127\.0\.0\.1:8411/);
+    const expired = environmentTreeItem(envs[0], true);
+    assert.equal(expired.description, 'session expired');
+    assert.equal(expired.icon, 'warning');
+});
+
+test('decoded document: the verdict first, then header and claims as JSON', () => {
+    const doc = decodedDocument({ v: 1, summary: summary({ subject: 'evil\n// injected' }), markdown: '', header: { alg: 'ES256' }, claims: { sub: 'x' } });
+    assert.ok(doc);
+    const lines = doc.split('\n');
+    assert.match(lines[0], /^\/\/ Not verified/);
+    assert.ok(lines.slice(0, 3).every((l) => l.startsWith('//')), 'untrusted text cannot end the comment');
+    const json = JSON.parse(lines.filter((l) => !l.startsWith('//')).join('\n'));
+    assert.deepEqual(json, { header: { alg: 'ES256' }, claims: { sub: 'x' } });
+    assert.equal(decodedDocument({ v: 1, summary: summary(), markdown: 'card' }), undefined);
 });

@@ -4,7 +4,7 @@
  */
 import { USER_ERROR_CODE, type UserErrorData } from './protocol';
 
-export type ErrorAction = 'signIn' | 'openSettings' | 'retry' | 'showLogs' | 'restartDaemon';
+export type ErrorAction = 'signIn' | 'openSettings' | 'retry' | 'showLogs' | 'restartDaemon' | 'startLocalPlatform';
 
 export const ACTION_LABELS: Record<ErrorAction, string> = {
     signIn: 'Sign In',
@@ -12,7 +12,11 @@ export const ACTION_LABELS: Record<ErrorAction, string> = {
     retry: 'Retry',
     showLogs: 'Show Logs',
     restartDaemon: 'Restart Daemon',
+    startLocalPlatform: 'Start Local Platform',
 };
+
+/** A platform on this machine named in a message: Start Local Platform can help. */
+const LOCAL_URL = /https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/;
 
 export interface ErrorPresentation {
     severity: 'error' | 'warning';
@@ -59,11 +63,24 @@ export function presentError(err: unknown, what: string): ErrorPresentation {
         if (SIGN_IN_CODES.has(data.code) && !actions.includes('signIn')) {
             actions.unshift('signIn');
         }
+        let text = data.message || message;
+        if (data.code === 'IDP_UNAVAILABLE') {
+            // Plain cause, then the next step.
+            if (!actions.includes('retry')) {
+                actions.unshift('retry');
+            }
+            if (LOCAL_URL.test(text)) {
+                actions.splice(1, 0, 'startLocalPlatform');
+            }
+            if (!/running\?/.test(text)) {
+                text = `${text.replace(/[.\s]+$/, '')}. Is the platform running?`;
+            }
+        }
         if (!actions.includes('showLogs')) {
             actions.push('showLogs');
         }
         const severity = data.code === 'NOT_SIGNED_IN' ? 'warning' : 'error';
-        return { severity, message: `${what}: ${data.message || message}`, actions, code: data.code };
+        return { severity, message: `${what}: ${text}`, actions, code: data.code };
     }
     if (NOT_RUNNING.test(message)) {
         return { severity: 'error', message: `${what}: the MicroStax daemon is not running.`, actions: ['restartDaemon', 'showLogs'] };

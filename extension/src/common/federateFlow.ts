@@ -3,7 +3,7 @@
  * the daemon are passed in, so the flow is tested without VS Code.
  */
 import type { ClusterState, Environment, FederateParams } from './protocol';
-import { clusterStatusIcon, clusterTokenText } from './presentation';
+import { clusterStatusIcon, clusterTokenText, isLocalPlatform } from './presentation';
 
 export const BACK = Symbol('back');
 export type Back = typeof BACK;
@@ -33,9 +33,24 @@ export interface FlowUI {
     pick<T>(step: PickStep<T>): Promise<T | Back | undefined>;
 }
 
+export interface ClusterList {
+    clusters: ClusterState[];
+    /** Why the platform catalog could not be read: then an empty list is "unreachable", not "none". */
+    catalogError?: string;
+}
+
 export interface FlowDaemon {
     listEnvironments(): Promise<Environment[]>;
-    listClusters(environment: string): Promise<ClusterState[]>;
+    listClusters(environment: string): Promise<ClusterList>;
+}
+
+/** What the user can do in the cluster step when the catalog cannot be reached. */
+export type FlowAction = 'retry' | 'startLocalPlatform' | 'showLogs';
+export interface ActionPick {
+    action: FlowAction;
+}
+export function isActionPick(v: unknown): v is ActionPick {
+    return typeof v === 'object' && v !== null && 'action' in v && !('name' in v);
 }
 
 export interface FlowOptions {
@@ -46,6 +61,8 @@ export interface FlowOptions {
     /** Services used before, most recent first. */
     recentServices?: string[];
     nowMs?: () => number;
+    /** Start Local Platform / Show Logs, picked in the cluster step (the flow then ends). */
+    onAction?: (action: Exclude<FlowAction, 'retry'>) => void;
 }
 
 export const TITLE = 'MicroStax: Federate Identity Token';
@@ -63,6 +80,32 @@ export function environmentItems(envs: Environment[], preferred?: string): PickI
     // Preferred (setting) first, then the config default, then the rest in the daemon's order.
     const rank = (i: PickItem<string>) => (i.value === preferred ? 0 : envs.find((e) => e.name === i.value)?.default ? 1 : 2);
     return items.map((item, idx) => ({ item, idx })).sort((a, b) => rank(a.item) - rank(b.item) || a.idx - b.idx).map((x) => x.item);
+}
+
+/**
+ * The cluster step's items. With no clusters and a catalog error, the step says the platform is
+ * unreachable and offers Retry (and Start Local Platform for a platform on this machine); with no
+ * clusters and no error, it says the catalog is empty.
+ */
+export function clusterStepItems(list: ClusterList, issuer: string | undefined, receivedAtMs: number, nowMs: number): PickItem<ClusterState | ActionPick>[] {
+    if (list.clusters.length === 0) {
+        if (list.catalogError) {
+            const items: PickItem<ClusterState | ActionPick>[] = [
+                { label: '$(refresh) Retry', description: 'the platform is unreachable', detail: list.catalogError, value: { action: 'retry' } },
+            ];
+            if (isLocalPlatform(issuer)) {
+                items.push({ label: '$(play) Start Local Platform', description: 'microstax platform serve, in a terminal', value: { action: 'startLocalPlatform' } });
+            }
+            items.push({ label: '$(output) Show Logs', value: { action: 'showLogs' } });
+            return items;
+        }
+        return [{ label: '$(info) No clusters in the catalog', description: 'Retry', detail: 'The platform lists no cluster for this environment.', value: { action: 'retry' } }];
+    }
+    const items: PickItem<ClusterState | ActionPick>[] = clusterItems(list.clusters, receivedAtMs, nowMs);
+    if (list.catalogError) {
+        items.push({ label: '$(refresh) Retry', description: 'the catalog is unreachable: these are the last known clusters', detail: list.catalogError, value: { action: 'retry' } });
+    }
+    return items;
 }
 
 export function clusterItems(clusters: ClusterState[], receivedAtMs: number, nowMs: number): PickItem<ClusterState>[] {
@@ -108,6 +151,15 @@ export async function runFederateFlow(ui: FlowUI, daemon: FlowDaemon, opts: Flow
     const now = opts.nowMs ?? Date.now;
     let environment = opts.preset?.environment;
     let cluster = opts.preset?.cluster;
+    let issuer: string | undefined;
+    let envs: Environment[] | undefined;
+    if (!environment && !cluster) {
+        // A single environment skips step 1.
+        envs = await daemon.listEnvironments();
+        if (envs.length === 1) {
+            environment = envs[0].name;
+        }
+    }
     const firstStep: 'environment' | 'cluster' | 'service' = cluster ? 'service' : environment ? 'cluster' : 'environment';
     const steps = firstStep === 'environment' ? 3 : firstStep === 'cluster' ? 2 : 1;
     let state: 'environment' | 'cluster' | 'service' = firstStep;
@@ -120,7 +172,10 @@ export async function runFederateFlow(ui: FlowUI, daemon: FlowDaemon, opts: Flow
                 step: stepNo('environment'),
                 totalSteps: steps,
                 placeholder: 'Environment the token is for',
-                items: daemon.listEnvironments().then((envs) => environmentItems(envs, environment ?? opts.defaultEnvironment)),
+                items: (envs ? Promise.resolve(envs) : daemon.listEnvironments()).then((list) => {
+                    envs = list;
+                    return environmentItems(list, environment ?? opts.defaultEnvironment);
+                }),
                 canGoBack: false,
             });
             if (choice === undefined || choice === BACK) {
@@ -130,13 +185,14 @@ export async function runFederateFlow(ui: FlowUI, daemon: FlowDaemon, opts: Flow
             state = 'cluster';
         } else if (state === 'cluster') {
             const env = environment as string;
+            issuer = envs?.find((e) => e.name === env)?.issuer;
             const receivedAt = now();
-            const choice = await ui.pick<ClusterState>({
+            const choice = await ui.pick<ClusterState | ActionPick>({
                 title: `${TITLE} (${env})`,
                 step: stepNo('cluster'),
                 totalSteps: steps,
                 placeholder: 'Cluster to call',
-                items: daemon.listClusters(env).then((cs) => clusterItems(cs, receivedAt, now())),
+                items: daemon.listClusters(env).then((list) => clusterStepItems(list, issuer, receivedAt, now())),
                 canGoBack: firstStep === 'environment',
             });
             if (choice === undefined) {
@@ -145,6 +201,13 @@ export async function runFederateFlow(ui: FlowUI, daemon: FlowDaemon, opts: Flow
             if (choice === BACK) {
                 state = 'environment';
                 continue;
+            }
+            if (isActionPick(choice)) {
+                if (choice.action === 'retry') {
+                    continue;
+                }
+                opts.onAction?.(choice.action);
+                return undefined;
             }
             cluster = choice;
             state = 'service';

@@ -52,6 +52,11 @@ export function commandIds(section: string) {
         viewRefresh: `${section}.view.refresh`,
         viewFederate: `${section}.view.federate`,
         viewCopy: `${section}.view.copy`,
+        configurePlatform: `${section}.configurePlatform`,
+        startLocalPlatform: `${section}.startLocalPlatform`,
+        openDocs: `${section}.openDocs`,
+        copyLoginCode: `${section}.copyLoginCode`,
+        openLoginPage: `${section}.openLoginPage`,
     } as const;
 }
 export type CommandIds = ReturnType<typeof commandIds>;

@@ -2,7 +2,7 @@
  * What the status bar, the tree view and the notifications say, computed from the daemon's
  * shapes. No vscode import: colours are names the vscode layer maps to ThemeColors.
  */
-import type { ClassicalVerdict, ClusterState, Environment, FederateResult, IdentityStatus, PqVerdict, TokenSummary } from './protocol';
+import type { ClassicalVerdict, ClusterState, DecodeResult, Environment, FederateResult, IdentityStatus, PqVerdict, TokenSummary } from './protocol';
 import { formatCompact, formatDuration, msUntilCompactChange, secondsLeftNow } from './time';
 
 export type DaemonState = 'starting' | 'running' | 'stopped' | 'failed';
@@ -28,6 +28,23 @@ export interface StatusInput {
     receivedAtMs?: number;
     nowMs: number;
     name?: string;
+    /** The session of `identity.environment` ended by expiring (not by Sign Out). */
+    expired?: boolean;
+    /** A real failure the daemon reported for the identity (bad config, unknown environment). */
+    problem?: { code?: string; message: string };
+}
+
+/** What a click on the status bar item does. */
+export type StatusClick = 'quickActions' | 'signIn' | 'openSettings' | 'restartDaemon';
+
+export interface StatusPresentation {
+    text: string;
+    colour: StatusColour;
+    /** Markdown. */
+    tooltip: string;
+    /** Milliseconds until the text should be rendered again (countdown), or Infinity. */
+    refreshInMs: number;
+    click: StatusClick;
 }
 
 export function shorten(text: string, max = MAX_SUBJECT): string {
@@ -39,66 +56,98 @@ export function mdEscape(text: string): string {
     return text.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
 }
 
+function inlineCode(text: string): string {
+    return `\`${text.replace(/`/g, "'")}\``;
+}
+
+/** `dev@dev · 14m left`: who, where, and for how long (compact, minutes resolution). */
+export function whoText(subject: string, env: string, secondsLeft: number | undefined): string {
+    const who = `${shorten(subject)}@${env}`;
+    return secondsLeft === undefined ? who : `${who} · ${formatCompact(secondsLeft)} left`;
+}
+
 export function presentStatus(input: StatusInput): StatusPresentation {
     const name = input.name ?? 'MicroStax Identity';
     const actions = '\n\n*Click for MicroStax actions.*';
     if (input.daemon === 'starting') {
-        return { text: '$(sync~spin) MicroStax', colour: 'normal', tooltip: `**${name}**\n\nStarting the daemon…`, refreshInMs: Infinity };
+        return { text: '$(sync~spin) MicroStax', colour: 'normal', tooltip: `**${name}**\n\nStarting the daemon…`, refreshInMs: Infinity, click: 'quickActions' };
     }
     if (input.daemon === 'stopped' || input.daemon === 'failed') {
         return {
             text: '$(error) MicroStax: daemon stopped',
             colour: 'error',
-            tooltip: `**${name}**\n\nThe daemon is not running. Use *MicroStax: Restart Daemon* or see *MicroStax: Show Logs*.${actions}`,
+            tooltip: `**${name}**\n\nThe daemon is not running. Click to restart it; *MicroStax: Show Logs* says why it stopped.`,
             refreshInMs: Infinity,
+            click: 'restartDaemon',
+        };
+    }
+    if (input.problem) {
+        const what = input.problem.code === 'UNKNOWN_ENVIRONMENT' ? 'unknown environment' : 'config problem';
+        return {
+            text: `$(error) MicroStax: ${what}`,
+            colour: 'error',
+            tooltip: `**${name}**\n\n${mdEscape(input.problem.message)}\n\nClick to open the MicroStax settings.`,
+            refreshInMs: Infinity,
+            click: 'openSettings',
         };
     }
     const id = input.identity;
     if (!id) {
-        return { text: '$(key) MicroStax', colour: 'normal', tooltip: `**${name}**\n\nAsking the daemon who you are…`, refreshInMs: Infinity };
+        return { text: '$(key) MicroStax', colour: 'normal', tooltip: `**${name}**\n\nAsking the daemon who you are…`, refreshInMs: Infinity, click: 'quickActions' };
     }
     const env = id.environment;
+    const catalog = id.catalogError ? `\n\n$(warning) ${mdEscape(id.catalogError)}` : '';
+    const expiredView = (when?: string): StatusPresentation => ({
+        text: `$(warning) MicroStax: session expired (${env})`,
+        colour: 'warning',
+        tooltip: `**${name}**\n\nYour session in **${mdEscape(env)}** expired${when ? ` at ${mdEscape(when)}` : ''}. Click to sign in again.${catalog}`,
+        refreshInMs: Infinity,
+        click: 'signIn',
+    });
     if (!id.signedIn) {
+        if (input.expired) {
+            return expiredView();
+        }
         return {
-            text: `$(circle-slash) MicroStax: signed out (${env})`,
-            colour: 'error',
-            tooltip: `**${name}**\n\nNot signed in to **${mdEscape(env)}**. Use *MicroStax: Sign In*.${clusterLines(id.clusters, input)}${actions}`,
+            text: '$(account) MicroStax: Sign in',
+            colour: 'normal',
+            tooltip: `**${name}**\n\nNot signed in to **${mdEscape(env)}**. Click to sign in.${catalog}${clusterLines(id.clusters, input)}`,
             refreshInMs: Infinity,
+            click: 'signIn',
         };
     }
     const subject = id.subject ?? id.label;
     const left = secondsLeftNow(id.secondsLeft, input.receivedAtMs ?? input.nowMs, input.nowMs);
+    if (left !== undefined && left <= 0) {
+        return expiredView(id.expiresAt);
+    }
     let colour: StatusColour = 'normal';
     let icon = '$(verified)';
-    let timeText = '';
     let refreshInMs = Infinity;
     if (left !== undefined) {
-        timeText = ` · ${formatCompact(left)}`;
         refreshInMs = msUntilCompactChange(left);
-        if (left <= 0) {
-            colour = 'error';
-            icon = '$(error)';
-        } else if (left <= WARN_SECONDS) {
+        if (left <= WARN_SECONDS) {
             colour = 'warning';
             icon = '$(warning)';
         }
     }
-    const lines = [`**${name}**`, '', `Signed in as \`${subject.replace(/`/g, "'")}\` to **${mdEscape(env)}**`];
+    const lines = [`**${name}**`, '', `Signed in as ${inlineCode(subject)} to **${mdEscape(env)}**`];
     if (id.issuer) {
         lines.push('', `Issuer: ${mdEscape(id.issuer)}`);
     }
     if (left !== undefined) {
-        const when = id.expiresAt ? ` (${id.expiresAt})` : '';
-        lines.push('', left > 0 ? `Session ends in ${formatDuration(left)}${when}` : `Session expired${when}`);
+        const when = id.expiresAt ? ` (${mdEscape(id.expiresAt)})` : '';
+        lines.push('', `Session ends in ${formatDuration(left)}${when}${left <= WARN_SECONDS ? ' — sign in again soon' : ''}`);
     }
     if (id.summary) {
         lines.push('', mdEscape(id.summary));
     }
     return {
-        text: `${icon} ${shorten(subject)} · ${env}${timeText}`,
+        text: `${icon} ${whoText(subject, env, left)}`,
         colour,
-        tooltip: lines.join('\n') + clusterLines(id.clusters, input) + actions,
+        tooltip: lines.join('\n') + catalog + clusterLines(id.clusters, input) + actions,
         refreshInMs,
+        click: 'quickActions',
     };
 }
 
@@ -197,13 +246,50 @@ export interface TreeItemPresentation {
     iconColour?: 'testing.iconPassed' | 'testing.iconFailed' | 'list.warningForeground' | 'disabledForeground';
 }
 
-export function environmentTreeItem(e: Environment): TreeItemPresentation {
+export function environmentTreeItem(e: Environment, expired = false): TreeItemPresentation {
+    const state = expired ? 'session expired' : e.signedIn ? 'signed in' : 'signed out';
+    const builtin = e.source === 'default' ? ' · local platform' : e.default ? ' · default' : '';
     return {
         label: e.name,
-        description: `${e.signedIn ? 'signed in' : 'signed out'}${e.default ? ' · default' : ''}`,
-        tooltip: `${e.name}\nIssuer: ${e.issuer}\n${e.signedIn ? 'Signed in' : 'Not signed in'}`,
-        contextValue: e.signedIn ? 'environment.signedIn' : 'environment.signedOut',
-        icon: e.signedIn ? 'account' : 'circle-slash',
+        description: `${state}${builtin}`,
+        tooltip: [
+            e.name,
+            e.source === 'default' ? 'The built-in environment: a local platform on 127.0.0.1:8411 (MicroStax: Start Local Platform).' : '',
+            e.description ?? '',
+            `Issuer: ${e.issuer}`,
+            expired ? 'Session expired: sign in again' : e.signedIn ? 'Signed in' : 'Not signed in',
+        ]
+            .filter(Boolean)
+            .join('\n'),
+        contextValue: e.signedIn && !expired ? 'environment.signedIn' : 'environment.signedOut',
+        icon: expired ? 'warning' : e.signedIn ? 'account' : 'circle-slash',
+        iconColour: expired ? 'list.warningForeground' : undefined,
+    };
+}
+
+/** True when the config names no environment: only the built-in `dev` (the first-run state). */
+export function isUnconfigured(envs: readonly Environment[]): boolean {
+    return envs.length === 1 && envs[0].source === 'default';
+}
+
+/** True for a platform on this machine (Start Local Platform can help). */
+export function isLocalPlatform(url: string | undefined): boolean {
+    if (!url) {
+        return false;
+    }
+    try {
+        const host = new URL(url).hostname;
+        return host === '127.0.0.1' || host === 'localhost' || host === '[::1]';
+    } catch {
+        return false;
+    }
+}
+
+/** What the view shows under an environment whose catalog could not be read and has no clusters. */
+export function unreachableText(env: string, catalogError: string): { label: string; tooltip: string } {
+    return {
+        label: `Platform unreachable — Retry`,
+        tooltip: `${catalogError}\n\nIs the platform of ${env} running? Click to retry.`,
     };
 }
 
@@ -270,4 +356,28 @@ export function verifyMessage(valid: boolean, summary: TokenSummary, reason?: st
     return valid
         ? `Token for ${summary.subject} is valid (${sigs}).`
         : `Token for ${summary.subject} is NOT valid: ${reason ?? v.reason ?? 'see the report'} (${sigs}).`;
+}
+
+/** One line of untrusted text for a `//` comment: no line breaks or control characters. */
+function commentText(text: string, max = 160): string {
+    return shorten(text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' '), max);
+}
+
+/**
+ * The decoded token as a read-only JSONC document: the verdict first (decoding never verifies),
+ * then the header and the claims as the daemon parsed them. Undefined when the daemon sent no JSON.
+ */
+export function decodedDocument(r: DecodeResult): string | undefined {
+    if (!r.header || !r.claims) {
+        return undefined;
+    }
+    const s = r.summary;
+    const lines = [
+        '// Not verified: decoded only, the signatures were not checked (MicroStax: Verify Token checks them).',
+        `// Subject: ${commentText(s.subject)} · issuer: ${commentText(s.issuer || '(none)')} · ${commentText(s.expiresIn)}`,
+        `// ${s.sizeBytes} bytes${s.sizeWarning ? ` · ${commentText(s.sizeWarning)}` : ''}`,
+        JSON.stringify({ header: r.header, claims: r.claims }, null, 2),
+        '',
+    ];
+    return lines.join('\n');
 }

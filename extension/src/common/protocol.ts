@@ -15,6 +15,7 @@ export const DaemonCommand = {
     identityStatus: 'microstax.identityStatus',
     login: 'microstax.login',
     logout: 'microstax.logout',
+    configurePlatform: 'microstax.configurePlatform',
 } as const;
 export type DaemonCommandName = (typeof DaemonCommand)[keyof typeof DaemonCommand];
 
@@ -38,7 +39,8 @@ export type UserErrorCode =
     | 'KEYRING_UNAVAILABLE'
     | 'LOGIN_FAILED'
     | 'LOGIN_TIMEOUT'
-    | 'BAD_REQUEST';
+    | 'BAD_REQUEST'
+    | 'CONFIG_INVALID';
 
 export type UserErrorAction = 'signIn' | 'openSettings' | 'retry' | 'showLogs';
 
@@ -62,6 +64,9 @@ export interface Environment {
     issuer: string;
     default: boolean;
     signedIn: boolean;
+    /** Where it was defined: `default` is the built-in `dev` (a local platform on 127.0.0.1:8411). */
+    source?: string;
+    description?: string;
 }
 
 export interface ListEnvironmentsResult {
@@ -107,6 +112,8 @@ export interface ListClustersResult {
     v: number;
     environment: string;
     clusters: ClusterState[];
+    /** Why the platform catalog could not be read (the clusters are then the last known, or none). */
+    catalogError?: string;
 }
 
 export type ClassicalVerdict = 'verified' | 'invalid' | 'unverifiable' | 'not_checked';
@@ -158,6 +165,23 @@ export interface DecodeResult {
     v: number;
     summary: TokenSummary;
     markdown: string;
+    header?: Record<string, unknown>;
+    claims?: Record<string, unknown>;
+}
+
+export interface ConfigurePlatformParams {
+    environment: string;
+    platform: string;
+    default?: boolean;
+}
+
+export interface ConfigurePlatformResult {
+    v: number;
+    path: string;
+    environment: string;
+    platform: string;
+    changed: boolean;
+    default: boolean;
 }
 
 export interface VerifyResult {
@@ -179,6 +203,7 @@ export interface IdentityStatus {
     label: string;
     clusters: ClusterState[];
     summary: string;
+    catalogError?: string;
 }
 
 export interface LoginPrompt {

@@ -2,11 +2,15 @@
 import * as vscode from 'vscode';
 import { clearDelayMs, JWT_SHAPE, tokenFromText } from '../common/clipboard';
 import { ACTION_LABELS, type ErrorAction, isCancellation, presentError } from '../common/errors';
+import { environmentNameProblem, LOCAL_PLATFORM, platformUrlProblem, suggestEnvironmentName } from '../common/configurePlatform';
 import { rememberService, runFederateFlow, DEFAULT_SERVICE } from '../common/federateFlow';
 import type { CommandIds, ServerInfo } from '../common/identity';
-import { clusterTokenText, federatedMessage, headerBudgetWarning, verifyMessage } from '../common/presentation';
+import { clusterTokenText, decodedDocument, federatedMessage, headerBudgetWarning, isUnconfigured, verifyMessage } from '../common/presentation';
+import type { SessionTracker } from '../common/sessionState';
 import {
     type ClusterState,
+    type ConfigurePlatformParams,
+    type ConfigurePlatformResult,
     type DecodeResult,
     DaemonCommand,
     type FederateParams,
@@ -25,6 +29,8 @@ import { VsCodeFlowUI } from './quickPick';
 import type { IdentityStatusBar } from './statusBar';
 import type { IdentityTree, Node } from './tree';
 
+type LoginProgress = { environment?: string; report: (message: string) => void };
+
 const RECENT_SERVICES_KEY = 'microstax.recentServices';
 
 /** Local time, with the date only when it is not today. */
@@ -39,6 +45,10 @@ function formatTime(iso: string): string {
 
 export class Commands implements vscode.Disposable {
     private readonly clipboardTimers = new Set<NodeJS.Timeout>();
+    /** The sign-in in progress: its notification shows the device code, and closes when it ends. */
+    private loginProgress: LoginProgress | undefined;
+    private lastPrompt: LoginPrompt | undefined;
+    private platformTerminal: vscode.Terminal | undefined;
 
     constructor(
         private readonly info: ServerInfo,
@@ -49,6 +59,7 @@ export class Commands implements vscode.Disposable {
         private readonly statusBar: IdentityStatusBar,
         private readonly tree: IdentityTree,
         private readonly docs: TokenDocuments,
+        private readonly sessions: SessionTracker,
     ) {}
 
     register(): vscode.Disposable[] {
@@ -68,6 +79,13 @@ export class Commands implements vscode.Disposable {
                 node?.kind === 'cluster' ? this.federate({ environment: node.cluster.environment, cluster: node.cluster }) : this.federate(),
             ),
             r(this.ids.viewCopy, (node?: Node) => (node?.kind === 'cluster' ? this.copyCluster(node.cluster) : undefined)),
+            r(this.ids.configurePlatform, () => this.configurePlatform()),
+            r(this.ids.startLocalPlatform, () => this.startLocalPlatform()),
+            r(this.ids.openDocs, () => this.openDocs()),
+            r(this.ids.copyLoginCode, () => (this.lastPrompt ? vscode.env.clipboard.writeText(this.lastPrompt.userCode) : undefined)),
+            r(this.ids.openLoginPage, () =>
+                this.lastPrompt ? vscode.env.openExternal(vscode.Uri.parse(this.lastPrompt.verificationUriComplete ?? this.lastPrompt.verificationUri)) : undefined,
+            ),
         ];
     }
 
@@ -101,6 +119,9 @@ export class Commands implements vscode.Disposable {
             case 'restartDaemon':
                 await this.daemon.restart('requested by the user');
                 break;
+            case 'startLocalPlatform':
+                await this.startLocalPlatform();
+                break;
             default:
                 break;
         }
@@ -116,13 +137,16 @@ export class Commands implements vscode.Disposable {
                 new VsCodeFlowUI(),
                 {
                     listEnvironments: async () => (await this.daemon.request<ListEnvironmentsResult>(DaemonCommand.listEnvironments)).environments,
-                    listClusters: async (environment) =>
-                        (await this.daemon.request<ListClustersResult>(DaemonCommand.listClusters, { environment })).clusters,
+                    listClusters: async (environment) => {
+                        const r = await this.daemon.request<ListClustersResult>(DaemonCommand.listClusters, { environment });
+                        return { clusters: r.clusters, catalogError: r.catalogError };
+                    },
                 },
                 {
                     defaultEnvironment: settings.environment || undefined,
                     preset,
                     recentServices: this.context.globalState.get<string[]>(RECENT_SERVICES_KEY, []),
+                    onAction: (action) => void (action === 'startLocalPlatform' ? this.startLocalPlatform() : this.log.show()),
                 },
             );
         } catch (err) {
@@ -225,7 +249,12 @@ export class Commands implements vscode.Disposable {
     private async decode(token: string): Promise<void> {
         try {
             const r = await this.daemon.request<DecodeResult>(DaemonCommand.decode, { token });
-            await this.docs.show('decoded', r.markdown);
+            const json = decodedDocument(r);
+            if (json) {
+                await this.docs.showJson(json);
+            } else {
+                await this.docs.show('decoded', r.markdown);
+            }
         } catch (err) {
             await this.reportError(err, 'Could not decode the token');
         }
@@ -241,7 +270,7 @@ export class Commands implements vscode.Disposable {
                 { location: vscode.ProgressLocation.Notification, title: 'MicroStax: verifying the token…', cancellable: true },
                 (_p, ct) => this.daemon.request<VerifyResult>(DaemonCommand.verify, { token }, ct),
             );
-            await this.docs.show('verified', r.markdown);
+            await this.docs.showReport(r.markdown);
             const msg = `MicroStax: ${verifyMessage(r.valid, r.summary, r.reason)}`;
             if (r.valid) {
                 void vscode.window.showInformationMessage(msg);
@@ -264,8 +293,22 @@ export class Commands implements vscode.Disposable {
                     title: `MicroStax: signing in${arg.environment ? ` to ${arg.environment}` : ''}…`,
                     cancellable: true,
                 },
-                (_p, ct) => this.daemon.request<IdentityStatus>(DaemonCommand.login, arg, ct),
+                async (progress, ct) => {
+                    // The device code shows in this notification, which closes when sign-in ends.
+                    const mine: LoginProgress = { environment: arg.environment, report: (message) => progress.report({ message }) };
+                    this.loginProgress = mine;
+                    try {
+                        return await this.daemon.request<IdentityStatus>(DaemonCommand.login, arg, ct);
+                    } finally {
+                        if (this.loginProgress === mine) {
+                            this.loginProgress = undefined;
+                        }
+                    }
+                },
             );
+            if (status?.environment) {
+                this.sessions.forget(status.environment);
+            }
             this.acceptIdentity(status);
             void vscode.window.showInformationMessage(`MicroStax: signed in to ${status.environment}${status.subject ? ` as ${status.subject}` : ''}.`);
         } catch (err) {
@@ -275,6 +318,14 @@ export class Commands implements vscode.Disposable {
 
     /** `microstax/loginPrompt`: show the device code and offer the browser. */
     async onLoginPrompt(p: LoginPrompt): Promise<void> {
+        this.lastPrompt = p;
+        const active = this.loginProgress;
+        if (active && (!active.environment || active.environment === p.environment)) {
+            active.report(
+                `enter the code ${p.userCode} at ${p.verificationUri} — [Open Browser](command:${this.ids.openLoginPage}) · [Copy Code](command:${this.ids.copyLoginCode})`,
+            );
+            return;
+        }
         const choice = await vscode.window.showInformationMessage(
             `MicroStax: to sign in to ${p.environment}, enter the code ${p.userCode} at ${p.verificationUri}`,
             'Open Browser',
@@ -291,6 +342,9 @@ export class Commands implements vscode.Disposable {
         const arg = environmentArg(currentSettings(this.info), environment);
         try {
             const status = await this.daemon.request<IdentityStatus>(DaemonCommand.logout, arg);
+            if (status?.environment) {
+                this.sessions.forget(status.environment);
+            }
             this.acceptIdentity(status);
             void vscode.window.showInformationMessage(`MicroStax: signed out of ${status.environment}.`);
         } catch (err) {
@@ -300,8 +354,7 @@ export class Commands implements vscode.Disposable {
 
     private acceptIdentity(status: IdentityStatus | undefined): void {
         if (status && typeof status === 'object' && 'signedIn' in status) {
-            this.statusBar.setIdentity(status);
-            this.tree.updateIdentity(status);
+            this.daemon.publish(status);
         }
     }
 
@@ -347,20 +400,121 @@ export class Commands implements vscode.Disposable {
     async quickActions(): Promise<void> {
         const status = this.statusBar.current;
         type Item = vscode.QuickPickItem & { command: string };
-        const items: Item[] = [
-            { label: '$(key) Federate Identity Token…', command: this.ids.federate },
-            status?.signedIn
-                ? { label: '$(sign-out) Sign Out', description: status.environment, command: this.ids.signOut }
-                : { label: '$(sign-in) Sign In', description: status?.environment, command: this.ids.signIn },
+        const federate: Item = { label: '$(key) Federate Identity Token…', command: this.ids.federate };
+        const signIn: Item = { label: '$(sign-in) Sign In', description: status?.environment, command: this.ids.signIn };
+        const signOut: Item = { label: '$(sign-out) Sign Out', description: status?.environment, command: this.ids.signOut };
+        const rest: Item[] = [
             { label: '$(info) Show Identity Status', command: this.ids.showIdentityStatus },
             { label: '$(symbol-key) Decode Token', command: this.ids.decodeToken },
             { label: '$(verified) Verify Token', command: this.ids.verifyToken },
+            { label: '$(server-environment) Configure Platform…', command: this.ids.configurePlatform },
             { label: '$(output) Show Logs', command: this.ids.showLogs },
             { label: '$(debug-restart) Restart Daemon', command: this.ids.restartDaemon },
         ];
+        // Ordered by state: what you can do next comes first.
+        const items: Item[] = status?.signedIn ? [federate, ...rest.slice(0, 3), signOut, ...rest.slice(3)] : [signIn, ...rest];
         const choice = await vscode.window.showQuickPick(items, { title: 'MicroStax', placeHolder: 'What do you want to do?' });
         if (choice) {
             await vscode.commands.executeCommand(choice.command);
+        }
+    }
+
+    // ---- first run -----------------------------------------------------------------------
+
+    /** Adds a platform environment to the user config file, through the daemon (no TOML by hand). */
+    async configurePlatform(): Promise<void> {
+        let envs: { name: string; source?: string }[] = [];
+        try {
+            envs = (await this.daemon.request<ListEnvironmentsResult>(DaemonCommand.listEnvironments)).environments;
+        } catch {
+            // a bad config file: the daemon says so when we write
+        }
+        const unconfigured = isUnconfigured(envs as never);
+        const existing = envs.filter((e) => e.source !== 'default' && !(e.source ?? '').startsWith('catalog:')).map((e) => e.name);
+        type Where = vscode.QuickPickItem & { url?: string };
+        const where = await vscode.window.showQuickPick<Where>(
+            [
+                { label: '$(vm) A platform on this machine', description: LOCAL_PLATFORM, detail: 'Start it with "MicroStax: Start Local Platform" (microstax platform serve).', url: LOCAL_PLATFORM },
+                { label: '$(globe) A platform at a URL…', detail: "Your team's MicroStax platform, e.g. https://identity.example.com" },
+            ],
+            { title: 'MicroStax: Configure Platform (1/2)', placeHolder: 'Where does your MicroStax platform run?', ignoreFocusOut: true },
+        );
+        if (!where) {
+            return;
+        }
+        let url = where.url;
+        if (!url) {
+            url = await vscode.window.showInputBox({
+                title: 'MicroStax: Configure Platform — URL',
+                prompt: 'The base URL of the platform (its issuer)',
+                placeHolder: 'https://identity.example.com',
+                ignoreFocusOut: true,
+                validateInput: (v) => platformUrlProblem(v),
+            });
+            if (!url) {
+                return;
+            }
+        }
+        const name = await vscode.window.showInputBox({
+            title: 'MicroStax: Configure Platform (2/2)',
+            prompt: 'A name for this environment (used by the CLI as --env NAME)',
+            value: suggestEnvironmentName(url, existing),
+            ignoreFocusOut: true,
+            validateInput: (v) => environmentNameProblem(v, existing),
+        });
+        if (!name) {
+            return;
+        }
+        const params: ConfigurePlatformParams = { environment: name.trim(), platform: url.trim(), default: unconfigured || existing.length === 0 };
+        let done: ConfigurePlatformResult;
+        try {
+            done = await this.daemon.request<ConfigurePlatformResult>(DaemonCommand.configurePlatform, params);
+        } catch (err) {
+            await this.reportError(err, 'Could not configure the platform', () => this.configurePlatform());
+            return;
+        }
+        this.log.info(`Configured environment ${done.environment} (platform ${done.platform}) in ${done.path}.`);
+        this.tree.refresh();
+        void this.daemon.refreshIdentity(currentSettings(this.info).environment || undefined);
+        const what = done.changed ? `added environment ${done.environment} (${done.platform}) to ${done.path}` : `${done.environment} already points at ${done.platform}`;
+        const choice = await vscode.window.showInformationMessage(`MicroStax: ${what}.`, 'Sign In', 'Open Config File');
+        if (choice === 'Sign In') {
+            await this.signIn(done.environment);
+        } else if (choice === 'Open Config File') {
+            await vscode.window.showTextDocument(vscode.Uri.file(done.path));
+        }
+    }
+
+    /** `microstax platform serve` in a terminal, with the daemon's own Python. */
+    async startLocalPlatform(): Promise<void> {
+        if (this.platformTerminal && this.platformTerminal.exitStatus === undefined) {
+            this.platformTerminal.show();
+            return;
+        }
+        if (this.daemon.state !== 'running') {
+            await this.daemon.start();
+        }
+        const cmd = this.daemon.platformServeCommand();
+        const name = 'MicroStax platform';
+        this.platformTerminal = cmd
+            ? vscode.window.createTerminal({ name, shellPath: cmd.command, shellArgs: cmd.args })
+            : vscode.window.createTerminal({ name });
+        if (!cmd) {
+            this.platformTerminal.sendText('microstax platform serve');
+        }
+        this.platformTerminal.show();
+        this.log.info(`Started a local platform in the terminal "${name}" (${cmd ? `${cmd.command} ${cmd.args.join(' ')}` : 'microstax platform serve'}).`);
+        void vscode.window.showInformationMessage(`MicroStax: starting a local platform on ${LOCAL_PLATFORM} in the terminal "${name}".`, 'Sign In').then((c) =>
+            c === 'Sign In' ? this.signIn() : undefined,
+        );
+    }
+
+    async openDocs(): Promise<void> {
+        const readme = vscode.Uri.joinPath(this.context.extensionUri, 'README.md');
+        try {
+            await vscode.commands.executeCommand('markdown.showPreview', readme);
+        } catch {
+            await vscode.window.showTextDocument(readme);
         }
     }
 

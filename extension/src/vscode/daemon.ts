@@ -20,7 +20,8 @@ import {
     TransportKind,
 } from 'vscode-languageclient/node';
 import type { ServerInfo } from '../common/identity';
-import { discoverDaemon, type DaemonLaunch } from '../common/interpreter';
+import { userErrorCode } from '../common/errors';
+import { DiscoveryError, discoverDaemon, type DaemonLaunch } from '../common/interpreter';
 import type { DaemonState } from '../common/presentation';
 import {
     type ClusterState,
@@ -61,7 +62,12 @@ export class Daemon implements vscode.Disposable {
     private toldAboutRestart = false;
     private _state: DaemonState = 'stopped';
     private _launch: DaemonLaunch | undefined;
+    /** The daemon's log reaches us over LSP (window/logMessage): its stderr copy is debug only. */
+    private lspLogging = false;
     private readonly disposables: vscode.Disposable[] = [];
+    private readonly problemEmitter = new vscode.EventEmitter<{ code?: string; message: string } | undefined>();
+    /** A real failure behind the identity status (bad config, unknown environment), or undefined once it is gone. */
+    readonly onIdentityProblem = this.problemEmitter.event;
 
     private readonly identityEmitter = new vscode.EventEmitter<IdentityStatus>();
     private readonly clusterEmitter = new vscode.EventEmitter<ClusterState>();
@@ -78,7 +84,7 @@ export class Daemon implements vscode.Disposable {
         private readonly context: vscode.ExtensionContext,
         private readonly log: RedactingLogChannel,
     ) {
-        this.disposables.push(this.identityEmitter, this.clusterEmitter, this.loginPromptEmitter, this.stateEmitter);
+        this.disposables.push(this.identityEmitter, this.clusterEmitter, this.loginPromptEmitter, this.stateEmitter, this.problemEmitter);
     }
 
     get state(): DaemonState {
@@ -123,7 +129,12 @@ export class Daemon implements vscode.Disposable {
         } catch (err) {
             this.log.error(`Cannot start the daemon: ${err instanceof Error ? err.message : String(err)}`);
             this.setState('failed');
-            void this.showError(`MicroStax: cannot start the daemon. ${err instanceof Error ? err.message : String(err)}`, true);
+            if (err instanceof DiscoveryError && err.setting) {
+                // A bad setting: say which, and open it.
+                void this.showSettingError(`MicroStax: cannot start the daemon. ${err.message}`, err.setting);
+            } else {
+                void this.showError(`MicroStax: cannot start the daemon. ${err instanceof Error ? err.message : String(err)}`, true);
+            }
             return undefined;
         }
         this._launch = launch;
@@ -143,7 +154,7 @@ export class Daemon implements vscode.Disposable {
             revealOutputChannelOn: 4 /* RevealOutputChannelOn.Never */,
             stdioOptions: {
                 stdout: (input: Readable) => this.pipeLines(input, () => 'debug'),
-                stderr: (input: Readable) => this.pipeLines(input, stderrLevel),
+                stderr: (input: Readable) => this.pipeLines(input, (line) => stderrLevel(line, this.lspLogging)),
             },
             initializationOptions: toInitializationOptions(settings),
             errorHandler: {
@@ -178,6 +189,7 @@ export class Daemon implements vscode.Disposable {
         client.onNotification(DaemonNotification.loginPrompt, (p: LoginPrompt) => this.loginPromptEmitter.fire(p));
         client.onDidChangeState((e) => {
             if (e.newState === State.Running) {
+                this.lspLogging = true;
                 this.setState('running');
                 void this.refreshIdentity(currentSettings(this.info).environment || undefined);
             } else if (e.newState === State.Starting) {
@@ -186,6 +198,7 @@ export class Daemon implements vscode.Disposable {
         });
 
         this.client = client;
+        this.lspLogging = false;
         try {
             await client.start();
         } catch (err) {
@@ -241,6 +254,27 @@ export class Daemon implements vscode.Disposable {
         }
     }
 
+    private async showSettingError(message: string, setting: string): Promise<void> {
+        const choice = await vscode.window.showErrorMessage(message, 'Open Settings', 'Show Logs');
+        if (choice === 'Open Settings') {
+            await vscode.commands.executeCommand('workbench.action.openSettings', setting);
+        } else if (choice === 'Show Logs') {
+            this.log.show();
+        }
+    }
+
+    /** `microstax platform serve` with the same Python (or command) that runs the daemon. */
+    platformServeCommand(): { command: string; args: string[] } | undefined {
+        const launch = this._launch;
+        if (!launch) {
+            return undefined;
+        }
+        const tail = this.info.daemonArgs;
+        const args = launch.args.slice(0, launch.args.length - tail.length);
+        const matches = tail.every((a, i) => launch.args[launch.args.length - tail.length + i] === a);
+        return matches ? { command: launch.command, args: [...args, 'platform', 'serve'] } : undefined;
+    }
+
     async stop(): Promise<void> {
         const client = this.client;
         this.client = undefined;
@@ -290,15 +324,32 @@ export class Daemon implements vscode.Disposable {
         return (await client.sendRequest(ExecuteCommandRequest.type, params, token)) as T;
     }
 
+    /** A status from a command's answer (sign in/out): the same path as the daemon's notifications. */
+    publish(status: IdentityStatus): void {
+        this.identityEmitter.fire(status);
+    }
+
+    /** The environment the daemon answers for when none is named (the config's default). */
+    defaultEnvironment: string | undefined;
+
     async refreshIdentity(environment?: string): Promise<IdentityStatus | undefined> {
         try {
             const status = await this.request<IdentityStatus>(DaemonCommand.identityStatus, environment ? { environment } : {});
+            if (status && !environment) {
+                this.defaultEnvironment = status.environment;
+            }
             if (status) {
+                this.problemEmitter.fire(undefined);
                 this.identityEmitter.fire(status);
             }
             return status;
         } catch (err) {
-            this.log.warn(`Could not get the identity status: ${err instanceof Error ? err.message : String(err)}`);
+            const message = (err as { data?: { message?: string } }).data?.message ?? (err instanceof Error ? err.message : String(err));
+            this.log.warn(`Could not get the identity status: ${message}`);
+            const code = userErrorCode(err);
+            if (code === 'CONFIG_INVALID' || code === 'UNKNOWN_ENVIRONMENT') {
+                this.problemEmitter.fire({ code, message });
+            }
             return undefined;
         }
     }

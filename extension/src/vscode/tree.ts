@@ -1,10 +1,14 @@
 /** The "MicroStax Identity" view: environments → clusters, with token state and TTL. */
 import * as vscode from 'vscode';
-import { clusterTreeItem, environmentTreeItem, type TreeItemPresentation } from '../common/presentation';
+import { clusterTreeItem, environmentTreeItem, isUnconfigured, type TreeItemPresentation, unreachableText } from '../common/presentation';
+import type { SessionTracker } from '../common/sessionState';
 import { type ClusterState, DaemonCommand, type Environment, type IdentityStatus, type ListClustersResult, type ListEnvironmentsResult } from '../common/protocol';
 import type { Daemon } from './daemon';
 
-export type Node = { kind: 'environment'; env: Environment } | { kind: 'cluster'; cluster: ClusterState; receivedAtMs: number } | { kind: 'message'; text: string };
+export type Node =
+    | { kind: 'environment'; env: Environment }
+    | { kind: 'cluster'; cluster: ClusterState; receivedAtMs: number }
+    | { kind: 'message'; text: string; tooltip?: string; retry?: boolean; environment?: string };
 
 function toTreeItem(p: TreeItemPresentation, collapsible: vscode.TreeItemCollapsibleState): vscode.TreeItem {
     const item = new vscode.TreeItem(p.label, collapsible);
@@ -19,14 +23,25 @@ export class IdentityTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
     private readonly changed = new vscode.EventEmitter<Node | undefined>();
     readonly onDidChangeTreeData = this.changed.event;
     /** Clusters by environment, as last heard from the daemon. */
-    private readonly clusters = new Map<string, { list: ClusterState[]; receivedAtMs: number }>();
+    private readonly clusters = new Map<string, { list: ClusterState[]; receivedAtMs: number; catalogError?: string }>();
     private environments: Environment[] | undefined;
 
-    constructor(private readonly daemon: Daemon) {}
+    constructor(
+        private readonly daemon: Daemon,
+        private readonly sessions: SessionTracker,
+        private readonly section: string,
+        /** Called with the first-run state ("nothing configured") whenever the environments are read. */
+        private readonly onConfigured: (unconfigured: boolean) => void = () => undefined,
+    ) {}
 
     refresh(): void {
         this.environments = undefined;
         this.clusters.clear();
+        this.changed.fire(undefined);
+    }
+
+    /** Re-render with what is known (e.g. an environment's session expired). */
+    redraw(): void {
         this.changed.fire(undefined);
     }
 
@@ -54,15 +69,15 @@ export class IdentityTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
                 env.signedIn = s.signedIn;
             }
         }
-        if (Array.isArray(s.clusters) && s.clusters.length > 0) {
-            this.clusters.set(s.environment, { list: [...s.clusters], receivedAtMs: Date.now() });
+        if (Array.isArray(s.clusters) && (s.clusters.length > 0 || s.catalogError)) {
+            this.clusters.set(s.environment, { list: [...s.clusters], receivedAtMs: Date.now(), catalogError: s.catalogError });
         }
         this.changed.fire(undefined);
     }
 
     getTreeItem(node: Node): vscode.TreeItem {
         if (node.kind === 'environment') {
-            const item = toTreeItem(environmentTreeItem(node.env), vscode.TreeItemCollapsibleState.Expanded);
+            const item = toTreeItem(environmentTreeItem(node.env, this.sessions.isExpired(node.env.name)), vscode.TreeItemCollapsibleState.Expanded);
             item.id = `env:${node.env.name}`;
             return item;
         }
@@ -72,7 +87,14 @@ export class IdentityTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
             return item;
         }
         const item = new vscode.TreeItem(node.text, vscode.TreeItemCollapsibleState.None);
-        item.iconPath = new vscode.ThemeIcon('info');
+        item.tooltip = node.tooltip;
+        if (node.retry) {
+            item.iconPath = new vscode.ThemeIcon('warning', new vscode.ThemeColor('list.warningForeground'));
+            item.contextValue = 'message.retry';
+            item.command = { command: `${this.section}.view.refresh`, title: 'Retry' };
+        } else {
+            item.iconPath = new vscode.ThemeIcon('info');
+        }
         return item;
     }
 
@@ -86,24 +108,40 @@ export class IdentityTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
                     const r = await this.daemon.request<ListEnvironmentsResult>(DaemonCommand.listEnvironments);
                     this.environments = r.environments;
                 }
+                const unconfigured = isUnconfigured(this.environments);
+                this.onConfigured(unconfigured);
+                // First run (nothing configured, not signed in): empty, so the welcome view shows.
+                if (unconfigured && !this.environments[0].signedIn) {
+                    return [];
+                }
                 return this.environments.map((env) => ({ kind: 'environment', env }));
             }
             if (node.kind === 'environment') {
                 let entry = this.clusters.get(node.env.name);
                 if (!entry) {
                     const r = await this.daemon.request<ListClustersResult>(DaemonCommand.listClusters, { environment: node.env.name });
-                    entry = { list: r.clusters, receivedAtMs: Date.now() };
+                    entry = { list: r.clusters, receivedAtMs: Date.now(), catalogError: r.catalogError };
                     this.clusters.set(node.env.name, entry);
                 }
                 if (entry.list.length === 0) {
+                    if (entry.catalogError) {
+                        const t = unreachableText(node.env.name, entry.catalogError);
+                        return [{ kind: 'message', text: t.label, tooltip: t.tooltip, retry: true, environment: node.env.name }];
+                    }
                     return [{ kind: 'message', text: 'No clusters in the catalog' }];
                 }
                 const at = entry.receivedAtMs;
-                return entry.list.map((cluster) => ({ kind: 'cluster', cluster, receivedAtMs: at }));
+                const rows: Node[] = entry.list.map((cluster) => ({ kind: 'cluster', cluster, receivedAtMs: at }));
+                if (entry.catalogError) {
+                    const tooltip = `${entry.catalogError}\n\nThese are the last known clusters. Click to retry.`;
+                    rows.unshift({ kind: 'message', text: 'Catalog unreachable (last known) — Retry', tooltip, retry: true, environment: node.env.name });
+                }
+                return rows;
             }
         } catch (err) {
             const e = err as { message?: string; data?: { message?: string } };
-            return [{ kind: 'message', text: e.data?.message ?? e.message ?? String(err) }];
+            const why = e.data?.message ?? e.message ?? String(err);
+            return [{ kind: 'message', text: `${why} — Retry`, tooltip: `${why}\n\nClick to retry.`, retry: true }];
         }
         return [];
     }

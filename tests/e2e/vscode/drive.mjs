@@ -3,6 +3,11 @@
 // quick picks → clipboard → hover a JWT → Sign Out. Screenshots go to MSX_ARTIFACTS; what the
 // Python test checks goes to MSX_RESULT (JSON). Run by tests/e2e/vscode/test_vscode_e2e.py.
 //
+// MSX_SCENARIO=states walks every other state from a first run: the welcome view and the
+// walkthrough, Configure Platform (a live platform and one that is down: Retry), sign in, a
+// malformed token's hover card, and the session expiring once the platform is stopped
+// (MSX_PLATFORM_PGID). MSX_DOWN_URL: a loopback URL where nothing listens.
+//
 // MSX_SCENARIO=private-environment instead only waits for the extension to make its private
 // Python environment (the notification), then for the daemon started from it (the status bar).
 //
@@ -149,10 +154,157 @@ async function privateEnvironment(page) {
     await made.locator('.monaco-button', { hasText: 'Show Logs' }).first().waitFor({ state: 'visible', timeout: STEP_MS });
     await shot(page, 'private-environment');
     step('wait for the daemon (status bar)');
-    const identity = new RegExp(`· ${ENVIRONMENT} ·|signed out \\(${ENVIRONMENT}\\)`);
+    const identity = new RegExp(`@${ENVIRONMENT} · |MicroStax: Sign in`);
     result.statusTexts.initial = await waitForStatus(page, identity, 'an identity from the daemon');
     result.daemons = daemonCommands();
     await statusBarShot(page, 'private-environment-statusbar');
+}
+
+/** Step 1 of the federate flow is skipped with a single environment: pick it only when asked. */
+async function pickEnvironmentIfAsked(page, screenshot) {
+    await page.locator('.quick-input-widget .monaco-list-row').first().waitFor({ state: 'visible', timeout: STEP_MS });
+    const title = (await page.locator('.quick-input-widget .quick-input-title').innerText()).trim();
+    result.federateTitles = [...(result.federateTitles ?? []), title];
+    if (!title.includes(`(${ENVIRONMENT})`)) {
+        await pick(page, ENVIRONMENT, screenshot);
+    }
+}
+
+/** The MicroStax view in its own Activity Bar container. */
+async function openView(page) {
+    const icon = page.locator('.part.activitybar .action-item a[aria-label^="MicroStax"], .part.activitybar .action-item[aria-label^="MicroStax"]').first();
+    await icon.waitFor({ state: 'visible', timeout: STEP_MS });
+    const sidebarTitle = page.locator('.part.sidebar .composite.title', { hasText: /MicroStax/i }).first();
+    if (!(await sidebarTitle.isVisible())) {
+        await icon.click();
+    }
+    await sidebarTitle.waitFor({ state: 'visible', timeout: STEP_MS });
+}
+
+async function openExplorer(page) {
+    await runCommand(page, 'View: Show Explorer');
+    await page.locator('.explorer-folders-view').first().waitFor({ state: 'visible', timeout: STEP_MS });
+}
+
+/** Hovers the first JWT-shaped text on `line` (1-based) of the open editor: Ctrl+K Ctrl+I. */
+async function hoverAt(page, line, column, hasText) {
+    const editor = page.locator('.editor-instance .monaco-editor').first();
+    await editor.locator('.view-lines').click();
+    await page.keyboard.press('Control+G');
+    const input = await quickInput(page);
+    await input.fill(`:${line}:${column}`);
+    await input.press('Enter');
+    await page.keyboard.press('Control+K');
+    await page.keyboard.press('Control+I');
+    const hover = page.locator('.monaco-hover', { hasText }).first();
+    await hover.waitFor({ state: 'visible', timeout: STEP_MS });
+    return (await hover.innerText()).trim();
+}
+
+/** Runs "MicroStax: Configure Platform…" for a URL and an environment name. */
+async function configurePlatform(page, url, name) {
+    await runCommand(page, 'MicroStax: Configure Platform…');
+    await pick(page, 'A platform at a URL');
+    let input = await quickInput(page);
+    await page.locator('.quick-input-widget', { hasText: 'base URL of the platform' }).first().waitFor({ state: 'visible', timeout: STEP_MS });
+    await input.fill(url);
+    await input.press('Enter');
+    await page.locator('.quick-input-widget', { hasText: 'A name for this environment' }).first().waitFor({ state: 'visible', timeout: STEP_MS });
+    input = await quickInput(page);
+    await input.fill(name);
+    await input.press('Enter');
+    const done = await toast(page, `environment ${name}`);
+    return (await done.innerText()).trim();
+}
+
+async function states(page) {
+    const DOWN_URL = env('MSX_DOWN_URL');
+    const PLATFORM_URL = env('MSX_PLATFORM_URL');
+
+    // 1. First run: nothing configured. The status bar is neutral; the view welcomes.
+    step('first run: status bar');
+    result.statusTexts.firstRun = await waitForStatus(page, /MicroStax: Sign in/, 'signed out, neutral');
+    result.statusColours = { firstRun: await page.locator(STATUS_ITEM).evaluate((el) => getComputedStyle(el).backgroundColor) };
+    step('first run: welcome view');
+    await openView(page);
+    const welcome = page.locator('.part.sidebar .welcome-view-content', { hasText: 'Start Local Platform' }).first();
+    await welcome.waitFor({ state: 'visible', timeout: STEP_MS });
+    result.welcome = (await welcome.innerText()).trim();
+    await shot(page, 'first-run');
+
+    step('walkthrough');
+    await runCommand(page, 'Welcome: Open Walkthrough...');
+    await pick(page, 'Get started with MicroStax Identity');
+    const walk = page.locator('.gettingStartedContainer', { hasText: 'Choose or start a platform' }).first();
+    await walk.waitFor({ state: 'visible', timeout: STEP_MS });
+    result.walkthrough = (await walk.innerText()).trim();
+    await shot(page, 'walkthrough');
+    await runCommand(page, 'View: Close All Editors');
+
+    // 2. Configure Platform: the live one (the default), then one that is down.
+    step('configure platform (live)');
+    result.notifications.configured = await configurePlatform(page, PLATFORM_URL, ENVIRONMENT);
+    await clearNotifications(page);
+    step('configure platform (down)');
+    result.notifications.configuredDown = await configurePlatform(page, DOWN_URL, 'down');
+    await clearNotifications(page);
+
+    // 3. Platform down: the view and the cluster step say so, with Retry.
+    step('platform down: view');
+    await openView(page);
+    const downRow = page.locator('.part.sidebar .monaco-list-row', { hasText: 'Platform unreachable' }).first();
+    await downRow.waitFor({ state: 'visible', timeout: STEP_MS });
+    result.viewDown = (await downRow.innerText()).trim();
+    await downRow.hover();
+    await shot(page, 'platform-down-view');
+    step('platform down: cluster step');
+    await runCommand(page, 'MicroStax: Federate Identity Token…');
+    await pick(page, 'down');
+    const retry = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Retry' }).first();
+    await retry.waitFor({ state: 'visible', timeout: STEP_MS });
+    result.pickDown = (await page.locator('.quick-input-widget .monaco-list-rows').innerText()).trim();
+    await shot(page, 'platform-down-pick');
+    await page.keyboard.press('Escape');
+
+    // 4. Sign in to the live platform: who, where, for how long.
+    step('sign in');
+    await runCommand(page, 'MicroStax: Sign In');
+    const signedInRe = new RegExp(`@${ENVIRONMENT} · (\\d+[mhd]|<1m) left`);
+    result.statusTexts.signedIn = await waitForStatus(page, signedInRe, 'signed in');
+    await clearNotifications(page);
+    await statusBarShot(page, 'statusbar-signed-in');
+
+    // 5. A malformed token: a card and a diagnostic that say what is wrong.
+    step('malformed token: hover');
+    await openExplorer(page);
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'malformed.txt' }).first().click();
+    const editor = page.locator('.editor-instance .monaco-editor').first();
+    await editor.locator('.view-line', { hasText: 'eyJ' }).first().waitFor({ state: 'visible', timeout: STEP_MS });
+    await editor.locator('.squiggly-warning').first().waitFor({ state: 'attached', timeout: STEP_MS });
+    result.malformedHover = await hoverAt(page, 1, 20, 'Malformed JWT');
+    await shot(page, 'malformed-hover');
+    await page.keyboard.press('Escape');
+    await runCommand(page, 'View: Close All Editors');
+
+    // 6. The platform stops; the session runs out: status bar, tooltip, view and a notification agree.
+    step('stop the platform; wait for the session to expire');
+    process.kill(-Number(env('MSX_PLATFORM_PGID')), 'SIGTERM');
+    const expiredRe = /session expired/;
+    const item = page.locator(STATUS_ITEM);
+    await item.filter({ hasText: expiredRe }).waitFor({ state: 'visible', timeout: 150_000 });
+    result.statusTexts.expired = await statusText(page);
+    const note = await toast(page, 'has expired');
+    await note.locator('.monaco-button', { hasText: 'Sign In' }).first().waitFor({ state: 'visible', timeout: STEP_MS });
+    result.notifications.expired = (await note.innerText()).trim();
+    await openView(page);
+    const envRow = page.locator('.part.sidebar .monaco-list-row', { hasText: 'session expired' }).first();
+    await envRow.waitFor({ state: 'visible', timeout: STEP_MS });
+    result.viewExpired = (await envRow.innerText()).trim();
+    await item.hover();
+    const tip = page.locator('.monaco-hover', { hasText: 'expired' }).first();
+    await tip.waitFor({ state: 'visible', timeout: STEP_MS });
+    result.statusTooltip = (await tip.innerText()).trim();
+    await shot(page, 'session-expired');
 }
 
 async function clearNotifications(page) {
@@ -181,11 +333,17 @@ async function main() {
             result.ok = true;
             return;
         }
+        if (SCENARIO === 'states') {
+            await states(page);
+            step('done');
+            result.ok = true;
+            return;
+        }
 
         // 1. The daemon is up: the status bar shows an identity state (signed in or out).
         step('wait for the daemon (status bar)');
-        const signedInRe = new RegExp(`· ${ENVIRONMENT} · (\\d|<1m)`);
-        const signedOutRe = new RegExp(`signed out \\(${ENVIRONMENT}\\)`);
+        const signedInRe = new RegExp(`@${ENVIRONMENT} · (\\d+[mhd]|<1m)`);
+        const signedOutRe = /MicroStax: Sign in/;
         let text = await waitForStatus(page, new RegExp(`${signedInRe.source}|${signedOutRe.source}`), 'an identity');
         result.statusTexts.initial = text;
         if (signedInRe.test(text)) {
@@ -225,8 +383,8 @@ async function main() {
         // 3. Federate through the palette and the quick picks.
         step('federate: palette');
         await runCommand(page, 'MicroStax: Federate Identity Token…');
-        step('federate: environment');
-        await pick(page, ENVIRONMENT, 'palette-1-environment');
+        step('federate: environment (asked only when there is more than one)');
+        await pickEnvironmentIfAsked(page, 'palette-1-environment');
         step('federate: cluster');
         await pick(page, CLUSTER, 'palette-2-cluster');
         step('federate: service');
@@ -254,17 +412,13 @@ async function main() {
 
         // The view: environments → clusters, with the new token's state.
         step('view');
-        const header = page.locator('.pane-header', { hasText: 'MicroStax Identity' }).first();
-        await header.waitFor({ state: 'visible', timeout: STEP_MS });
-        if ((await header.getAttribute('aria-expanded')) !== 'true') {
-            await header.click();
-        }
+        await openView(page);
         const clusterRow = page.locator('.monaco-list-row', { hasText: CLUSTER }).filter({ hasText: 'exchanged' }).first();
         await clusterRow.waitFor({ state: 'visible', timeout: STEP_MS });
         result.viewRow = (await clusterRow.innerText()).trim();
         await clusterRow.hover();
         await shot(page, 'view');
-        await header.click();
+        await openExplorer(page);
 
         // 4. Hover a JWT in a file: its subject and both verdicts.
         step('hover');
@@ -308,7 +462,7 @@ async function main() {
         // 6. Federating while signed out: the daemon's NOT_SIGNED_IN offers "Sign In".
         step('federate while signed out');
         await runCommand(page, 'MicroStax: Federate Identity Token…');
-        await pick(page, ENVIRONMENT);
+        await pickEnvironmentIfAsked(page);
         await pick(page, CLUSTER);
         await pick(page, SERVICE);
         const refused = await toast(page, 'Sign In');

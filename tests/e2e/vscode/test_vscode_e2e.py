@@ -9,11 +9,13 @@ Here we start everything, then check what it saw: the clipboard token is verifie
 project's verifier (``microstax.jose``: issuer, audience, both signatures).
 
 Screenshots: test-artifacts/vscode/. With MICROSTAX_VSCODE_UPDATE_README=1 the ones the
-extension's README shows are copied to extension/media/.
+extension's README shows are copied to extension/media/, and the ones docs/vscode.md shows
+(every state, from both tests) to docs/vscode/.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -55,6 +57,11 @@ README_SHOTS = {  # screenshot → the name the README uses
     "statusbar-signed-out": "statusbar-signed-out",
     "view": "view",
 }
+DOCS_MEDIA = REPO / "docs" / "vscode"
+DOCS_SHOTS = ("statusbar", "palette-2-cluster", "federated", "decoded", "view", "hover",
+              "statusbar-signed-out", "not-signed-in")
+STATES_SHOTS = ("first-run", "walkthrough", "platform-down-view", "platform-down-pick",
+                "statusbar-signed-in", "malformed-hover", "session-expired")
 PYTHON = REPO / ".venv" / "bin" / "python"
 START_TIMEOUT_S = 60
 DRIVE_TIMEOUT_S = 420
@@ -155,7 +162,8 @@ def user_data_dir(root: Path) -> Path:
 
 @contextlib.contextmanager
 def running_code_server(root: Path, tools: Toolchain, platform: PlatformServer, workspace: Path, *,
-                        python: Path | None, env: dict[str, str], artifacts: Path) -> Iterator[CodeServer]:
+                        python: Path | None, env: dict[str, str], artifacts: Path,
+                        first_run: bool = False) -> Iterator[CodeServer]:
     """code-server with the packaged extension installed, opened on ``workspace``. ``python``:
     the ``microstax.python`` setting (None: unset, so the extension looks for the daemon itself).
     Its log and the extension's go to ``artifacts`` at the end."""
@@ -163,20 +171,18 @@ def running_code_server(root: Path, tools: Toolchain, platform: PlatformServer, 
     (user_data / "User").mkdir(parents=True)
     extensions.mkdir(parents=True)
 
-    # The CLI/daemon user config naming the platform; the extension passes it as configFile.
-    config = root / "microstax" / "config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text(tomli_w.dumps({
-        "default_environment": ENVIRONMENT,
-        "defaults": {"timeout": 10.0, "login_method": "device"},
-        "environments": {ENVIRONMENT: {"platform": platform.issuer}},
-    }))
-    settings = {
-        **QUIET_SETTINGS,
-        "microstax.configFile": str(config),
-        "microstax.environment": ENVIRONMENT,
-        "microstax.logLevel": "debug",
-    }
+    settings: dict[str, Any] = {**QUIET_SETTINGS, "microstax.logLevel": "debug"}
+    if not first_run:
+        # The CLI/daemon user config naming the platform; the extension passes it as configFile.
+        # (A first run has none: the daemon reads the CLI's default file, which does not exist.)
+        config = root / "microstax" / "config.toml"
+        config.parent.mkdir(parents=True)
+        config.write_text(tomli_w.dumps({
+            "default_environment": ENVIRONMENT,
+            "defaults": {"timeout": 10.0, "login_method": "device"},
+            "environments": {ENVIRONMENT: {"platform": platform.issuer}},
+        }))
+        settings.update({"microstax.configFile": str(config), "microstax.environment": ENVIRONMENT})
     if python is not None:
         settings["microstax.python"] = str(python)
     # A code-server window is a remote one: machine-scoped settings (microstax.python,
@@ -237,8 +243,9 @@ def code_server(tmp_path: Path, vscode_toolchain: Toolchain, desktop_session: An
 
 
 def drive(tools: Toolchain, server: CodeServer, tmp_path: Path, *, scenario: str = "federate",
-          artifacts: Path = ARTIFACTS) -> dict[str, Any]:
-    """Runs drive.mjs; ``scenario``: ``federate`` (the main walk) or ``private-environment``."""
+          artifacts: Path = ARTIFACTS, extra: dict[str, str] | None = None) -> dict[str, Any]:
+    """Runs drive.mjs; ``scenario``: ``federate`` (the main walk), ``states`` or
+    ``private-environment``."""
     result_path = tmp_path / "drive-result.json"
     env = dict(os.environ)
     env.update({
@@ -255,6 +262,7 @@ def drive(tools: Toolchain, server: CodeServer, tmp_path: Path, *, scenario: str
         "MSX_TOKEN_FILE": TOKEN_FILE,
         "MSX_PGID": str(server.process.pid),  # started with setsid: its pid is the group id
         "HOME": str(tmp_path / "browser-home"),
+        **(extra or {}),
     })
     proc = subprocess.run([str(tools.node24), str(Path(__file__).with_name("drive.mjs"))], env=env,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -274,13 +282,13 @@ def test_federate_from_the_palette(tmp_path: Path, vscode_toolchain: Toolchain, 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     result = drive(vscode_toolchain, code_server, tmp_path)
 
-    # The status bar showed the signed-in identity, then the signed-out state.
-    assert result["statusTexts"]["signedIn"].startswith("dev · dev · "), result["statusTexts"]
-    assert "signed out (dev)" in result["statusTexts"]["signedOut"]
+    # The status bar said who, where and for how long, then the neutral signed-out state.
+    assert re.fullmatch(r"dev@dev · (\d+m|<1m) left", result["statusTexts"]["signedIn"]), result["statusTexts"]
+    assert result["statusTexts"]["signedOut"] == "MicroStax: Sign in", result["statusTexts"]
 
     # Killed, the daemon was restarted, the user told once, the identity back from the keyring.
     assert "Show Logs" in result["notifications"]["crash"]
-    assert result["statusTexts"]["afterRestart"].startswith("dev · dev · ")
+    assert result["statusTexts"]["afterRestart"].startswith("dev@dev · ")
 
     # Signed out, federating fails with the daemon's NOT_SIGNED_IN, offering Sign In.
     assert "Sign In" in result["notifications"]["notSignedIn"]
@@ -290,9 +298,11 @@ def test_federate_from_the_palette(tmp_path: Path, vscode_toolchain: Toolchain, 
     note = result["notifications"]["federated"]
     assert CLUSTER in note and f"service {SERVICE}" in note and "valid until" in note, note
 
-    # "Decode" opened the daemon's description; the view shows the cluster's new token.
+    # "Decode" opened the header and claims as read-only JSON, the verdict first; the view shows
+    # the cluster's new token.
     decoded = "".join(result["decoded"].split())  # the editor wraps long lines
-    assert f"/svc/{SERVICE}" in decoded and "Notverified" in decoded, result["decoded"][:800]
+    assert decoded.startswith("//Notverified"), result["decoded"][:800]
+    assert '"sub":"spiffe://' in decoded and f"/svc/{SERVICE}" in decoded, result["decoded"][:800]
     assert CLUSTER in result["viewRow"] and f"exchanged ({SERVICE})" in result["viewRow"], result["viewRow"]
 
     # The clipboard holds a token for the cluster that the project's verifier accepts.
@@ -308,8 +318,9 @@ def test_federate_from_the_palette(tmp_path: Path, vscode_toolchain: Toolchain, 
     aud = claims["aud"]
     assert aud == CLUSTER or CLUSTER in aud
 
-    # The hover card on the file's token: its subject and both verdicts.
+    # The hover card on the file's token: the verdict first, its subject and both signatures.
     card = result["hover"]
+    assert card.startswith("✓ Valid · JWT"), card
     assert "spiffe://" in card and "demo" in card, card
     assert "Classical (ES256): ✓ verified" in card.replace("`", ""), card
     assert "Post-quantum (ML-DSA-65): ✓ verified" in card.replace("`", ""), card
@@ -321,6 +332,86 @@ def test_federate_from_the_palette(tmp_path: Path, vscode_toolchain: Toolchain, 
         README_MEDIA.mkdir(exist_ok=True)
         for shot, name in README_SHOTS.items():
             shutil.copy(ARTIFACTS / f"{shot}.png", README_MEDIA / f"{name}.png")
+        DOCS_MEDIA.mkdir(exist_ok=True)
+        for shot in DOCS_SHOTS:
+            shutil.copy(ARTIFACTS / f"{shot}.png", DOCS_MEDIA / f"{shot}.png")
+
+
+# ---- every other state, from a first run ---------------------------------------------------
+
+STATES_ARTIFACTS = ARTIFACTS / "states"
+SESSION_LIFETIME_S = 60  # the platform's minimum: the session expires during the test
+
+
+@pytest.mark.timeout(900)
+def test_every_state_from_a_first_run(tmp_path: Path, vscode_toolchain: Toolchain, desktop_session: Any) -> None:
+    """No config file: the welcome view and the walkthrough; Configure Platform adds the live
+    platform and one that is down (the view and the cluster step say "unreachable" with Retry);
+    sign in; a malformed token gets a card and a diagnostic; the platform stops and the session
+    expires: status bar, tooltip, view and a notification agree."""
+    tools = vscode_toolchain
+    with PlatformServer(tmp_path / "platform",
+                        config_overrides={"tokens": {"session_lifetime": SESSION_LIFETIME_S}}) as live:
+        folder = tmp_path / "workspace"
+        folder.mkdir()
+        token = live.client_credentials(audience=CLUSTER)["access_token"]
+        head, _, sig = token.split(".")
+        not_json = base64.urlsafe_b64encode(b'{"sub": "dev", "exp": 17').rstrip(b"=").decode()
+        (folder / "malformed.txt").write_text(f"token: {head}.{not_json}.{sig}\n")
+        root = tmp_path / "vscode"
+        env = code_server_env(tools, root)
+        assert live.process is not None
+        with running_code_server(root, tools, live, folder, python=PYTHON, env=env,
+                                 artifacts=STATES_ARTIFACTS, first_run=True) as server:
+            result = drive(tools, server, tmp_path, scenario="states", artifacts=STATES_ARTIFACTS, extra={
+                "MSX_PLATFORM_URL": live.issuer,
+                "MSX_DOWN_URL": f"http://127.0.0.1:{free_port()}",
+                "MSX_PLATFORM_PGID": str(live.process.pid),
+            })
+
+    texts, notes = result["statusTexts"], result["notifications"]
+    # First run: neutral "Sign in" (no error colour), the welcome view with its four actions.
+    assert texts["firstRun"] == "MicroStax: Sign in", texts
+    assert result["statusColours"]["firstRun"] in ("rgba(0, 0, 0, 0)", "transparent"), result["statusColours"]
+    for action in ("Start Local Platform", "Configure Platform…", "Sign In", "Open Docs"):
+        assert action in result["welcome"], result["welcome"]
+    assert "127.0.0.1:8411" in result["welcome"]
+    for step in ("The daemon is running", "Choose or start a platform", "Sign in", "Federate a token",
+                 "Hover a token"):
+        assert step in result["walkthrough"], result["walkthrough"]
+
+    # Configure Platform wrote the CLI's own config file (no TOML by hand), which the CLI reads.
+    assert f"added environment {ENVIRONMENT}" in notes["configured"], notes
+    config = Path(env["XDG_CONFIG_HOME"]) / "microstax" / "config.toml"
+    cli = subprocess.run([str(PYTHON), "-m", "microstax", "env", "list", "--json"], env={**env, "MICROSTAX_CONFIG": str(config)},
+                         cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False)
+    assert cli.returncode == 0, cli.stderr
+    assert ENVIRONMENT in cli.stdout and "down" in cli.stdout, cli.stdout
+
+    # Unreachable is not empty: the view row and the cluster step say so, with Retry.
+    assert "Platform unreachable" in result["viewDown"] and "Retry" in result["viewDown"], result["viewDown"]
+    assert "Retry" in result["pickDown"] and "Start Local Platform" in result["pickDown"], result["pickDown"]
+    assert "No clusters" not in result["pickDown"]
+
+    # Signed in: who, where, how long.
+    assert re.fullmatch(rf"dev@{ENVIRONMENT} · (1m|<1m) left", texts["signedIn"]), texts
+
+    # The malformed token: the card says what is wrong, first.
+    assert result["malformedHover"].startswith("✗ Malformed JWT"), result["malformedHover"]
+    assert "payload is not valid JSON" in result["malformedHover"], result["malformedHover"]
+
+    # Expired: the status bar, its tooltip, the view and a notification agree.
+    assert texts["expired"] == f"MicroStax: session expired ({ENVIRONMENT})", texts
+    assert "Sign In" in notes["expired"] and "has expired" in notes["expired"], notes
+    assert "session expired" in result["viewExpired"], result["viewExpired"]
+    assert "expired" in result["statusTooltip"], result["statusTooltip"]
+
+    for shot in STATES_SHOTS:
+        assert (STATES_ARTIFACTS / f"{shot}.png").stat().st_size > 1000, shot
+    if os.environ.get("MICROSTAX_VSCODE_UPDATE_README") == "1":
+        DOCS_MEDIA.mkdir(exist_ok=True)
+        for shot in STATES_SHOTS:
+            shutil.copy(STATES_ARTIFACTS / f"{shot}.png", DOCS_MEDIA / f"{shot}.png")
 
 
 # ---- the private environment ---------------------------------------------------------------
@@ -380,7 +471,7 @@ def test_daemon_from_the_private_environment(tmp_path: Path, vscode_toolchain: T
     # The daemon the extension started is the venv's (the language client adds --stdio).
     daemon = [str(venv / "bin" / "python"), "-m", "microstax", "daemon", "--stdio"]
     assert result["daemons"] == [daemon], result["daemons"]
-    assert re.search(rf"· {ENVIRONMENT} ·|signed out \({ENVIRONMENT}\)", result["statusTexts"]["initial"])
+    assert re.search(rf"@{ENVIRONMENT} · |MicroStax: Sign in", result["statusTexts"]["initial"])
     answer = subprocess.run([str(venv / "bin" / "python"), "-m", "microstax", "--version"], cwd=tmp_path,
                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False)
     assert answer.returncode == 0 and version in answer.stdout, answer.stdout + answer.stderr
