@@ -56,6 +56,12 @@ _MLDSA_PRIVATE: dict[str, Any] = {
     "ML-DSA-87": mldsa.MLDSA87PrivateKey,
 }
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"})
+#: A JWKS with more keys than this is refused (real ones hold a handful; each costs a load).
+MAX_JWKS_KEYS = 100
+#: RSA moduli above this many bits are refused (loading one is a denial of service).
+MAX_RSA_BITS = 16384
+#: Members whose value must be a string when present (RFC 7517 §4, RFC 7518 §6).
+_STRING_MEMBERS = ("kty", "use", "alg", "kid", "crv", "x", "y", "n", "e", "pub")
 
 
 def _int_to_b64(value: int, length: int) -> str:
@@ -160,19 +166,27 @@ class VerificationKey:
         return True
 
 
+def _check_member_types(jwk: Mapping[str, Any]) -> None:
+    for name in _STRING_MEMBERS:
+        if name in jwk and not isinstance(jwk[name], str):  # null included
+            raise KeyStoreError(f"JWK member {name!r} must be a string")
+    ops = jwk.get("key_ops")
+    if ops is not None and not (isinstance(ops, list) and all(isinstance(o, str) for o in ops)):
+        raise KeyStoreError("JWK member 'key_ops' must be an array of strings")
+
+
 def verification_key_from_jwk(jwk: Mapping[str, Any]) -> VerificationKey:
     """Load one public JWK, binding it to a single algorithm. Raises ``KeyStoreError``."""
     if not isinstance(jwk, Mapping):
         raise KeyStoreError("a JWK must be a JSON object")
+    _check_member_types(jwk)
     kty = jwk.get("kty")
     declared = jwk.get("alg")
-    if declared is not None and not isinstance(declared, str):
-        raise KeyStoreError("JWK 'alg' must be a string")
     public: Any
     if kty == "EC":
         crv = jwk.get("crv")
         if crv not in _EC_CURVES:
-            raise KeyStoreError(f"unsupported EC curve {crv!r}")
+            raise KeyStoreError(f"unsupported EC curve {str(crv)[:40]!r}")
         curve_cls, alg, _ = _EC_CURVES[str(crv)]
         try:
             public = ec.EllipticCurvePublicNumbers(
@@ -183,7 +197,9 @@ def verification_key_from_jwk(jwk: Mapping[str, Any]) -> VerificationKey:
     elif kty == "RSA":
         alg = declared or "RS256"
         if alg not in ("RS256", "PS256"):
-            raise KeyStoreError(f"RSA key bound to unsupported algorithm {alg!r}")
+            raise KeyStoreError(f"RSA key bound to unsupported algorithm {alg[:40]!r}")
+        if len(str(jwk.get("n", ""))) > MAX_RSA_BITS // 6 + 4 or len(str(jwk.get("e", ""))) > 12:
+            raise KeyStoreError(f"RSA keys over {MAX_RSA_BITS} bits (or with a huge exponent) are refused")
         try:
             public = rsa.RSAPublicNumbers(
                 _b64_to_int(jwk.get("e"), "e"), _b64_to_int(jwk.get("n"), "n")
@@ -194,7 +210,7 @@ def verification_key_from_jwk(jwk: Mapping[str, Any]) -> VerificationKey:
             raise KeyStoreError(f"RSA keys under 2048 bits are refused ({public.key_size})")
     elif kty == "OKP":
         if jwk.get("crv") != "Ed25519":
-            raise KeyStoreError(f"unsupported OKP curve {jwk.get('crv')!r}")
+            raise KeyStoreError(f"unsupported OKP curve {str(jwk.get('crv'))[:40]!r}")
         alg = "EdDSA"
         try:
             public = ed25519.Ed25519PublicKey.from_public_bytes(_b64_bytes(jwk.get("x"), "x"))
@@ -203,15 +219,15 @@ def verification_key_from_jwk(jwk: Mapping[str, Any]) -> VerificationKey:
     elif kty == "AKP":
         alg = str(declared)
         if alg not in _MLDSA_PUBLIC:
-            raise KeyStoreError(f"unsupported AKP algorithm {declared!r}")
+            raise KeyStoreError(f"unsupported AKP algorithm {str(declared)[:40]!r}")
         try:
             public = _MLDSA_PUBLIC[alg].from_public_bytes(_b64_bytes(jwk.get("pub"), "pub"))
         except ValueError as exc:
             raise KeyStoreError("the ML-DSA public key is invalid") from exc
     else:
-        raise KeyStoreError(f"unsupported key type {kty!r}")
+        raise KeyStoreError(f"unsupported key type {str(kty)[:40]!r}")
     if declared is not None and declared != alg:
-        raise KeyStoreError(f"the {kty} key declares alg {declared!r} but is a {alg} key")
+        raise KeyStoreError(f"the {kty} key declares alg {declared[:40]!r} but is a {alg} key")
     kid = jwk.get("kid")
     if kid is None:
         kid = thumbprint(jwk)
@@ -237,22 +253,33 @@ class KeySet:
         """Load a JWKS, keeping signature keys we support and skipping the rest.
 
         A JWKS that publishes private key material is refused outright: it is a leak, not a
-        key set.
+        key set. Keys we cannot use (other types, encryption keys, members of the wrong JSON
+        type) are skipped; when that leaves none, ``KeyStoreError`` says why the first one
+        was skipped.
         """
         if not isinstance(jwks, Mapping) or not isinstance(jwks.get("keys"), list):
             raise KeyStoreError("a JWKS is a JSON object with a 'keys' array")
+        if len(jwks["keys"]) > MAX_JWKS_KEYS:
+            raise KeyStoreError(f"the JWKS holds {len(jwks['keys'])} keys, over the limit of {MAX_JWKS_KEYS}")
         loaded = []
-        for jwk in jwks["keys"]:
+        skipped: list[str] = []
+        for index, jwk in enumerate(jwks["keys"]):
             if not isinstance(jwk, Mapping):
+                skipped.append(f"key {index} is not a JSON object")
                 continue
             if _PRIVATE_MEMBERS & set(jwk):
                 raise KeyStoreError("the JWKS contains private key material; refusing it")
             if jwk.get("use", "sig") != "sig":
+                skipped.append(f"key {index} is not a signature key ('use')")
                 continue
             try:
                 loaded.append(verification_key_from_jwk(jwk))
-            except KeyStoreError:
-                continue  # keys of types we don't verify with (e.g. RSA-OAEP) are not errors
+            except KeyStoreError as exc:
+                # keys of types we don't verify with (e.g. RSA-OAEP) are not errors
+                skipped.append(f"key {index}: {exc.message}")
+        if skipped and not loaded:
+            more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+            raise KeyStoreError(f"no usable signature key in the JWKS: {skipped[0]}{more}")
         return cls(loaded)
 
     def get(self, kid: str, alg: str) -> VerificationKey | None:
@@ -437,7 +464,7 @@ class KeyStore:
             ]
         except KeyStoreError:
             raise
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
             raise KeyStoreError(f"{self.path} is not a MicroStax key file") from exc
         self._entries = entries
         self._mtime_ns = stat.st_mtime_ns

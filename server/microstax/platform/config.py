@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from microstax.jose import KeySet, KeyStoreError
+
 from .errors import ConfigError
 from .secrets import is_valid_hash
 
@@ -519,6 +521,11 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
         jwks = ct.get("jwks")
         if jwks is not None and (not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list)):
             raise ct.fail("jwks", "expected a JWKS table with a 'keys' array")
+        if jwks is not None:
+            try:
+                KeySet.from_jwks(jwks)
+            except KeyStoreError as exc:
+                raise ct.fail("jwks", exc.message) from None
         if ctype == "confidential" and secret_hash is None and jwks is None:
             raise ct.fail("secret_hash", "a confidential client needs secret_hash or jwks")
         if ctype == "public" and (secret_hash or jwks):
