@@ -36,6 +36,7 @@ from .errors import OAuthError, RateLimited, invalid_request
 from .grants import Issued, TokenRequest, client_credentials, device, token_exchange
 from .runtime import Issuer, Platform, Settings, is_loopback
 from .secrets import verify_secret
+from .tls import read_ca_pem
 
 log = logging.getLogger("microstax.platform")
 
@@ -212,6 +213,10 @@ class PlatformApp:
                     "headerBudget": c.header_budget, "status": c.status,
                     "services": list(c.services),
                 })
+                if c.api_server:  # for `microstax kube config`
+                    clusters[-1]["apiServer"] = c.api_server
+                    if c.api_server_ca_file:
+                        clusters[-1]["apiServerCA"] = read_ca_pem(platform.data_dir, c.api_server_ca_file)
             envs.append({"name": env.name, "description": env.description,
                          "trustDomain": env.trust_domain, "default": env.default,
                          "clusters": clusters})
