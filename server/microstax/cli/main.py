@@ -26,6 +26,7 @@ COMMANDS: dict[str, dict[str, str]] = {
         "env": "microstax.cli.envs:env",
         "cluster": "microstax.cli.clusters:cluster",
         "config": "microstax.cli.config_cmd:config",
+        "kube": "microstax.cli.main:kube",
         "verifier": "microstax.cli.verifier:verifier",
     },
     "identity": {
@@ -41,12 +42,17 @@ COMMANDS: dict[str, dict[str, str]] = {
     "keys": {
         "generate": "microstax.cli.keygen:generate",
     },
+    "kube": {
+        "credential": "microstax.cli.kube:credential",
+        "config": "microstax.cli.kube:config",
+    },
     "platform": {
         "serve": "microstax.cli.platform_serve:serve",
         "init": "microstax.cli.platform_init:init",
         "rotate-keys": "microstax.cli.platform_keys:rotate_keys",
         "show-config": "microstax.cli.platform_config:show_config",
         "hash-secret": "microstax.cli.platform_config:hash_secret",
+        "kube-authn": "microstax.cli.platform_kube:kube_authn",
     },
 }
 
@@ -98,6 +104,11 @@ def token() -> None:
 @cli.group(cls=LazyGroup, path="keys")
 def keys() -> None:
     """Signing keys (for the platform and for dev tokens)."""
+
+
+@cli.group(cls=LazyGroup, path="kube")
+def kube() -> None:
+    """kubectl with federated tokens: kubeconfig contexts and the credential plugin."""
 
 
 @cli.group(cls=LazyGroup, path="platform")

@@ -75,6 +75,9 @@ class CatalogCluster:
     header_budget: int | None
     status: Literal["up", "down", "degraded", "unknown"]
     services: tuple[str, ...]
+    #: the cluster's Kubernetes API server (https URL) and its CA (PEM), where the platform knows them
+    api_server: str | None = None
+    api_server_ca: str | None = None
 
 
 def _text(item: Mapping[str, Any], key: str) -> str | None:
@@ -92,6 +95,7 @@ def catalog_cluster(item: Mapping[str, Any], central_issuer: str) -> CatalogClus
     name = str(item["name"])
     budget = item.get("headerBudget")
     status = item.get("status")
+    api_server, ca = _text(item, "apiServer"), _text(item, "apiServerCA")
     return CatalogCluster(
         name=name,
         issuer=_text(item, "issuer") or central_issuer,
@@ -103,6 +107,8 @@ def catalog_cluster(item: Mapping[str, Any], central_issuer: str) -> CatalogClus
         else None,
         status=status if status in ("up", "down", "degraded") else "unknown",
         services=tuple(s for s in _list(item.get("services")) if isinstance(s, str)),
+        api_server=api_server if api_server and api_server.startswith("https://") else None,
+        api_server_ca=ca if ca and "-----BEGIN CERTIFICATE-----" in ca and len(ca) < 256 * 1024 else None,
     )
 
 

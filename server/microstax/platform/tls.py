@@ -129,3 +129,34 @@ def pinned_client_context(cert_file: Path) -> ssl.SSLContext:
     ctx.check_hostname = False
     ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     return ctx
+
+
+_CA_CACHE: dict[Path, tuple[int, str | None]] = {}
+MAX_CA_BYTES = 256 * 1024
+
+
+def read_ca_pem(data_dir: Path, name: str) -> str | None:
+    """A CA certificate file named in the config (relative: in the data dir) as PEM text, re-read
+    when it changes; ``None`` (logged) when it is missing or not a PEM certificate."""
+    import logging
+
+    path = Path(name)
+    path = path if path.is_absolute() else data_dir / path
+    try:
+        mtime = path.stat().st_mtime_ns
+        cached = _CA_CACHE.get(path)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CA_BYTES + 1)
+    except OSError as exc:
+        logging.getLogger("microstax.platform").error("cannot read the CA file %s: %s", path,
+                                                      exc.strerror or type(exc).__name__)
+        return None
+    text = raw.decode("ascii", "replace")
+    pem = text if len(raw) <= MAX_CA_BYTES and "-----BEGIN CERTIFICATE-----" in text else None
+    if pem is None:
+        logging.getLogger("microstax.platform").error("%s is not a PEM certificate (or over %d bytes)",
+                                                      path, MAX_CA_BYTES)
+    _CA_CACHE[path] = (mtime, pem)
+    return pem
