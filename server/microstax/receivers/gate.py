@@ -60,7 +60,7 @@ def header_value(value: Any, limit: int = 1024) -> str:
     """Claim text made safe for an HTTP header: non-ASCII and controls percent-encoded."""
     text = value if isinstance(value, str) else str(value)
     text = text[:limit]
-    if all(" " <= ch <= "~" for ch in text):
+    if text.isascii() and text.isprintable():  # the usual case, checked in C
         return text
     return "".join(ch if " " <= ch <= "~" and ch != "%" else
                    "".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
