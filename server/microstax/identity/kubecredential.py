@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from . import config as config_mod
@@ -78,17 +79,27 @@ def _cached(request: CredentialInput, config: config_mod.Config, env_name: str) 
     meta, _ = TokenVault(None, state_dir).read_meta(env_name)
     if not any(fresh(m) for m in meta.values()):
         return None  # nothing to find: the secret store is not even opened
-    from ..adapters.secrets import SecretStoreUnavailable, default_store
+    from ..adapters import secrets as secrets_adapter
 
     try:
-        snap = TokenVault(default_store(state_dir), state_dir).load(env_name)
-    except SecretStoreUnavailable:
+        snap = TokenVault(_records(state_dir), state_dir).load(env_name)
+    except secrets_adapter.SecretStoreUnavailable:
         return None
     best = None
     for digest, entry in snap.entries.items():
         if fresh(snap.meta.get(digest, {})) and (best is None or entry.expires_at > best.expires_at):
             best = entry
     return exec_credential(best.token, best.expires_at) if best is not None else None
+
+
+def _records(state_dir: Path) -> Any:
+    """The store the identity service keeps exchanged tokens in (``IdentityService.record_store``:
+    sealed files under ``<state dir>/sealed`` keyed from the secret store; keep the two in step)."""
+    from ..adapters import secrets as secrets_adapter
+
+    keys = secrets_adapter.default_store(state_dir)
+    sealed = getattr(secrets_adapter, "SealedStore", None)
+    return sealed(keys, state_dir / "sealed") if sealed is not None else keys
 
 
 async def _federate(request: CredentialInput, config: config_mod.Config,
