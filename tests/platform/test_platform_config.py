@@ -103,8 +103,12 @@ async def test_rotation_keeps_old_tokens_verifiable(mx: InProc) -> None:
     old_kids = {k.kid for k in mx.keys()}  # noqa: SIM118 (InProc.keys() is a KeySet)
     rotate_keystore(mx.data_dir, retain_seconds=3600)
     mx.platform.central.force_reload()
+    # both sets keep the retired keys: jwks_uri the EC ones, the PQ set the AKP ones
     jwks = (await mx.client.get("/jwks.json")).json()
-    kids = {k["kid"] for k in jwks["keys"]}
+    pq_jwks = (await mx.client.get("/pq-jwks.json")).json()
+    assert {k["kty"] for k in jwks["keys"]} == {"EC"} and {k["kty"] for k in pq_jwks["keys"]} == {"AKP"}
+    assert len(jwks["keys"]) == 2 and len(pq_jwks["keys"]) == 2
+    kids = {k["kid"] for k in jwks["keys"] + pq_jwks["keys"]}
     assert old_kids < kids and len(kids) == 4
     after = await mx.cc_token()
     mx.verify(before, EU_WEST)

@@ -18,6 +18,7 @@ async def test_discovery_documents_are_the_same_and_advertise_hybrid(mx: InProc)
     assert a["token_endpoint"] == f"{ISSUER}/oauth/token"
     assert a["device_authorization_endpoint"] == f"{ISSUER}/oauth/device_authorization"
     assert a["jwks_uri"] == f"{ISSUER}/jwks.json"
+    assert a["microstax_pq_jwks_uri"] == f"{ISSUER}/pq-jwks.json"
     assert a["microstax_hybrid_signing"] == {"classical": "ES256", "pq": "ML-DSA-65", "header": "pq",
                                              "required": True}
     assert a["microstax_catalog_endpoint"] == f"{ISSUER}/v1/catalog"
@@ -26,13 +27,21 @@ async def test_discovery_documents_are_the_same_and_advertise_hybrid(mx: InProc)
     assert "urn:ietf:params:oauth:grant-type:token-exchange" in a["grant_types_supported"]
 
 
-async def test_jwks_publishes_ec_and_akp(mx: InProc) -> None:
+async def test_jwks_publishes_ec_and_the_pq_set_akp(mx: InProc) -> None:
+    # jwks_uri: classical keys only (kube-apiserver and Dex reject a whole set holding AKP);
+    # the ML-DSA keys at microstax_pq_jwks_uri; together they sign hybrid
     r = await mx.client.get("/jwks.json")
     assert r.headers["cache-control"] == "public, max-age=300"
     jwks = r.json()
-    assert {(k["kty"], k["alg"]) for k in jwks["keys"]} == {("EC", "ES256"), ("AKP", "ML-DSA-65")}
-    assert not any({"d", "priv"} & set(k) for k in jwks["keys"])
-    assert KeySet.from_jwks(jwks).signs_hybrid
+    assert {(k["kty"], k["alg"]) for k in jwks["keys"]} == {("EC", "ES256")}
+    r = await mx.client.get("/pq-jwks.json")
+    assert r.headers["cache-control"] == "public, max-age=300"
+    pq = r.json()
+    assert {(k["kty"], k["alg"]) for k in pq["keys"]} == {("AKP", "ML-DSA-65")}
+    for doc in (jwks, pq):
+        assert not any({"d", "priv"} & set(k) for k in doc["keys"])
+    assert not KeySet.from_jwks(jwks).signs_hybrid
+    assert KeySet.from_jwks(jwks).union(KeySet.from_jwks(pq)).signs_hybrid
 
 
 async def test_cluster_issuer_has_its_own_discovery_and_keys(mx: InProc) -> None:
@@ -46,8 +55,11 @@ async def test_cluster_issuer_has_its_own_discovery_and_keys(mx: InProc) -> None
     assert inserted == doc
     central = {k["kid"] for k in (await mx.client.get("/jwks.json")).json()["keys"]}
     own = {k["kid"] for k in (await mx.client.get(f"{base}/jwks.json")).json()["keys"]}
-    assert len(own) == 2 and not central & own
+    own_pq = {k["kid"] for k in (await mx.client.get(f"{base}/pq-jwks.json")).json()["keys"]}
+    assert doc["microstax_pq_jwks_uri"] == f"{ISSUER}{base}/pq-jwks.json"
+    assert len(own) == 1 and len(own_pq) == 1 and not central & (own | own_pq)
     assert (await mx.client.get(f"/clusters/{EU_WEST}/jwks.json")).status_code == 404
+    assert (await mx.client.get(f"/clusters/{EU_WEST}/pq-jwks.json")).status_code == 404
 
 
 async def test_catalog_lists_environments_and_clusters(mx: InProc) -> None:

@@ -45,16 +45,25 @@ def server(tmp_path_factory: pytest.TempPathFactory, jwt_key: SigningKey) -> Ite
         yield srv
 
 
-def _discover(issuer: str) -> tuple[dict, dict]:  # type: ignore[type-arg]
+def _discover(issuer: str) -> tuple[dict, dict, dict]:  # type: ignore[type-arg]
+    """The discovery document, its jwks_uri set (classical only) and its PQ key set."""
     doc = httpx.get(f"{issuer}/.well-known/openid-configuration").json()
-    return doc, httpx.get(doc["jwks_uri"]).json()
+    jwks, pq_jwks = httpx.get(doc["jwks_uri"]).json(), httpx.get(doc["microstax_pq_jwks_uri"]).json()
+    assert {k["kty"] for k in jwks["keys"]} == {"EC"} and {k["kty"] for k in pq_jwks["keys"]} == {"AKP"}
+    return doc, jwks, pq_jwks
+
+
+def _published_kids(issuer: str) -> set[str]:
+    _, jwks, pq_jwks = _discover(issuer)
+    return {k["kid"] for k in jwks["keys"] + pq_jwks["keys"]}
 
 
 def _verify_everywhere(token: str, issuer: str, audience: str) -> dict:  # type: ignore[type-arg]
     """The project's verifier, pyjwt, jwcrypto (PQ part) and panva jose; each from discovery."""
-    doc, jwks = _discover(issuer)
+    doc, jwks, pq_jwks = _discover(issuer)
     assert doc["issuer"] == issuer and doc["microstax_hybrid_signing"]["required"] is True
-    ours = verify(token, KeySet.from_jwks(jwks), Policy(issuer=issuer, audience=audience)).claims
+    keys = KeySet.from_jwks(jwks).union(KeySet.from_jwks(pq_jwks))
+    ours = verify(token, keys, Policy(issuer=issuer, audience=audience, require_pq=True)).claims
     # pyjwt: classical ES256 with the EC key named by kid
     header = pyjwt.get_unverified_header(token)
     ec = next(k for k in jwks["keys"] if k["kid"] == header["kid"] and k["kty"] == "EC")
@@ -64,7 +73,7 @@ def _verify_everywhere(token: str, issuer: str, audience: str) -> dict:  # type:
     parsed = parse(token)
     pq = parsed.header["pq"]
     pq_kid = json.loads(__import__("base64").urlsafe_b64decode(pq["protected"] + "==="))["kid"]
-    akp = next(k for k in jwks["keys"] if k["kid"] == pq_kid and k["kty"] == "AKP")
+    akp = next(k for k in pq_jwks["keys"] if k["kid"] == pq_kid and k["kty"] == "AKP")
     detached = jwc_jws.JWS()
     detached.allowed_algs = ["ML-DSA-65"]
     detached.deserialize(json.dumps({"protected": pq["protected"], "payload": parsed.payload_b64,
@@ -172,11 +181,11 @@ def test_audit_lines_over_http(server: PlatformServer) -> None:
 def test_rotation_and_reload_reach_every_worker(tmp_path: Path) -> None:
     with PlatformServer(tmp_path / "p", workers=2) as srv:
         before = srv.client_credentials()["access_token"]
-        old = {k["kid"] for k in _discover(srv.issuer)[1]["keys"]}
+        old = _published_kids(srv.issuer)
         srv.rotate_keys()
         time.sleep(1.3)
         for _ in range(4):  # whichever worker answers
-            assert len({k["kid"] for k in _discover(srv.issuer)[1]["keys"]} - old) == 2
+            assert len(_published_kids(srv.issuer) - old) == 2  # a new EC and a new AKP key
             after = srv.client_credentials()["access_token"]
             assert parse(after).header["kid"] not in old
         _verify_everywhere(before, srv.issuer, EU_WEST)

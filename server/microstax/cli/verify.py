@@ -1,8 +1,12 @@
 """``microstax identity verify``: check a token's signatures and claims against its issuer.
 
-Keys come from the issuer's discovery document and JWKS (the issuer is ``--issuer``, or else
-the token's own ``iss``), or from ``--jwks FILE|URL``. The PQ part is required when the
-issuer's metadata or JWKS says it signs hybrid (downgrade protection).
+Keys come from the issuer's discovery document — its ``jwks_uri`` (classical keys) and its
+``microstax_pq_jwks_uri`` (post-quantum keys) — where the issuer is ``--issuer``, or else the
+token's own ``iss``; or from ``--jwks FILE|URL`` (repeatable: e.g. the classical set and the
+PQ set). Whether the PQ part is required is decided by ``identity.verification`` (the one
+policy): when the issuer's metadata advertises hybrid signing or its keys include a PQ key
+(downgrade protection), always with ``--hybrid required``, never with ``--hybrid
+classical-only`` (which must be asked for explicitly).
 
 Exit codes: 0 valid, 1 invalid (the reason code is printed), 2 usage or I/O, 5 the issuer
 or its JWKS could not be reached.
@@ -10,22 +14,27 @@ or its JWKS could not be reached.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ..identity.present import clean, render_text
+from ..identity.verification import (
+    HYBRID_MODES,
+    KeyMaterial,
+    KeysUnavailable,
+    PolicyError,
+    SyncVerifier,
+    TrustedIssuer,
+    VerificationPolicy,
+    evaluate,
+)
 from ..jose import (
     ACCESS_TOKEN_TYP,
-    KeySet,
-    KeyStoreError,
     MalformedToken,
     ParsedToken,
-    Policy,
     Verdict,
-    check,
     describe,
     parse,
 )
@@ -35,77 +44,53 @@ from .output import echo, emit_json, json_option, warn
 from .tokenio import read_token, token_options
 
 
-def _keys_from_file(path: Path) -> KeySet:
-    try:
-        doc = json.loads(path.read_bytes())
-    except OSError as exc:
-        raise CLIError(f"cannot read the JWKS file {path}: {exc.strerror or exc}",
-                       exit_code=exit_codes.USAGE, code="io") from exc
-    except ValueError as exc:
-        raise CLIError(f"the JWKS file {path} is not JSON", exit_code=exit_codes.USAGE,
-                       code="jwks") from exc
-    try:
-        keys = KeySet.from_jwks(doc)
-    except KeyStoreError as exc:
-        raise CLIError(f"the JWKS file {path} is not usable: {exc.message}",
-                       exit_code=exit_codes.USAGE, code="jwks") from exc
-    if not len(keys):
-        raise CLIError(f"the JWKS file {path} has no signature keys this verifier can use",
-                       exit_code=exit_codes.USAGE, code="jwks")
-    return keys
-
-
-def _unreachable(what: str, exc: Any) -> CLIError:
+def _unreachable(what: str, exc: KeysUnavailable) -> CLIError:
     """Exit 5: which URL, why, what to do."""
+    cause: Any = exc.cause or exc
     return CLIError(
-        f"cannot get {what}: {exc.message}",
+        f"cannot get {what}: {cause.message}",
         exit_code=exit_codes.UNAVAILABLE,
-        code=getattr(exc, "kind", "network"),
-        hint=(exc.hint + "; " if exc.hint else "")
+        code=getattr(cause, "kind", "network"),
+        hint=(cause.hint + "; " if getattr(cause, "hint", None) else "")
         + "or verify offline with --jwks FILE (the issuer's published JWKS)",
     )
 
 
-def _resolve_keys(parsed: ParsedToken, issuer: str | None, jwks: str | None, allow_http: bool,
-                  timeout: float) -> tuple[KeySet, bool, dict[str, Any]]:
-    """(keys, PQ part required, where the keys came from)."""
-    if jwks is not None and not jwks.startswith(("https://", "http://")):
-        # Offline: no HTTP stack to import (it is most of this command's start-up time).
-        keys = _keys_from_file(Path(jwks))
-        return keys, keys.signs_hybrid, {"source": "file", "jwksFile": jwks,
-                                         "stale": False, "staleReason": None}
-    # Imported here: offline verification, 'token decode' and friends do not pay for httpx.
-    from ..oauth.exceptions import OAuthError
-    from ..oauth.http import make_client
-    from ..oauth.jwks import JWKSCache, KeyResolver, hybrid_required
+def _key_info(material: KeyMaterial) -> dict[str, Any]:
+    """Where the keys came from, in the ``--json`` shape (v1)."""
+    info: dict[str, Any] = {"source": material.source, "stale": material.stale,
+                            "staleReason": material.stale_reason}
+    if material.source == "file":
+        info["jwksFile"] = ", ".join(material.jwks_uris)
+    elif material.source == "url":
+        info["jwksUri"] = ", ".join(material.jwks_uris)
+    else:
+        info.update({"issuer": material.issuer, "metadata": material.metadata_uri,
+                     "jwksUri": material.jwks_uris[0] if material.jwks_uris else None,
+                     "pqJwksUri": material.pq_jwks_uri})
+    return info
 
+
+def _resolve_keys(parsed: ParsedToken, issuer: str | None, jwks: tuple[str, ...], allow_http: bool,
+                  timeout: float, hybrid: str) -> KeyMaterial:
+    """The keys to check ``parsed`` with (offline ``--jwks FILE`` imports no HTTP stack)."""
+    if not jwks and issuer is None:
+        raise CLIError("the token names no issuer ('iss'), so its keys cannot be found",
+                       exit_code=exit_codes.USAGE, code="usage",
+                       hint="pass --issuer URL or --jwks FILE|URL")
+    name = issuer or "(keys given with --jwks)"
+    trusted = TrustedIssuer(name, jwks=jwks, allow_http=allow_http, hybrid=hybrid)  # type: ignore[arg-type]
+    verifier = SyncVerifier(VerificationPolicy(issuers=(trusted,), timeout=timeout, token_cache_size=0))
     kid = parsed.header.get("kid")
-    kid = kid if isinstance(kid, str) else None
-    client = make_client(timeout=timeout)
     try:
-        if jwks is not None:
-            try:
-                snap = JWKSCache(jwks, client=client, allow_http=allow_http).get(kid)
-            except OAuthError as exc:
-                raise _unreachable(f"the JWKS at {jwks}", exc) from exc
-            return snap.value, hybrid_required(None, snap.value), {
-                "source": "url", "jwksUri": snap.source, "stale": snap.stale,
-                "staleReason": snap.stale_reason}
-        if issuer is None:
-            raise CLIError("the token names no issuer ('iss'), so its keys cannot be found",
-                           exit_code=exit_codes.USAGE, code="usage",
-                           hint="pass --issuer URL or --jwks FILE|URL")
-        resolver = KeyResolver(client, allow_http=allow_http)
-        try:
-            resolved = resolver.resolve(issuer, kid)
-        except OAuthError as exc:
-            raise _unreachable(f"the keys of issuer {issuer}", exc) from exc
-        return resolved.keys, resolved.hybrid_required, {
-            "source": "discovery", "issuer": issuer, "metadata": resolved.metadata.source,
-            "jwksUri": resolved.jwks.source, "stale": resolved.stale,
-            "staleReason": resolved.jwks.stale_reason}
+        return verifier.keys(trusted, kid if isinstance(kid, str) else None)
+    except PolicyError as exc:
+        raise CLIError(exc.message, exit_code=exit_codes.USAGE, code=exc.code) from exc
+    except KeysUnavailable as exc:
+        what = f"the JWKS at {', '.join(jwks)}" if jwks else f"the keys of issuer {issuer}"
+        raise _unreachable(what, exc) from exc
     finally:
-        client.close()
+        verifier.close()
 
 
 @click.command()
@@ -113,8 +98,12 @@ def _resolve_keys(parsed: ParsedToken, issuer: str | None, jwks: str | None, all
 @click.option("--issuer", metavar="URL",
               help="Require this exact issuer and take its keys (default: the token's 'iss').")
 @click.option("--audience", metavar="AUD", help="Require this audience in 'aud' (default: not checked).")
-@click.option("--jwks", "jwks", metavar="FILE|URL",
-              help="Verify with this JWKS instead of discovering the issuer's.")
+@click.option("--jwks", "jwks", metavar="FILE|URL", multiple=True,
+              help="Verify with this JWKS instead of discovering the issuer's (repeat it to add "
+                   "the post-quantum key set).")
+@click.option("--hybrid", type=click.Choice(HYBRID_MODES), default="auto", show_default=True,
+              help="Is the post-quantum part required? auto: when the issuer advertises hybrid "
+                   "signing or publishes a PQ key; classical-only: do not check it (explicit opt-out).")
 @click.option("--leeway", type=click.FloatRange(0, 600), default=30.0, show_default=True,
               help="Clock skew allowed for exp/nbf/iat, in seconds.")
 @click.option("--typ", default=ACCESS_TOKEN_TYP, show_default=True,
@@ -125,8 +114,8 @@ def _resolve_keys(parsed: ParsedToken, issuer: str | None, jwks: str | None, all
               help="Network timeout in seconds.")
 @json_option
 def verify(token: str | None, token_file: Path | None, issuer: str | None, audience: str | None,
-           jwks: str | None, leeway: float, typ: str, allow_http: bool, timeout: float,
-           as_json: bool) -> None:
+           jwks: tuple[str, ...], hybrid: str, leeway: float, typ: str, allow_http: bool,
+           timeout: float, as_json: bool) -> None:
     """Verify a token's signatures (classical and post-quantum) and claims.
 
     Pass the token on stdin with '-' or with --token-file (an argument works but lands in
@@ -142,22 +131,18 @@ def verify(token: str | None, token_file: Path | None, issuer: str | None, audie
 
     claimed = parsed.claims.get("iss")
     lookup_issuer = issuer or (claimed if isinstance(claimed, str) else None)
-    keys, pq_required, key_info = _resolve_keys(parsed, lookup_issuer, jwks, allow_http, timeout)
+    material = _resolve_keys(parsed, lookup_issuer, jwks, allow_http, timeout, hybrid)
     # With discovery the issuer is pinned to the one whose keys were used; with --jwks only
     # when --issuer says so.
-    pinned = issuer if jwks is not None else lookup_issuer
-    policy = Policy(
-        issuer=pinned,
-        audience=audience,
-        typ=None if typ.lower() == "any" else (typ,),
-        leeway=leeway,
-        require_pq=pq_required,
-    )
-    verdict, _, _ = check(parsed, keys, policy)
+    pinned = issuer if jwks else lookup_issuer
+    typ_values = None if typ.lower() == "any" else (typ,)
+    result = evaluate(parsed, material, issuer=pinned, audiences=(audience,) if audience else (),
+                      typ=typ_values, leeway=leeway)
     checks = {"issuer": pinned, "issuerFrom": "option" if issuer else ("token" if pinned else None),
-              "audience": audience, "typ": policy.typ and policy.typ[0], "pqRequired": pq_required}
-    _report(verdict, parsed, key_info, checks, as_json)
-    if not verdict.valid:
+              "audience": audience, "typ": typ_values and typ_values[0],
+              "pqRequired": material.hybrid_required, "hybrid": hybrid}
+    _report(result.verdict, parsed, _key_info(material), checks, as_json)
+    if not result.valid:
         raise click.exceptions.Exit(exit_codes.INVALID)
 
 
@@ -184,6 +169,8 @@ def _report(verdict: Verdict, parsed: ParsedToken | None, key_info: dict[str, An
         echo(f"  keys          {clean(key_info['jwksUri'])}")
     elif key_info.get("source") == "file":
         echo(f"  keys          {clean(key_info['jwksFile'])}")
+    if key_info.get("pqJwksUri"):
+        echo(f"  PQ keys       {clean(key_info['pqJwksUri'])}")
     if not checks.get("issuer"):
         issuer_text = "NOT pinned (pass --issuer)"
     elif checks.get("issuerFrom") == "token":
@@ -192,7 +179,8 @@ def _report(verdict: Verdict, parsed: ParsedToken | None, key_info: dict[str, An
         issuer_text = clean(checks["issuer"])
     echo(f"  checked       issuer {issuer_text}"
          f", audience {clean(checks['audience']) if checks.get('audience') else 'not checked'}"
-         f", PQ part {'required' if checks.get('pqRequired') else 'optional'}")
+         f", PQ part {'required' if checks.get('pqRequired') else 'optional'}"
+         + (" (classical-only: not checked)" if checks.get("hybrid") == "classical-only" else ""))
     if key_info.get("stale"):
         warn(f"the issuer's JWKS could not be refreshed ({clean(key_info.get('staleReason'), 300)});"
              " verified with the last good copy")

@@ -6,7 +6,8 @@ import asyncio
 import logging
 from typing import Any
 
-from ..jose import JoseError, MalformedToken, Policy, check, describe, parse
+from ..identity.verification import evaluate, token_kids
+from ..jose import JoseError, MalformedToken, describe, parse
 from .errors import UserError
 from .hovercard import render_card, summary
 from .verifycache import IssuerKeys
@@ -38,7 +39,7 @@ async def verify(token: str, keys: IssuerKeys, *, issuer: str | None = None,
     if not isinstance(iss, str) or not iss:
         raise UserError("INVALID_TOKEN", "the token names no issuer ('iss'); pass the issuer to verify it against")
     try:
-        key_set = await keys.get(iss)
+        material = await keys.material(iss, kids=token_kids(parsed))
     except asyncio.CancelledError:
         raise
     except TimeoutError as exc:
@@ -52,9 +53,9 @@ async def verify(token: str, keys: IssuerKeys, *, issuer: str | None = None,
         hint = getattr(exc, "hint", None)
         raise UserError("IDP_UNAVAILABLE", f"could not get the keys of {iss}: {message}"
                         + (f" ({hint})" if hint else "")) from exc
-    policy = Policy(issuer=iss, audience=audience, typ=None,
-                    require_pq=True if keys.hybrid_required(iss) else None)
-    verdict, _, _ = check(parsed, key_set, policy, now=now)
+    # any typ: foreign IdPs send 'JWT'; the PQ part is required as the one policy decides
+    verdict = evaluate(parsed, material, issuer=iss, audiences=(audience,) if audience else (),
+                       typ=None, now=now).verdict
     desc = describe(parsed, verdict=verdict, now=now)
     result: dict[str, Any] = {"v": VERSION, "valid": verdict.valid, "summary": summary(desc),
                               "markdown": render_card(desc)}

@@ -15,42 +15,43 @@ the daemon call arbitrary URLs named in it.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from ..jose import PQ_HEADER, KeySet, ParsedToken, Policy, Verdict, check
+from ..identity.verification import (
+    KeyMaterial,
+    VerdictCache,
+    evaluate,
+    material_from_keys,
+    token_kids,
+)
+from ..jose import PQ_HEADER, KeySet, ParsedToken, Verdict
 
 log = logging.getLogger(__name__)
 
-@dataclass(frozen=True, slots=True)
-class FetchedKeys:
-    """An issuer's keys, and whether its metadata demands the post-quantum part (None: decide
-    from the keys, as ``Policy.require_pq`` does)."""
-
-    keys: KeySet
-    hybrid_required: bool | None = None
-
-
-#: ``(issuer, kid) -> FetchedKeys`` (or a bare ``KeySet``); ``kid``, when given, is one the
-#: cached keys lack (a rotation: the fetcher must look past its own cache); raises on failure
-KeyFetcher = Callable[[str, str | None], Awaitable[FetchedKeys | KeySet]]
+#: ``(issuer, kid) -> KeyMaterial`` (or a bare ``KeySet``); ``kid``, when given, is one the
+#: cached keys lack, classical or post-quantum (a rotation: the fetcher must look past its own
+#: cache); raises on failure. What the keys mean (is the PQ part required?) is decided by
+#: ``identity.verification``, never here.
+KeyFetcher = Callable[[str, str | None], Awaitable[KeyMaterial | KeySet]]
 
 LOADING = "issuer keys not cached yet; refreshing"
 
 
 @dataclass(slots=True)
 class _Entry:
-    keys: KeySet | None = None
-    hybrid_required: bool | None = None
+    material: KeyMaterial | None = None
     fetched_at: float = 0.0
     error: str | None = None
     failed_at: float = 0.0
-    task: asyncio.Task[KeySet] | None = None
+    task: asyncio.Task[KeyMaterial] | None = None
     generation: int = 0
+
+    @property
+    def keys(self) -> KeySet | None:
+        return self.material.keys if self.material is not None else None
 
 
 class IssuerKeys:
@@ -66,20 +67,28 @@ class IssuerKeys:
         self._entries: dict[str, _Entry] = {}
         self.listeners: list[Callable[[str], None]] = []
 
-    def lookup(self, issuer: str, kid: str | None = None) -> tuple[KeySet | None, _Entry]:
-        """What is cached for ``issuer`` now; starts a background refresh when useful.
-        Call from the event loop's thread."""
+    def lookup(self, issuer: str, kid: str | None = None,
+               pq_kid: str | None = None) -> tuple[KeySet | None, _Entry]:
+        """What is cached for ``issuer`` now; starts a background refresh when useful (none
+        cached, stale, or a ``kid``/``pq_kid`` the cached keys lack). Call from the event
+        loop's thread."""
         entry = self._entries.setdefault(issuer, _Entry())
         now = self._clock()
-        stale = entry.keys is None or now - entry.fetched_at > self.ttl
-        rotated = (kid is not None and entry.keys is not None and not entry.keys.has_kid(kid)
-                   and now - entry.fetched_at > self.retry_after)
+        keys = entry.keys
+        stale = keys is None or now - entry.fetched_at > self.ttl
+        missing = None
+        if keys is not None:
+            missing = next((k for k in (kid, pq_kid) if k is not None and not keys.has_kid(k)), None)
+            if missing == pq_kid and entry.material is not None and entry.material.hybrid_mode == "classical-only":
+                missing = None  # PQ keys are not used for this issuer
+        kid = missing
+        rotated = kid is not None and now - entry.fetched_at > self.retry_after
         backing_off = entry.error is not None and now - entry.failed_at < self.retry_after
         if (stale or rotated) and not backing_off:
             self._start(issuer, entry, kid if rotated else None)
         return entry.keys, entry
 
-    def _start(self, issuer: str, entry: _Entry, kid: str | None = None) -> asyncio.Task[KeySet]:
+    def _start(self, issuer: str, entry: _Entry, kid: str | None = None) -> asyncio.Task[KeyMaterial]:
         if entry.task is not None and not entry.task.done():
             return entry.task
         task = asyncio.get_running_loop().create_task(self._refresh(issuer, entry, kid))
@@ -88,7 +97,7 @@ class IssuerKeys:
         entry.task = task
         return task
 
-    async def _refresh(self, issuer: str, entry: _Entry, kid: str | None) -> KeySet:
+    async def _refresh(self, issuer: str, entry: _Entry, kid: str | None) -> KeyMaterial:
         try:
             fetched = await asyncio.wait_for(self._fetch(issuer, kid), self.bound)
         except TimeoutError:
@@ -101,40 +110,41 @@ class IssuerKeys:
             entry.failed_at = self._clock()
             log.info("keys of %s could not be fetched: %s", issuer, entry.error)
             raise
-        if isinstance(fetched, FetchedKeys):
-            keys, entry.hybrid_required = fetched.keys, fetched.hybrid_required
-        else:
-            keys = fetched
-        entry.keys, entry.fetched_at, entry.error = keys, self._clock(), None
+        material = fetched if isinstance(fetched, KeyMaterial) else material_from_keys(issuer, fetched)
+        entry.material, entry.fetched_at, entry.error = material, self._clock(), None
         entry.generation += 1
-        log.debug("keys of %s cached (%d keys)", issuer, len(keys))
+        log.debug("keys of %s cached (%d keys)", issuer, len(material.keys))
         for listener in list(self.listeners):
             try:
                 listener(issuer)
             except Exception:
                 log.exception("key listener failed")
-        return keys
+        return material
 
-    async def get(self, issuer: str, *, refresh: bool = False) -> KeySet:
-        """The issuer's keys, fetching (bounded) when there are none, they are stale, or
-        ``refresh``. Raises what the fetch raised (or ``TimeoutError``)."""
+    async def material(self, issuer: str, *, refresh: bool = False,
+                       kids: tuple[str | None, ...] = ()) -> KeyMaterial:
+        """The issuer's keys, fetching (bounded) when there are none, they are stale, they lack
+        one of ``kids`` (a rotation), or ``refresh``. Raises what the fetch raised (or
+        ``TimeoutError``)."""
         entry = self._entries.setdefault(issuer, _Entry())
-        fresh = entry.keys is not None and self._clock() - entry.fetched_at <= self.ttl
-        if fresh and not refresh:
-            assert entry.keys is not None
-            return entry.keys
-        task = self._start(issuer, entry)
+        fresh = entry.material is not None and self._clock() - entry.fetched_at <= self.ttl
+        missing = next((k for k in kids if k is not None and entry.keys is not None
+                        and not entry.keys.has_kid(k)), None)
+        if fresh and not refresh and missing is None:
+            assert entry.material is not None
+            return entry.material
+        task = self._start(issuer, entry, missing)
         return await asyncio.shield(task)
 
-    def hybrid_required(self, issuer: str) -> bool | None:
-        """What the issuer's metadata says about the post-quantum part (None: unknown)."""
-        entry = self._entries.get(issuer)
-        return entry.hybrid_required if entry is not None else None
+    async def get(self, issuer: str, *, refresh: bool = False) -> KeySet:
+        """``material(issuer).keys``."""
+        return (await self.material(issuer, refresh=refresh)).keys
 
-    def put(self, issuer: str, keys: KeySet) -> None:
+    def put(self, issuer: str, keys: KeySet | KeyMaterial) -> None:
         """Seed the cache (keys obtained elsewhere, e.g. by a command that verified a token)."""
         entry = self._entries.setdefault(issuer, _Entry())
-        entry.keys, entry.fetched_at, entry.error = keys, self._clock(), None
+        entry.material = keys if isinstance(keys, KeyMaterial) else material_from_keys(issuer, keys)
+        entry.fetched_at, entry.error = self._clock(), None
         entry.generation += 1
 
     def clear(self) -> None:
@@ -144,30 +154,9 @@ class IssuerKeys:
         self._entries.clear()
 
 
-def _stable_until(claims: dict[str, object], now: float, leeway: float, cap: float) -> float:
-    """Until when a verdict computed at ``now`` stays right: the next moment a time claim
-    changes the outcome (``exp`` passing, ``nbf``/``iat`` arriving), at most ``cap`` away.
-    Signatures do not change; new keys come with a new cache generation."""
-    until = now + cap
-    for name, sign in (("exp", 1), ("nbf", -1), ("iat", -1)):
-        value = claims.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            moment = float(value) + sign * leeway
-            if moment > now:
-                until = min(until, moment)
-    return until
-
-
-def hover_policy(issuer: str, hybrid_required: bool | None = None) -> Policy:
-    """What a hover checks: signatures against the token's own (trusted) issuer, times; no
-    audience (the reader is not the audience) and any ``typ`` (foreign IdPs send ``JWT``).
-    The PQ part is required when the issuer's metadata says so (else when its JWKS has a PQ
-    key): a stripped token is then invalid, never merely classical."""
-    return Policy(issuer=issuer, audience=None, typ=None, require_pq=True if hybrid_required else None)
-
-
 class OfflineVerifier:
-    """Verdicts for hovers from cached keys only; remembers recent verdicts."""
+    """Verdicts for hovers from cached keys only; remembers recent verdicts
+    (``identity.verification.VerdictCache``, keyed by the whole token)."""
 
     def __init__(self, keys: IssuerKeys, trusted: Callable[[str], bool], *,
                  max_entries: int = 8192, verdict_ttl: float = 600.0,
@@ -177,7 +166,7 @@ class OfflineVerifier:
         self.verdict_ttl = verdict_ttl
         self.max_entries = max_entries
         self._clock = clock
-        self._verdicts: OrderedDict[tuple[bytes, str, int], tuple[Verdict, float]] = OrderedDict()
+        self._verdicts = VerdictCache(max_entries, ttl=verdict_ttl)
 
     def verdict(self, parsed: ParsedToken, now: float | None = None) -> Verdict:
         now = self._clock() if now is None else now
@@ -190,27 +179,25 @@ class OfflineVerifier:
             return Verdict.unverifiable(
                 "the issuer is not one of your configured environments or clusters; "
                 "run \"Verify Token\" to fetch its keys", has_pq=has_pq)
-        kid = parsed.header.get("kid")
-        keys, entry = self.keys.lookup(issuer, kid if isinstance(kid, str) else None)
-        if keys is None:
+        kid, pq_kid = token_kids(parsed)
+        keys, entry = self.keys.lookup(issuer, kid, pq_kid)
+        if keys is None or entry.material is None:
             if entry.error is not None and (entry.task is None or entry.task.done()):
                 return Verdict.unverifiable(f"the issuer's keys could not be fetched: {entry.error}",
                                             has_pq=has_pq)
             return Verdict.unverifiable(LOADING, has_pq=has_pq)
-        if isinstance(kid, str) and not keys.has_kid(kid) and entry.task is not None and not entry.task.done():
+        lacks = any(k is not None and not keys.has_kid(k) for k in (kid, pq_kid))
+        if lacks and entry.task is not None and not entry.task.done():
             return Verdict.unverifiable("the issuer's cached keys lack this token's key id; refreshing",
                                         has_pq=has_pq)
-        digest = hashlib.blake2b(parsed.text.encode("ascii", "replace"), digest_size=16).digest()
-        cache_key = (digest, issuer, entry.generation)
-        hit = self._verdicts.get(cache_key)
-        if hit is not None and hit[1] > now:
-            self._verdicts.move_to_end(cache_key)
-            return hit[0]
-        policy = hover_policy(issuer, entry.hybrid_required)
-        verdict, _, _ = check(parsed, keys, policy, now=now)
-        # a message that counts seconds ("expired 40s ago") is not kept long
-        cap = 30.0 if verdict.reason in ("expired", "not_yet_valid") else self.verdict_ttl
-        self._verdicts[cache_key] = (verdict, _stable_until(parsed.claims, now, policy.leeway, cap))
-        if len(self._verdicts) > self.max_entries:
-            self._verdicts.popitem(last=False)
-        return verdict
+        # What a hover checks: signatures against the token's own (trusted) issuer, times; no
+        # audience (the reader is not the audience) and any ``typ`` (foreign IdPs send ``JWT``).
+        # The PQ part is required as the one policy decides (a stripped token is then invalid).
+        material = entry.material
+        key = VerdictCache.key(parsed.text, issuer, "hover", material.hybrid_required)
+        hit = self._verdicts.get(key, material.keys, now)
+        if hit is not None:
+            return hit.verdict
+        result = evaluate(parsed, material, issuer=issuer, audiences=(), typ=None, now=now)
+        self._verdicts.put(key, material.keys, result, now, 30.0)
+        return result.verdict

@@ -302,6 +302,23 @@ class KeySet:
     def to_jwks(self) -> dict[str, Any]:
         return {"keys": [dict(key.jwk) for key in self._keys.values()]}
 
+    def classical(self) -> KeySet:
+        """Only the classical keys: what the ``jwks_uri`` publishes, since classical verifiers
+        reject a whole set holding a key type they do not know (go-jose v2 and v4.1.3 fail on
+        ``AKP``)."""
+        return KeySet(key for key in self._keys.values() if not key.is_pq)
+
+    def post_quantum(self) -> KeySet:
+        """Only the post-quantum (AKP) keys: what the PQ key set URL publishes."""
+        return KeySet(key for key in self._keys.values() if key.is_pq)
+
+    def union(self, *others: KeySet) -> KeySet:
+        """This set and ``others`` as one (a classical JWKS plus a PQ JWKS; a later
+        ``(kid, alg)`` wins)."""
+        if not others:
+            return self
+        return KeySet([*self._keys.values(), *(key for other in others for key in other)])
+
 
 @dataclass(frozen=True, slots=True)
 class SigningKey:

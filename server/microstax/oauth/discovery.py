@@ -25,10 +25,12 @@ import httpx
 
 from .exceptions import DiscoveryError, OAuthErrorResponse, ProtocolError
 from .http import arequest_json, make_async_client, make_client, request_json, safe_url
+from .hybrid import HYBRID_METADATA, PQ_JWKS_METADATA, advertises_hybrid, hybrid_signing
 
 OIDC_WELL_KNOWN = "/.well-known/openid-configuration"
 OAUTH_WELL_KNOWN = "/.well-known/oauth-authorization-server"
-HYBRID_METADATA = "microstax_hybrid_signing"
+__all__ = ["HYBRID_METADATA", "PQ_JWKS_METADATA", "ProviderMetadata", "adiscover", "check_url",
+           "discover", "discovery_urls", "is_loopback_host", "parse_metadata"]
 
 
 def is_loopback_host(host: str) -> bool:
@@ -78,17 +80,17 @@ class ProviderMetadata:
     token_endpoint: str | None
     source: str
     raw: Mapping[str, Any] = field(repr=False)
+    #: ``microstax_pq_jwks_uri``: the issuer's post-quantum (AKP) keys, apart from ``jwks_uri``
+    pq_jwks_uri: str | None = None
 
     @property
     def hybrid_signing(self) -> Mapping[str, Any] | None:
-        value = self.raw.get(HYBRID_METADATA)
-        return value if isinstance(value, Mapping) else None
+        return hybrid_signing(self.raw)
 
     @property
     def signs_hybrid(self) -> bool:
         """The issuer says every token it signs carries a post-quantum part."""
-        hybrid = self.hybrid_signing
-        return bool(hybrid and hybrid.get("required") is True)
+        return advertises_hybrid(self.raw)
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.raw.get(name, default)
@@ -108,14 +110,15 @@ def parse_metadata(doc: Any, issuer: str, source: str, *, allow_http: bool = Fal
             hint="use exactly the issuer URL the provider publishes",
         )
     endpoints: dict[str, str | None] = {}
-    for name in ("jwks_uri", "token_endpoint"):
+    for name in ("jwks_uri", "token_endpoint", PQ_JWKS_METADATA):
         value = doc.get(name)
         if value is not None:
             if not isinstance(value, str):
                 raise DiscoveryError(f"{where}: {name!r} is not a string", endpoint=where)
             check_url(value, name, allow_http=allow_http)
         endpoints[name] = value
-    return ProviderMetadata(issuer, endpoints["jwks_uri"], endpoints["token_endpoint"], source, doc)
+    return ProviderMetadata(issuer, endpoints["jwks_uri"], endpoints["token_endpoint"], source, doc,
+                            pq_jwks_uri=endpoints[PQ_JWKS_METADATA])
 
 
 def _why(exc: ProtocolError | OAuthErrorResponse) -> str:
@@ -133,15 +136,24 @@ def _not_found(issuer: str, tried: list[tuple[str, str]]) -> DiscoveryError:
     )
 
 
-def discover(issuer: str, *, client: httpx.Client | None = None,
-             allow_http: bool = False) -> ProviderMetadata:
-    """Fetch and validate ``issuer``'s metadata. Raises an ``OAuthError``."""
+def _urls(issuer: str, discovery_url: str | None, allow_http: bool) -> list[str]:
     check_url(issuer, "issuer", allow_http=allow_http)
+    if discovery_url is None:
+        return discovery_urls(issuer)
+    check_url(discovery_url, "discovery URL", allow_http=allow_http)
+    return [discovery_url]
+
+
+def discover(issuer: str, *, client: httpx.Client | None = None, allow_http: bool = False,
+             discovery_url: str | None = None) -> ProviderMetadata:
+    """Fetch and validate ``issuer``'s metadata (from ``discovery_url`` when given, which must
+    still name ``issuer`` exactly). Raises an ``OAuthError``."""
+    urls = _urls(issuer, discovery_url, allow_http)
     own = client is None
     http = client or make_client()
     tried: list[tuple[str, str]] = []
     try:
-        for url in discovery_urls(issuer):
+        for url in urls:
             try:
                 response = request_json(http, "GET", url)
             except (ProtocolError, OAuthErrorResponse) as exc:
@@ -154,15 +166,15 @@ def discover(issuer: str, *, client: httpx.Client | None = None,
     raise _not_found(issuer, tried)
 
 
-async def adiscover(issuer: str, *, client: httpx.AsyncClient | None = None,
-                    allow_http: bool = False) -> ProviderMetadata:
+async def adiscover(issuer: str, *, client: httpx.AsyncClient | None = None, allow_http: bool = False,
+                    discovery_url: str | None = None) -> ProviderMetadata:
     """The async twin of ``discover``."""
-    check_url(issuer, "issuer", allow_http=allow_http)
+    urls = _urls(issuer, discovery_url, allow_http)
     own = client is None
     http = client or make_async_client()
     tried: list[tuple[str, str]] = []
     try:
-        for url in discovery_urls(issuer):
+        for url in urls:
             try:
                 response = await arequest_json(http, "GET", url)
             except (ProtocolError, OAuthErrorResponse) as exc:

@@ -12,7 +12,9 @@ The rules, with the defaults of ``CachePolicy``:
   bound, or with no copy at all, the error is raised.
 
 ``JWKSCache``/``AsyncJWKSCache`` wrap one JWKS URL; ``KeyResolver``/``AsyncKeyResolver`` go
-from an issuer to its metadata (discovery) and keys, caching both. Fetches are single-flight:
+from an issuer to its metadata (discovery) and keys, caching both. The keys are those of the
+``jwks_uri`` (classical) together with those of ``microstax_pq_jwks_uri`` (post-quantum) when
+the metadata names one (see ``oauth.hybrid``). Fetches are single-flight:
 concurrent callers wait for the one fetch under way and share its result. All of them are
 safe to share between threads (the async ones within one event loop).
 """
@@ -32,7 +34,19 @@ import httpx
 from ..jose import KeySet, KeyStoreError
 from .discovery import ProviderMetadata, adiscover, check_url, discover
 from .exceptions import DiscoveryError, OAuthError
-from .http import arequest_json, make_async_client, make_client, request_json, safe_url
+from .http import (
+    arequest_json,
+    delta_seconds,
+    make_async_client,
+    make_client,
+    request_json,
+    safe_url,
+)
+from .hybrid import hybrid_required
+
+__all__ = ["AsyncJWKSCache", "AsyncKeyResolver", "CachePolicy", "FetchState", "JWKSCache",
+           "KeyResolver", "ResolvedKeys", "Snapshot", "cache_lifetime", "hybrid_required",
+           "parse_jwks"]
 
 T = TypeVar("T")
 Clock = Callable[[], float]
@@ -66,12 +80,11 @@ def cache_lifetime(cache_control: str | None, policy: CachePolicy, *, age: str |
         if "no-store" in directives or "no-cache" in directives:
             lifetime = policy.min_max_age
         elif "max-age" in directives:
-            try:
-                lifetime = float(int(directives["max-age"]))
-            except ValueError:
-                lifetime = policy.default_max_age
-    if age and age.strip().isdigit():
-        lifetime -= int(age.strip())
+            max_age = delta_seconds(directives["max-age"], limit=int(policy.max_max_age))
+            lifetime = policy.default_max_age if max_age is None else float(max_age)
+    age_seconds = delta_seconds(age, limit=int(policy.max_max_age))
+    if age_seconds is not None:
+        lifetime -= age_seconds
     return min(max(lifetime, policy.min_max_age), policy.max_max_age)
 
 
@@ -152,18 +165,6 @@ def parse_jwks(doc: Any, url: str) -> KeySet:
     if not len(keys):
         raise DiscoveryError(f"{where}: the JWKS has no signature keys we can use", endpoint=where)
     return keys
-
-
-def hybrid_required(metadata: ProviderMetadata | Mapping[str, Any] | None,
-                    keys: KeySet | None) -> bool:
-    """True when tokens of this issuer must carry a valid PQ part (downgrade protection):
-    the metadata says ``microstax_hybrid_signing.required``, or the JWKS has an AKP key."""
-    raw = metadata.raw if isinstance(metadata, ProviderMetadata) else metadata
-    if isinstance(raw, Mapping):
-        hybrid = raw.get("microstax_hybrid_signing")
-        if isinstance(hybrid, Mapping) and hybrid.get("required") is True:
-            return True
-    return bool(keys is not None and keys.signs_hybrid)
 
 
 # -- one JWKS URL ----------------------------------------------------------------------------
@@ -260,15 +261,22 @@ class AsyncJWKSCache(_JWKSBase):
 # -- issuer -> metadata + keys ---------------------------------------------------------------
 @dataclass(frozen=True)
 class ResolvedKeys:
-    """An issuer's metadata and current keys, and whether its tokens must be hybrid."""
+    """An issuer's metadata and current keys, and whether its tokens must be hybrid.
+
+    ``jwks`` is the ``jwks_uri`` set; ``pq_jwks`` the ``microstax_pq_jwks_uri`` set when the
+    metadata names one (and it was asked for); ``keys`` is both as one ``KeySet``.
+    """
 
     issuer: str
     metadata: ProviderMetadata
     jwks: Snapshot[KeySet]
+    pq_jwks: Snapshot[KeySet] | None = None
 
     @property
     def keys(self) -> KeySet:
-        return self.jwks.value
+        if self.pq_jwks is None:
+            return self.jwks.value
+        return _union(self.jwks.value, self.pq_jwks.value)
 
     @property
     def hybrid_required(self) -> bool:
@@ -276,7 +284,30 @@ class ResolvedKeys:
 
     @property
     def stale(self) -> bool:
-        return self.jwks.stale
+        return self.jwks.stale or bool(self.pq_jwks and self.pq_jwks.stale)
+
+    @property
+    def stale_reason(self) -> str | None:
+        return self.jwks.stale_reason or (self.pq_jwks.stale_reason if self.pq_jwks else None)
+
+
+_UNIONS: dict[tuple[int, int], tuple[KeySet, KeySet, KeySet]] = {}
+_UNIONS_LOCK = threading.Lock()
+
+
+def _union(classical: KeySet, pq: KeySet) -> KeySet:
+    """``classical.union(pq)``, memoised on the two snapshot objects so the merged set stays
+    the same object while neither changes (caches keyed on the key set keep hitting)."""
+    key = (id(classical), id(pq))
+    with _UNIONS_LOCK:
+        hit = _UNIONS.get(key)
+        if hit is not None and hit[0] is classical and hit[1] is pq:
+            return hit[2]
+        merged = classical.union(pq)
+        if len(_UNIONS) > 256:
+            _UNIONS.clear()
+        _UNIONS[key] = (classical, pq, merged)
+        return merged
 
 
 C = TypeVar("C", bound=_JWKSBase)
@@ -284,8 +315,11 @@ C = TypeVar("C", bound=_JWKSBase)
 
 class _ResolverBase(Generic[C]):
     def __init__(self, *, allow_http: bool = False, policy: CachePolicy | None = None,
-                 metadata_policy: CachePolicy = METADATA_POLICY, clock: Clock = time.time) -> None:
+                 metadata_policy: CachePolicy = METADATA_POLICY, clock: Clock = time.time,
+                 discovery_urls: Mapping[str, str] | None = None) -> None:
         self.allow_http = allow_http
+        #: issuer -> the discovery document URL to use instead of the well-known ones
+        self.discovery_urls: dict[str, str] = dict(discovery_urls or {})
         self.policy = policy or CachePolicy()
         self.metadata_policy = metadata_policy
         self.clock = clock
@@ -321,15 +355,22 @@ class _ResolverBase(Generic[C]):
                                  hint="give the keys directly with --jwks")
         return meta.jwks_uri
 
-    def peek(self, issuer: str) -> ResolvedKeys | None:
+    def peek(self, issuer: str, *, pq: bool = True) -> ResolvedKeys | None:
         """What is cached for ``issuer``, without any network (None when nothing is)."""
         meta = self._meta_state(issuer).peek(self.clock())
         if meta is None or not meta.value.jwks_uri:
             return None
         with self._lock:
             cache = self._jwks.get(meta.value.jwks_uri)
+            pq_url = meta.value.pq_jwks_uri if pq else None
+            pq_cache = self._jwks.get(pq_url) if pq_url else None
         jwks = cache.peek() if cache else None
-        return None if jwks is None else ResolvedKeys(issuer, meta.value, jwks)
+        if jwks is None:
+            return None
+        pq_jwks = pq_cache.peek() if pq_cache else None
+        if pq_url and pq_jwks is None:
+            return None
+        return ResolvedKeys(issuer, meta.value, jwks, pq_jwks)
 
 
 class KeyResolver(_ResolverBase[JWKSCache]):
@@ -362,16 +403,22 @@ class KeyResolver(_ResolverBase[JWKSCache]):
             with self._lock:
                 state.begin(self.clock())
             try:
-                meta = discover(issuer, client=self.client, allow_http=self.allow_http)
+                meta = discover(issuer, client=self.client, allow_http=self.allow_http,
+                                discovery_url=self.discovery_urls.get(issuer))
             except OAuthError as exc:
                 return self._meta_done(state, None, exc)
             return self._meta_done(state, meta, None)
 
-    def resolve(self, issuer: str, kid: str | None = None) -> ResolvedKeys:
-        """Discover ``issuer`` and fetch its keys (refetching once for an unknown ``kid``)."""
+    def resolve(self, issuer: str, kid: str | None = None, *, pq_kid: str | None = None,
+                pq: bool = True) -> ResolvedKeys:
+        """Discover ``issuer`` and fetch its keys (refetching once for an unknown ``kid``, or
+        ``pq_kid`` in the PQ set); ``pq=False`` leaves the PQ key set alone."""
         meta = self.metadata(issuer).value
         jwks = self.jwks_cache(self._jwks_url(issuer, meta)).get(kid)
-        return ResolvedKeys(issuer, meta, jwks)
+        pq_jwks = None
+        if pq and meta.pq_jwks_uri:
+            pq_jwks = self.jwks_cache(meta.pq_jwks_uri).get(pq_kid)
+        return ResolvedKeys(issuer, meta, jwks, pq_jwks)
 
     def close(self) -> None:
         self.client.close()
@@ -408,15 +455,20 @@ class AsyncKeyResolver(_ResolverBase[AsyncJWKSCache]):
             with self._lock:
                 state.begin(self.clock())
             try:
-                meta = await adiscover(issuer, client=self.client, allow_http=self.allow_http)
+                meta = await adiscover(issuer, client=self.client, allow_http=self.allow_http,
+                                       discovery_url=self.discovery_urls.get(issuer))
             except OAuthError as exc:
                 return self._meta_done(state, None, exc)
             return self._meta_done(state, meta, None)
 
-    async def resolve(self, issuer: str, kid: str | None = None) -> ResolvedKeys:
+    async def resolve(self, issuer: str, kid: str | None = None, *, pq_kid: str | None = None,
+                      pq: bool = True) -> ResolvedKeys:
         meta = (await self.metadata(issuer)).value
         jwks = await self.jwks_cache(self._jwks_url(issuer, meta)).get(kid)
-        return ResolvedKeys(issuer, meta, jwks)
+        pq_jwks = None
+        if pq and meta.pq_jwks_uri:
+            pq_jwks = await self.jwks_cache(meta.pq_jwks_uri).get(pq_kid)
+        return ResolvedKeys(issuer, meta, jwks, pq_jwks)
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -154,7 +154,8 @@ class PlatformApp:
         if central:
             doc["device_authorization_endpoint"] = f"{issuer.url}/oauth/device_authorization"
         doc.update({
-            "jwks_uri": issuer.jwks_uri,
+            "jwks_uri": issuer.jwks_uri,  # classical keys only; ML-DSA: microstax_pq_jwks_uri
+            "microstax_pq_jwks_uri": issuer.pq_jwks_uri,
             "grant_types_supported": grants,
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
                                                       "private_key_jwt", "none"],
@@ -187,15 +188,28 @@ class PlatformApp:
         """RFC 8414 §3.1 form for issuers with a path: /.well-known/…/clusters/<name>."""
         return await self.discovery(request)
 
-    async def jwks(self, request: Request) -> Response:
+    def _key_set_response(self, request: Request, pq: bool) -> Response:
+        """The issuer's published keys of one kind (retired keys included until they lapse).
+
+        ``jwks_uri`` holds only classical keys: kube-apiserver 1.37 (go-jose v2: ``unknown json
+        web key type 'AKP'``) and Dex (go-jose v4.1.3: ``unsupported key type/format``) reject a
+        whole set that holds an AKP key. The ML-DSA keys are at ``microstax_pq_jwks_uri``."""
         issuer = self.issuer_of(request)
         keys = issuer.keys()
-        cached = self._jwks_cache.get(issuer.url)
+        cache_key = f"{issuer.url} {'pq' if pq else 'classical'}"
+        cached = self._jwks_cache.get(cache_key)
         if cached is None or cached[0] is not keys:
-            cached = (keys, json.dumps(keys.to_jwks(), separators=(",", ":")).encode())
-            self._jwks_cache[issuer.url] = cached
+            part = keys.post_quantum() if pq else keys.classical()
+            cached = (keys, json.dumps(part.to_jwks(), separators=(",", ":")).encode())
+            self._jwks_cache[cache_key] = cached
         return Response(cached[1], media_type="application/json",
                         headers={"Cache-Control": "public, max-age=300"})
+
+    async def jwks(self, request: Request) -> Response:
+        return self._key_set_response(request, pq=False)
+
+    async def pq_jwks(self, request: Request) -> Response:
+        return self._key_set_response(request, pq=True)
 
     # -- catalog ---------------------------------------------------------------------------
     async def catalog(self, request: Request) -> Response:
@@ -441,6 +455,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         Route("/.well-known/oauth-authorization-server", h.discovery),
         Route("/.well-known/openid-configuration", h.discovery),
         Route("/jwks.json", h.jwks),
+        Route("/pq-jwks.json", h.pq_jwks),
         Route("/oauth/token", h.token, methods=["POST"]),
         Route("/oauth/device_authorization", h.device_authorization, methods=["POST"]),
         Route("/oauth/revoke", h.revoke, methods=["POST"]),
@@ -454,6 +469,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         Route("/.well-known/oauth-authorization-server/clusters/{cluster}", h.discovery_inserted),
         Route("/.well-known/openid-configuration/clusters/{cluster}", h.discovery_inserted),
         Route("/clusters/{cluster}/jwks.json", h.jwks),
+        Route("/clusters/{cluster}/pq-jwks.json", h.pq_jwks),
         Route("/clusters/{cluster}/oauth/token", h.token, methods=["POST"]),
         Route("/clusters/{cluster}/oauth/revoke", h.revoke, methods=["POST"]),
         Route("/clusters/{cluster}/oauth/introspect", h.introspect, methods=["POST"]),

@@ -169,7 +169,13 @@ class Issuer:
 
     @property
     def jwks_uri(self) -> str:
+        """The classical keys (EC, ES256) only: every JOSE library can parse this set."""
         return f"{self.url}/jwks.json"
+
+    @property
+    def pq_jwks_uri(self) -> str:
+        """The post-quantum (AKP, ML-DSA-65) keys, advertised as ``microstax_pq_jwks_uri``."""
+        return f"{self.url}/pq-jwks.json"
 
     def _refresh(self) -> None:
         now = time.monotonic()

@@ -1,7 +1,7 @@
 """Getting one token for one entry: resolve the target, present the credential, verify.
 
-The network half of the controller, over the protocol layer (``oauth``): discovery and JWKS
-(``AsyncKeyResolver``), RFC 8693 token exchange (``oauth.exchange``) for subject-token
+The network half of the controller, over the protocol layer (``oauth``): discovery and keys
+through the one verification policy (``identity.verification.Verifier``), RFC 8693 token exchange (``oauth.exchange``) for subject-token
 entries, the client credentials grant (``oauth.client_credentials``) for client entries. Every
 token that comes back is verified (issuer, audience, signatures, the PQ part when the issuer
 signs hybrid) before anything is written.
@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from ...jose import JoseError, MalformedToken, Policy, check, numeric_date, parse
+from ...jose import JoseError, MalformedToken, numeric_date, parse
 from ...oauth.client_credentials import client_credentials
 from ...oauth.discovery import ProviderMetadata
 from ...oauth.exceptions import (
@@ -52,6 +52,7 @@ from ...oauth.exchange import ExchangeConfigError, ExchangeRequest, exchange
 from ...oauth.jwks import AsyncKeyResolver
 from ...oauth.tokens import ClientAuth, TokenResponse, token_type_uri
 from ..catalog import Catalog, catalog_cluster, fetch_catalog, service_spiffe_id
+from ..verification import KeysUnavailable, TrustedIssuer, VerificationPolicy, Verifier
 from .config import EntrySpec
 from .files import CredentialFileError, read_credential
 from .state import TokenMeta, fingerprint
@@ -147,14 +148,13 @@ class Acquirer:
     def __init__(self, http: httpx.AsyncClient, *, clock: Any = time.time) -> None:
         self.http = http
         self.clock = clock
-        self._resolvers: dict[bool, AsyncKeyResolver] = {}
+        # each issued token is verified once: no verified-token cache
+        self.verifier = Verifier(VerificationPolicy(token_cache_size=0), http=http)
         self._catalogs: dict[str, _CatalogCopy] = {}
 
     def resolver(self, allow_http: bool) -> AsyncKeyResolver:
-        resolver = self._resolvers.get(allow_http)
-        if resolver is None:
-            resolver = self._resolvers[allow_http] = AsyncKeyResolver(self.http, allow_http=allow_http)
-        return resolver
+        """Discovery and key caches (shared with the verifier)."""
+        return self.verifier.resolver_for(allow_http=allow_http)
 
     async def _metadata(self, issuer: str, allow_http: bool) -> ProviderMetadata:
         return (await self.resolver(allow_http).metadata(issuer)).value
@@ -266,19 +266,21 @@ class Acquirer:
     async def _verify(self, spec: EntrySpec, target: Target, response: TokenResponse) -> Acquired:
         token = response.access_token
         try:
-            parsed = parse(token)
+            parse(token)
         except JoseError as exc:
             raise AcquireError("verify", f"the issued token is malformed ({exc.message})") from None
-        kid = parsed.header.get("kid")
-        resolved = await self.resolver(spec.allow_http).resolve(
-            target.issuer, kid if isinstance(kid, str) else None)
-        policy = Policy(issuer=target.issuer, audience=target.audience,
-                        require_pq=True if resolved.hybrid_required else None)
-        verdict, _, error = check(parsed, resolved.keys, policy)
-        if error is not None:
+        try:
+            result = await self.verifier.verify(
+                token, issuer=TrustedIssuer(target.issuer, allow_http=spec.allow_http),
+                audiences=(target.audience,))
+        except KeysUnavailable as exc:
+            if isinstance(exc.cause, OAuthError):
+                raise exc.cause from None
+            raise AcquireError("discovery", exc.message) from None
+        if not result.valid:
             raise AcquireError("verify", f"the token issued for {target.name!r} failed "
-                                         f"verification ({verdict.reason}: {error.message}); not written")
-        claims = parsed.claims
+                                         f"verification ({result.reason}: {result.message}); not written")
+        claims = dict(result.claims)
         now = self.clock()
         exp = float(claims["exp"])
         expires_at = exp
