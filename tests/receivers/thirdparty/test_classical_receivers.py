@@ -22,6 +22,10 @@ from tests.harness.receivers_thirdparty import (
     kid_of,
 )
 
+# The first test's set-up may wait for the one-time oauth2-proxy build (minutes on a fresh
+# machine; scripts/test starts it in the background); every wait below has its own bound.
+pytestmark = pytest.mark.timeout(1800)
+
 REFUSED = ("wrong_audience", "expired", "tampered", "pq_stripped")
 
 
