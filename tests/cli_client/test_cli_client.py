@@ -76,12 +76,20 @@ def keyring_get(name: str) -> str | None:
     return keyring.get_password("microstax", name)
 
 
+def record_get(client: Client, name: str) -> str | None:
+    """A sealed record of the client's state dir, opened with its key from the real keyring."""
+    from microstax.adapters.secrets import KeyringSecretStore, SealedStore
+
+    return SealedStore(KeyringSecretStore(), client.tmp / "state" / "sealed").get(name)
+
+
 def test_sign_in_federate_status_sign_out(client: Client, platform: PlatformServer) -> None:
     r = client.run("login")
     assert r.returncode == 0, r.stderr
     assert "enter the code" in r.stderr and "Signed in to dev as dev" in r.stdout
-    session = json.loads(keyring_get("session:dev") or "{}")
-    assert session["refresh_token"] and session["access_token"]  # in the OS keyring
+    assert keyring_get("session:dev") is None  # too big for a keyring entry: sealed instead
+    session = json.loads(record_get(client, "session:dev") or "{}")
+    assert session["refresh_token"] and session["access_token"]
     state_files = "".join(p.read_text(errors="replace") for p in (client.tmp / "state").rglob("*") if p.is_file())
     assert session["refresh_token"] not in state_files and session["access_token"] not in state_files
 
@@ -120,7 +128,8 @@ def test_sign_in_federate_status_sign_out(client: Client, platform: PlatformServ
     assert all(c["status"] == "up" for c in cl["clusters"])
 
     r = client.run("logout")
-    assert r.returncode == 0 and keyring_get("session:dev") is None and keyring_get("tokens:dev") is None
+    assert r.returncode == 0
+    assert record_get(client, "session:dev") is None and record_get(client, "tokens:dev") is None
     r = client.run("identity", "federate", "--target", EU)
     assert r.returncode == 3 and "not signed in to dev" in r.stderr and "microstax login" in r.stderr
     rc, err = client.json("identity", "federate", "--target", EU)
@@ -236,7 +245,7 @@ def test_workload_client_credentials_and_subject_token_file(client: Client, plat
                    "--scope", "read")
     assert r.returncode == 0, r.stderr
     assert "(client credentials)" in r.stdout
-    assert platform.demo_secret not in (keyring_get("session:dev") or "")  # a reference, not the secret
+    assert platform.demo_secret not in (record_get(client, "session:dev") or "")  # a reference, not the secret
     # (the platform's policy lets the demo workload act only for 'orders')
     rc, doc = client.json("identity", "federate", "-s", "orders", "-t", EU)
     assert rc == 0, doc
@@ -258,7 +267,7 @@ def test_no_token_or_secret_in_logs(client: Client, platform: PlatformServer) ->
     r3 = client.run("--debug", "identity", "federate", "-t", EU, "-s", "payments", "--json")
     r4 = client.run("--debug", "identity", "status")
     assert all(r.returncode == 0 for r in (r1, r2, r3, r4)), (r1.stderr, r2.stderr)
-    session = json.loads(keyring_get("session:dev") or "{}")
+    session = json.loads(record_get(client, "session:dev") or "{}")
     secrets = [session["access_token"], session["refresh_token"], r2.stdout.strip()]
     logs = "\n".join(r.stderr for r in (r1, r2, r3, r4))
     assert "DEBUG" in logs  # the debug log was on

@@ -39,7 +39,8 @@ async def test_login_federate_status_logout(platform: PlatformServer, client_con
     assert len(prompts) == 1 and prompts[0].user_code and prompts[0].verification_uri.startswith(platform.issuer)
     assert any(isinstance(e, LoginPrompted) for e in events)
     assert any(isinstance(e, IdentityChanged) and e.reason == "signed_in" for e in events)
-    assert secrets.get("session:dev") is not None
+    assert secrets.get("session:dev") is None  # a keyring entry is too small for it
+    assert svc.record_store().get("session:dev") is not None  # sealed, its key in the keyring
 
     tok = await svc.federate(FederateRequest(target=EU, service="payments"))
     assert not tok.from_cache
@@ -74,7 +75,7 @@ async def test_login_federate_status_logout(platform: PlatformServer, client_con
 
     out = await svc.logout("dev")
     assert out.signed_in is False
-    assert secrets.get("session:dev") is None and secrets.get("tokens:dev") is None
+    assert svc.record_store().get("session:dev") is None and svc.record_store().get("tokens:dev") is None
     with pytest.raises(NotSignedIn) as err:
         await svc.federate(FederateRequest(target=EU))
     assert err.value.to_json()["action"] == "signIn"

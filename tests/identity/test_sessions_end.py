@@ -27,7 +27,7 @@ async def test_logout_revokes_the_session_at_the_platform(platform: PlatformServ
     secrets = MemorySecretStore()
     svc = service_factory(client_config, secrets=secrets)
     await svc.login("dev")
-    stored = SessionStore(secrets).load("dev")
+    stored = SessionStore(svc.record_store()).load("dev")
     assert stored is not None and stored.refresh_token
     events: list[object] = []
     svc.subscribe(events.append)
@@ -53,7 +53,7 @@ async def test_offline_logout_signs_out_here_and_says_so(tmp_path: Path, service
         svc = service_factory(config, secrets=secrets)
         await svc.login("dev")
         await svc.federate(FederateRequest(target=EU))
-        stored = SessionStore(secrets).load("dev")
+        stored = SessionStore(svc.record_store()).load("dev")
         assert stored is not None and stored.refresh_token
     # the platform is gone: sign-out cannot revoke, and still signs out here
     out = await svc.logout("dev")
@@ -61,6 +61,6 @@ async def test_offline_logout_signs_out_here_and_says_so(tmp_path: Path, service
     assert out.revocation_error and "could not connect" in out.revocation_error
     assert stored.refresh_token not in out.revocation_error
     assert out.to_json()["revocationError"] == out.revocation_error
-    assert SessionStore(secrets).load("dev") is None
+    assert SessionStore(svc.record_store()).load("dev") is None
     with pytest.raises(NotSignedIn):
         await svc.federate(FederateRequest(target=EU))

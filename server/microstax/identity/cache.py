@@ -5,9 +5,12 @@ while more than ``refresh_ahead`` of its lifetime is left; after that the next c
 re-exchanges (refresh-ahead), and if that fails the old token is served until it expires.
 
 ``TokenVault`` keeps them between processes (a CLI ``federate`` then ``identity status``):
-the tokens in one secret-store entry per environment (``tokens:<env>``), their non-secret
-metadata (cluster, service, expiry) and the last failure per cluster in
+the tokens in one sealed record per environment (``tokens:<env>``, in the service's
+``SealedStore``: an encrypted file whose key is in the keyring), their non-secret metadata
+(cluster, service, expiry) and the last failure per cluster in
 ``<state dir>/tokens/<env>.json``, which ``identity status`` reads without the keyring.
+A record that cannot be opened (changed or cut short) counts as empty, with a warning; the
+next save replaces it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..adapters.secrets import SecretStore
+from ..adapters.secrets import SealedRecordUnreadable, SecretStore
 from ..jose import ParsedToken, write_private_file
 from .models import Failure
 
@@ -123,7 +126,11 @@ class TokenVault:
         snap = VaultSnapshot(meta=meta, failures=failures)
         if not with_tokens or self.secrets is None or not meta:
             return snap
-        text = self.secrets.get(tokens_key(environment))
+        try:
+            text = self.secrets.get(tokens_key(environment))
+        except SealedRecordUnreadable as exc:
+            log.warning("%s; the exchanged tokens are exchanged again when needed", exc.message)
+            text = None
         tokens: dict[str, str] = {}
         if text:
             try:

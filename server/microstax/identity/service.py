@@ -36,7 +36,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 
 from ..adapters import secrets as secrets_adapter
-from ..adapters.secrets import SecretStore, SecretStoreUnavailable
+from ..adapters.secrets import SealedStore, SecretStore, SecretStoreUnavailable
 from ..jose import PQ_HEADER, MalformedToken, ParsedToken, Verdict, describe, numeric_date, parse
 from ..oauth import device as device_flow
 from ..oauth import revocation
@@ -142,6 +142,7 @@ class IdentityService:
         self.config = config if config is not None else config_mod.load(config_file)
         self.state_dir = paths.state_dir(state_directory)
         self._secrets = secrets
+        self._records: SealedStore | None = None
         defaults = self.config.defaults
         self._owns_http = http is None
         self.http = http or self._make_http(self.config)
@@ -243,6 +244,13 @@ class IdentityService:
             except SecretStoreUnavailable as exc:
                 raise KeyringUnavailable(exc.message, hint=exc.hint) from exc
         return self._secrets
+
+    def record_store(self) -> SealedStore:
+        """Where sessions and exchanged tokens are kept: sealed files in the state dir whose
+        key is one small entry of the secret store (a keyring entry holds too little for them)."""
+        if self._records is None:
+            self._records = SealedStore(self.secret_store(), self.state_dir / "sealed")
+        return self._records
 
     async def _in_thread(self, fn: Callable[..., _T], *args: Any) -> _T:
         try:
@@ -417,7 +425,7 @@ class IdentityService:
         if env_name in self._sessions:
             return self._sessions[env_name]
         try:
-            session = await self._in_thread(SessionStore(self.secret_store()).load, env_name)
+            session = await self._in_thread(SessionStore(self.record_store()).load, env_name)
         except KeyringUnavailable:
             return None
         if session is not None:
@@ -425,7 +433,7 @@ class IdentityService:
         return session
 
     async def _load_session(self, env_name: str) -> Session | None:
-        session = await self._in_thread(SessionStore(self.secret_store()).load, env_name)
+        session = await self._in_thread(SessionStore(self.record_store()).load, env_name)
         if session is None:
             self._sessions.pop(env_name, None)
         else:
@@ -433,7 +441,7 @@ class IdentityService:
         return session
 
     async def _save_session(self, session: Session) -> None:
-        await self._in_thread(SessionStore(self.secret_store()).save, session)
+        await self._in_thread(SessionStore(self.record_store()).save, session)
         self._sessions[session.environment] = session
 
     async def _identity_hint(self, env_name: str) -> str | None:
@@ -481,7 +489,7 @@ class IdentityService:
             await self._emit(IdentityChanged(await self._status_offline(env), "refresh_failed"))
             return session
         if isinstance(exc, OAuthErrorResponse | NotSignedIn | SecretNotFound):
-            await self._in_thread(SessionStore(self.secret_store()).delete, env.name)
+            await self._in_thread(SessionStore(self.record_store()).delete, env.name)
             self._sessions.pop(env.name, None)
             await self._emit(IdentityChanged(await self._status_offline(env), "expired"))
             raise NotSignedIn(f"the session for {env.name} expired and could not be refreshed: {reason}",
@@ -807,7 +815,7 @@ class IdentityService:
             session = await self._load_session(env.name)
             if session is not None:
                 outcome = await self._revoke(env, session)
-            await self._in_thread(SessionStore(self.secret_store()).delete, env.name)
+            await self._in_thread(SessionStore(self.record_store()).delete, env.name)
             self._sessions.pop(env.name, None)
             await self._forget_tokens(env.name, keep_vault=False)
         status = replace(await self._status_offline(env), revocation=outcome[0],
@@ -874,7 +882,7 @@ class IdentityService:
 
     def _vault_store(self) -> SecretStore | None:
         try:
-            return self.secret_store()
+            return self.record_store()
         except KeyringUnavailable:
             return None
 

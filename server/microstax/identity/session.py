@@ -1,9 +1,15 @@
-"""A signed-in session per environment, kept in the secret store (the OS keyring).
+"""A signed-in session per environment, kept sealed (``adapters.secrets.SealedStore``).
 
-One keyring entry ``session:<environment>`` holds a JSON record: the access token, the refresh
-token (when there is one), when they expire, who the subject is, and how to renew (refresh
-grant, client credentials with a secret *reference*, or a subject-token file path). Nothing of
-it is ever written to a plain file.
+The record ``session:<environment>`` is JSON: the access token, the refresh token (when there
+is one), when they expire, who the subject is, and how to renew (refresh grant, client
+credentials with a secret *reference*, or a subject-token file path). The service keeps it in
+a ``SealedStore``: an AES-256-GCM file in the state dir whose key is a small OS keyring entry
+(a session is ~7 KB, more than a keyring entry holds everywhere). Nothing of it is ever
+written to a plain file.
+
+``generation(environment)`` changes whenever any process saves or deletes the session; a
+long-running process (the editor's daemon) compares it before serving the session from
+memory, so a ``microstax logout`` in a terminal ends the session there too.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from ..adapters.secrets import SecretStore
+from ..adapters.secrets import SealedRecordUnreadable, SecretStore
 from .models import SessionInfo
 
 log = logging.getLogger("microstax.identity")
@@ -95,13 +101,20 @@ class SessionStore:
         self.secrets = secrets
 
     def load(self, environment: str) -> Session | None:
-        text = self.secrets.get(session_key(environment))
+        """The stored session; ``None`` when there is none, or (with a warning that says to
+        sign in again) when its record cannot be opened or read."""
+        try:
+            text = self.secrets.get(session_key(environment))
+        except SealedRecordUnreadable as exc:
+            log.warning("%s; sign in again with 'microstax login --env %s'", exc.message, environment)
+            return None
         if text is None:
             return None
         try:
             return Session.from_record(text)
         except (ValueError, TypeError, KeyError):
-            log.warning("the stored session of %s is unreadable; sign in again", environment)
+            log.warning("the stored session of %s is unreadable; sign in again with "
+                        "'microstax login --env %s'", environment, environment)
             return None
 
     def save(self, session: Session) -> None:
@@ -109,3 +122,9 @@ class SessionStore:
 
     def delete(self, environment: str) -> bool:
         return self.secrets.delete(session_key(environment))
+
+    def generation(self, environment: str) -> object | None:
+        """What identifies the stored session's current version (a ``stat`` of its file), or
+        ``None`` when there is none; a store that cannot tell answers ``None`` too."""
+        probe = getattr(self.secrets, "generation", None)
+        return probe(session_key(environment)) if probe is not None else None
