@@ -123,19 +123,40 @@ def safe_url(url: str | httpx.URL) -> str:
     return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
 
 
+#: The largest delta-seconds we keep (a day); RFC 9111 §1.2.2 says to read an overflowing
+#: value as the largest integer one can represent, and callers cap far below this anyway.
+MAX_DELTA_SECONDS = 86400
+
+
+def delta_seconds(value: str | None, *, limit: int = MAX_DELTA_SECONDS) -> int | None:
+    """An HTTP delta-seconds value (``Retry-After``, ``Age``, ``max-age``; RFC 9110 §10.2.3,
+    RFC 9111 §1.2.2): ASCII digits only, capped at ``limit``; anything else is None.
+
+    Python's ``int()`` and ``str.isdigit()`` accept any Unicode digit (``'١٢'``, ``'²'``);
+    HTTP does not.
+    """
+    if value is None:
+        return None
+    text = value.strip(" \t")
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    return limit if len(text) > 10 else min(int(text), limit)
+
+
 def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
-    """Parse ``Retry-After`` (seconds or an HTTP date) into seconds from now."""
-    if not value:
+    """Parse ``Retry-After`` (delta-seconds or an HTTP date) into seconds from now (at most a
+    day); None when it is neither."""
+    if not value or len(value) > 64 or not value.isascii():
         return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
+    seconds = delta_seconds(value)
+    if seconds is not None:
+        return float(seconds)
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        when = email.utils.parsedate_to_datetime(value.strip())
+        now = time.time() if now is None else now
+        return min(max(0.0, when.timestamp() - now), float(MAX_DELTA_SECONDS))
+    except (TypeError, ValueError, IndexError, OverflowError, OSError):
         return None
-    now = time.time() if now is None else now
-    return max(0.0, when.timestamp() - now)
 
 
 def _transport_error(exc: httpx.HTTPError, url: str, what: str | None = None) -> TransportError:

@@ -67,7 +67,8 @@ async def read_form(request: Request, limit: int, *, multi_ok: frozenset[str] = 
     if ctype != FORM_TYPE:
         raise invalid_request(f"the content type must be {FORM_TYPE}")
     length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > limit):
+    if length is not None and (not (length.isascii() and length.isdigit()) or len(length) > 12
+                               or int(length) > limit):
         raise PayloadTooLarge(limit)
     chunks: list[bytes] = []
     size = 0

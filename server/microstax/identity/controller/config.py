@@ -124,7 +124,8 @@ class ControllerConfig:
 def split_listen(value: str) -> tuple[str, int]:
     """``host:port`` (``[v6]:port`` for IPv6) -> (host, port). Raises ``ValueError``."""
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not host or not (port.isascii() and port.isdigit() and len(port) <= 5) \
+            or not 0 <= int(port) <= 65535:
         raise ValueError("expected host:port, e.g. 127.0.0.1:8412")
     return host.strip("[]"), int(port)
 
