@@ -232,8 +232,12 @@ def test_device_sign_in_through_the_approval_page_over_http(tmp_path: Path) -> N
                 "device_code": start["device_code"]}
         assert httpx.post(srv.token_endpoint, data=poll).json()["error"] == "authorization_pending"
         with httpx.Client() as browser:
+            unknown = browser.get(f"{srv.issuer}/device?user_code=BCDF-GHJK")
             page = browser.get(start["verification_uri_complete"])
-            assert page.status_code == 200 and "microstax-cli" in page.text
+            # the page does not tell an unauthenticated caller whether the code is pending
+            assert page.status_code == 200 and "microstax-cli" not in page.text
+            strip = re.compile(r'value="[^"]*"')
+            assert strip.sub("", unknown.text) == strip.sub("", page.text)
             assert page.headers["x-frame-options"] == "DENY"
             csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
             done = browser.post(f"{srv.issuer}/device", data={

@@ -5,13 +5,17 @@ client-secret hashing rate-limited before it happens."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 import tomllib
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from tests.harness.platform import PlatformServer
 from tests.harness.platform_inproc import EU_WEST, InProc, spiffe
 
 from microstax.jose import HybridSigner, sign
@@ -206,3 +210,103 @@ def test_trusted_proxies_must_be_addresses(proxies: list[str]) -> None:
     with pytest.raises(ConfigError) as info:
         _load(BASE + f"[limits]\ntrusted_proxies = {proxies!r}\n".replace("'", '"'))
     assert "trusted_proxies" in str(info.value)
+
+
+# -- client addresses ----------------------------------------------------------------------
+async def _spray(mx: InProc, count: int, *, forwarded: bool) -> list[int]:
+    """``count`` token requests from one TCP peer, each claiming a new X-Forwarded-For."""
+    statuses = []
+    for i in range(count):
+        headers = {"X-Forwarded-For": f"203.0.113.{i % 250}"} if forwarded else {}
+        r = await mx.client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                                 headers=headers)
+        statuses.append(r.status_code)
+    return statuses
+
+
+async def test_forwarded_for_from_an_untrusted_peer_does_not_buy_more_tries(make_inproc: MakeInProc) -> None:
+    mx = await make_inproc({"limits": {"address_burst": 5, "address_rate_per_second": 0.01}})
+    statuses = await _spray(mx, 12, forwarded=True)
+    assert statuses.count(429) >= 6, statuses  # one bucket: the loopback peer's
+
+
+async def test_forwarded_for_from_a_trusted_proxy_names_the_client(make_inproc: MakeInProc) -> None:
+    mx = await make_inproc({"limits": {"address_burst": 5, "address_rate_per_second": 0.01,
+                                       "trusted_proxies": ["127.0.0.0/8"]}})
+    statuses = await _spray(mx, 12, forwarded=True)
+    assert 429 not in statuses, statuses  # a bucket per forwarded client
+    # but the same forwarded client is limited, and a spoofed hop left of it changes nothing
+    same = []
+    for i in range(12):
+        r = await mx.client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                                 headers={"X-Forwarded-For": f"198.51.100.{i}, 192.0.2.7"})
+        same.append(r.status_code)
+    assert same.count(429) >= 6, same
+
+
+def test_forwarded_for_over_http_is_not_believed_from_loopback(tmp_path: Path) -> None:
+    """The real server (uvicorn) too: it used to rewrite the peer from X-Forwarded-For."""
+    overrides = {"limits": {"address_burst": 5, "address_rate_per_second": 0.01}}
+    with PlatformServer(tmp_path / "p", config_overrides=overrides) as srv:
+        statuses = [httpx.post(srv.token_endpoint, data={"grant_type": "client_credentials"},
+                               headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
+                    for i in range(12)]
+    assert statuses.count(429) >= 6, statuses
+
+
+# -- expensive work before authentication ---------------------------------------------------
+async def test_wrong_secrets_are_rate_limited_before_hashing(make_inproc: MakeInProc,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    mx = await make_inproc({"limits": {"hash_burst": 3, "hash_rate_per_second": 0.01}})
+    hashes = []
+    real_scrypt = hashlib.scrypt
+
+    def counting_scrypt(*args: Any, **kwargs: Any) -> bytes:
+        hashes.append(1)
+        return real_scrypt(*args, **kwargs)
+
+    monkeypatch.setattr("microstax.platform.secrets.hashlib.scrypt", counting_scrypt)
+    statuses = []
+    for i in range(10):
+        r = await mx.token({"grant_type": "client_credentials"}, auth=("demo-workload", f"wrong-{i}"))
+        statuses.append(r.status_code)
+        if r.status_code == 429:
+            assert r.json()["error"] == "slow_down" and int(r.headers["retry-after"]) >= 1
+    assert statuses[:2] == [401, 401] and statuses.count(429) >= 6, statuses
+    assert len(hashes) <= 4, hashes  # the burst, not one per request
+    # an unknown client costs no hash at all
+    before = len(hashes)
+    r = await mx.token({"grant_type": "client_credentials"}, auth=("no-such-client", "x"))
+    assert r.status_code == 401 and len(hashes) == before
+
+
+async def test_a_remembered_secret_is_not_throttled(make_inproc: MakeInProc) -> None:
+    """The memo: a client presenting its verified secret again costs no hash, so an attacker
+    draining the hash budget does not lock out a client that already authenticated."""
+    mx = await make_inproc({"limits": {"hash_burst": 2, "hash_rate_per_second": 0.01}})
+    assert (await mx.cc()).status_code == 200
+    statuses = [(await mx.token({"grant_type": "client_credentials"},
+                                auth=("demo-workload", f"wrong-{i}"))).status_code for i in range(4)]
+    assert 429 in statuses, statuses
+    r = await mx.cc()
+    assert r.status_code == 200, r.text
+
+
+# -- the device page -----------------------------------------------------------------------
+async def test_the_device_page_tells_nothing_about_a_code_before_sign_in(mx: InProc) -> None:
+    start = (await mx.client.post("/oauth/device_authorization",
+                                  data={"client_id": "microstax-cli", "scope": "openid federate"})).json()
+    strip = re.compile(r'value="[^"]*"')
+    pending = await mx.client.get("/device", params={"user_code": start["user_code"]})
+    unknown = await mx.client.get("/device", params={"user_code": "BCDF-GHJK"})
+    assert strip.sub("", pending.text) == strip.sub("", unknown.text)
+    assert "microstax-cli" not in pending.text
+
+    async def submit(code: str, password: str) -> httpx.Response:
+        page = await mx.client.get("/device")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        return await mx.client.post("/device", data={"csrf": csrf, "user_code": code, "username": "dev",
+                                                      "password": password, "action": "approve"})
+    wrong_pending, wrong_unknown = await submit(start["user_code"], "nope"), await submit("BCDF-GHJK", "nope")
+    assert wrong_pending.status_code == wrong_unknown.status_code == 401
+    assert strip.sub("", wrong_pending.text) == strip.sub("", wrong_unknown.text)

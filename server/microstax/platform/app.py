@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import hmac
 import html
+import ipaddress
 import json
 import logging
 import secrets
@@ -98,6 +99,22 @@ async def read_form(request: Request, limit: int, *, multi_ok: frozenset[str] = 
     return single, multi
 
 
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _in_networks(text: str, networks: tuple[str, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(n) for n in networks)
+
+
 class PlatformApp:
     """The handlers, bound to one ``Platform``."""
 
@@ -135,6 +152,44 @@ class PlatformApp:
         if len(self._leases) > 10_000:
             self._leases.clear()
         self._leases[key] = [granted - 1, now + 1.0]
+
+    def client_host(self, request: Request) -> str:
+        """The client's address, for rate limits and audit: the TCP peer, unless the peer is
+        one of ``[limits] trusted_proxies``; then the nearest X-Forwarded-For hop that is not a
+        trusted proxy (hops are appended left to right, so the right end is the most recent
+        one and the only part a trusted proxy vouches for). A malformed hop ends the walk."""
+        peer = request.client.host if request.client else "unknown"
+        trusted = self.platform.config.limits.trusted_proxies
+        if not trusted or not _in_networks(peer, trusted):
+            return peer
+        forwarded = ",".join(request.headers.getlist("x-forwarded-for"))[:4096]
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()][-32:]
+        for hop in reversed(hops):
+            if not _in_networks(hop, trusted):
+                return hop if _is_address(hop) else peer
+        return peer
+
+    async def authenticate_client(self, request: Request, issuer: Issuer, params: dict[str, str],
+                                  audit: dict[str, Any]) -> tuple[clientauth.ClientAuth, str]:
+        """Rate-limit by address, authenticate the client (a full secret hash only within
+        ``[limits] hash_*`` per client and per address, checked before hashing), then
+        rate-limit by client. Returns the authentication and the client's address."""
+        limits = self.platform.config.limits
+        authorization = request.headers.get("authorization")
+        audit["client_id"] = clientauth.claimed_client_id(authorization, params)
+        host = self.client_host(request)
+        self.rate_limit(f"addr:{host}", limits.address_rate_per_second, limits.address_burst)
+
+        def before_hash(client_id: str) -> None:
+            self.rate_limit(f"hash:addr:{host}", limits.hash_rate_per_second, limits.hash_burst)
+            self.rate_limit(f"hash:client:{client_id}", limits.hash_rate_per_second, limits.hash_burst)
+
+        auth = await clientauth.authenticate(self.platform, issuer, authorization, params,
+                                             before_hash=before_hash)
+        audit["client_id"] = auth.client.client_id
+        self.rate_limit(self.client_key(auth.client.client_id, auth.method, host),
+                        limits.rate_per_second, limits.rate_burst)
+        return auth, host
 
     @staticmethod
     def client_key(client_id: str, method: str, host: str) -> str:
@@ -251,11 +306,6 @@ class PlatformApp:
             platform.state.purge()
             params, multi = await read_form(request, platform.config.limits.max_body_bytes,
                                             multi_ok=MULTI_VALUED)
-            authorization = request.headers.get("authorization")
-            audit["client_id"] = clientauth.claimed_client_id(authorization, params)
-            host = request.client.host if request.client else "unknown"
-            limits = platform.config.limits
-            self.rate_limit(f"addr:{host}", limits.address_rate_per_second, limits.address_burst)
             grant_type = params.get("grant_type")
             audit["grant"] = grant_type
             if not grant_type:
@@ -263,10 +313,7 @@ class PlatformApp:
             if grant_type not in (GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE, GRANT_DEVICE_CODE,
                                   GRANT_REFRESH):
                 raise OAuthError("unsupported_grant_type", "this grant type is not supported")
-            auth = await clientauth.authenticate(platform, issuer, authorization, params)
-            audit["client_id"] = auth.client.client_id
-            self.rate_limit(self.client_key(auth.client.client_id, auth.method, host),
-                            limits.rate_per_second, limits.rate_burst)
+            auth, host = await self.authenticate_client(request, issuer, params, audit)
             req = TokenRequest(platform, issuer, params, multi, auth, is_loopback(host), audit)
             issued: Issued
             if grant_type == GRANT_CLIENT_CREDENTIALS:
@@ -297,14 +344,7 @@ class PlatformApp:
         audit: dict[str, Any] = {"grant": "device_authorization"}
         try:
             params, _ = await read_form(request, platform.config.limits.max_body_bytes)
-            authorization = request.headers.get("authorization")
-            audit["client_id"] = clientauth.claimed_client_id(authorization, params)
-            host = request.client.host if request.client else "unknown"
-            limits = platform.config.limits
-            self.rate_limit(f"addr:{host}", limits.address_rate_per_second, limits.address_burst)
-            auth = await clientauth.authenticate(platform, issuer, authorization, params)
-            self.rate_limit(self.client_key(auth.client.client_id, auth.method, host),
-                            limits.rate_per_second, limits.rate_burst)
+            auth, _ = await self.authenticate_client(request, issuer, params, audit)
             body = device.authorize(platform, auth.client, params)
         except OAuthError as exc:
             platform.audit.record("denied", issuer=issuer.url, **{
@@ -319,10 +359,10 @@ class PlatformApp:
     async def device_page(self, request: Request) -> Response:
         code = device.normalize_user_code(request.query_params.get("user_code", ""))[:16]
         nonce = secrets.token_urlsafe(16)
-        grant = self.platform.state.find_user_code(code) if code else None
-        intro = ("<p>Enter the code shown in your terminal or editor, then sign in.</p>" if grant is None else
-                 f"<p>Client <b>{html.escape(grant.client_id)}</b> asks to sign in. Check that the code "
-                 "below matches the one it shows.</p>")
+        # The page never says whether a code is pending: that is an oracle for anyone who can
+        # reach it. Only a signed-in user learns it, on submit (rate-limited per address).
+        intro = ("<p>Enter the code shown in your terminal or editor, then sign in. Check that "
+                 "the code matches the one it shows.</p>")
         response = HTMLResponse(_page("Sign in to MicroStax", intro + _form(code, self._csrf(nonce))),
                                 headers={**NO_STORE, **_PAGE_HEADERS})
         response.set_cookie("mx_device", nonce, httponly=True, samesite="strict", path="/device",
@@ -342,7 +382,7 @@ class PlatformApp:
             return HTMLResponse(_page("Expired form", "<p>The form expired. "
                                       '<a href="/device">Start again</a>.</p>'),
                                 status_code=400, headers=headers)
-        host = request.client.host if request.client else "unknown"
+        host = self.client_host(request)
         try:
             self.rate_limit(f"device-login:{host}", 1.0, 10)  # password guessing: slow
         except RateLimited as exc:
@@ -357,6 +397,13 @@ class PlatformApp:
                        and verify_secret(form.get("password", ""), user.password_hash))
         audit = {"grant": "device_approval", "subject": user_name or None,
                  "client_id": grant.client_id if grant else None}
+        if not ok_password or user is None:
+            # Checked before the code, so that the answer about a code goes to users only.
+            platform.audit.record("denied", issuer=platform.central.url,
+                                  **{**audit, "reason": "wrong user name or password"})
+            return HTMLResponse(_page("Sign-in failed", "<p>Wrong user name or password.</p>"
+                                      + _form(code, self._csrf(nonce))),
+                                status_code=401, headers=headers)
         if grant is None or grant.status != "pending":
             platform.audit.record("denied", issuer=platform.central.url,
                                   **{**audit, "reason": "unknown or expired user code"})
@@ -364,12 +411,6 @@ class PlatformApp:
                                       "Start the sign-in again in your terminal.</p>"
                                       + _form(code, self._csrf(nonce))),
                                 status_code=400, headers=headers)
-        if not ok_password or user is None:
-            platform.audit.record("denied", issuer=platform.central.url,
-                                  **{**audit, "reason": "wrong user name or password"})
-            return HTMLResponse(_page("Sign-in failed", "<p>Wrong user name or password.</p>"
-                                      + _form(code, self._csrf(nonce))),
-                                status_code=401, headers=headers)
         approve = form.get("action") != "deny"
         platform.state.decide_user_code(code, approve=approve, user=user.name)
         platform.audit.record("issued" if approve else "denied", issuer=platform.central.url,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -67,7 +68,10 @@ def claimed_client_id(authorization: str | None, params: dict[str, str]) -> str 
 
 
 async def authenticate(platform: Platform, issuer: Issuer, authorization: str | None,
-                       params: dict[str, str]) -> ClientAuth:
+                       params: dict[str, str], *,
+                       before_hash: Callable[[str], None] | None = None) -> ClientAuth:
+    """Authenticate the client; ``before_hash(client_id)`` runs before each full secret hash
+    (the caller rate-limits there, so wrong secrets cannot buy unbounded CPU)."""
     config = platform.config
     basic = basic_credentials(authorization)
     has_post = "client_secret" in params
@@ -79,14 +83,14 @@ async def authenticate(platform: Platform, issuer: Issuer, authorization: str | 
         basic_id, secret = basic
         if params.get("client_id", basic_id) != basic_id:
             raise invalid_request("client_id does not match the Basic credentials")
-        return ClientAuth(_check_secret(config.clients.get(basic_id), secret, basic=True),
-                          "client_secret_basic")
+        return ClientAuth(_check_secret(config.clients.get(basic_id), secret, basic=True,
+                                        before_hash=before_hash), "client_secret_basic")
     if has_post:
         post_id = params.get("client_id")
         if not post_id:
             raise invalid_client("client_secret_post needs client_id")
-        return ClientAuth(_check_secret(config.clients.get(post_id), params["client_secret"], basic=False),
-                          "client_secret_post")
+        return ClientAuth(_check_secret(config.clients.get(post_id), params["client_secret"], basic=False,
+                                        before_hash=before_hash), "client_secret_post")
     if has_jwt:
         return ClientAuth(_check_assertion(platform, issuer, params), "private_key_jwt")
     client_id = params.get("client_id")
@@ -100,12 +104,14 @@ async def authenticate(platform: Platform, issuer: Issuer, authorization: str | 
     return ClientAuth(client, "none")
 
 
-def _check_secret(client: Client | None, secret: str, *, basic: bool) -> Client:
-    # Unknown clients still cost a hash comparison's worth of work less than a real one; the
-    # error does not say which of id or secret was wrong.
+def _check_secret(client: Client | None, secret: str, *, basic: bool,
+                  before_hash: Callable[[str], None] | None) -> Client:
+    # Unknown clients cost no hash at all; the error does not say which of id or secret was
+    # wrong.
     if client is None or client.secret_hash is None:
         raise invalid_client("client authentication failed", basic=basic)
-    if not verify_secret(secret, client.secret_hash):
+    hook = None if before_hash is None else (lambda: before_hash(client.client_id))
+    if not verify_secret(secret, client.secret_hash, before_hash=hook):
         raise invalid_client("client authentication failed", basic=basic)
     return client
 

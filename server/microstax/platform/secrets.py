@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import secrets
 import threading
+from collections.abc import Callable
 
 _LOG_N, _R, _P = 14, 8, 1
 _MEMO_KEY = secrets.token_bytes(32)
@@ -58,8 +59,12 @@ _memo: dict[str, bytes] = {}
 _memo_lock = threading.Lock()
 
 
-def verify_secret(secret: str, stored_hash: str) -> bool:
-    """True when ``secret`` matches ``stored_hash``; constant-time comparison."""
+def verify_secret(secret: str, stored_hash: str, *,
+                  before_hash: Callable[[], None] | None = None) -> bool:
+    """True when ``secret`` matches ``stored_hash``; constant-time comparison.
+
+    ``before_hash`` runs only when a full scrypt is about to be paid (the secret is not the
+    one that last verified): the caller's chance to rate-limit by raising."""
     keyed = hmac.new(_MEMO_KEY, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
     remembered = _memo.get(stored_hash)
     if remembered is not None and hmac.compare_digest(remembered, keyed):
@@ -68,6 +73,8 @@ def verify_secret(secret: str, stored_hash: str) -> bool:
         log_n, r, p, salt, digest = _parse(stored_hash)
     except ValueError:
         return False
+    if before_hash is not None:
+        before_hash()
     candidate = hashlib.scrypt(secret.encode("utf-8", "surrogatepass"), salt=salt, n=1 << log_n,
                                r=r, p=p, maxmem=256 * 1024 * 1024, dklen=len(digest))
     if not hmac.compare_digest(candidate, digest):

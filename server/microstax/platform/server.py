@@ -131,6 +131,9 @@ def serve(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8411, config_p
                                workers=workers, log_level=log_level, access_log=False,
                                server_header=False, date_header=True, lifespan="on",
                                timeout_keep_alive=30, limit_concurrency=4096,
+                               # X-Forwarded-For is judged by the app against [limits]
+                               # trusted_proxies; uvicorn would believe any loopback peer.
+                               proxy_headers=False,
                                ssl_certfile=str(tls_files.cert_file) if tls_files else None,
                                ssl_keyfile=str(tls_files.key_file) if tls_files else None)
     try:
