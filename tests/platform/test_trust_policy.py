@@ -100,6 +100,11 @@ async def test_an_upstream_principal_is_bounded_by_policy_never_by_its_claims(
     for scope in ("admin", "write", "read admin"):
         r = await mx.exchange(alice, service="default", connector_id="corp", scope=scope)
         assert r.json()["error"] == "invalid_scope", (scope, r.text)
+    # an upstream's act chain is not carried into ours (it could name local users)
+    spoofed = _upstream_token(corp, CORP, "alice", act={"sub": "dev", "act": {"sub": spiffe("payments")}})
+    r = await mx.exchange(spoofed, service="default", connector_id="corp")
+    assert r.status_code == 200, r.text
+    assert mx.verify(r.json()["access_token"], EU_WEST)["act"] == {"sub": "corp:alice"}
     # may_act in an upstream token authorises nothing by itself
     actor = _upstream_token(corp, CORP, "agent")
     delegating = _upstream_token(corp, CORP, "alice", may_act={"sub": "corp:agent"})

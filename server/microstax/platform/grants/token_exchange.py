@@ -287,7 +287,10 @@ async def grant(req: TokenRequest) -> Issued:
     req.audit["scope"] = scope
 
     # -- act (RFC 8693 §4.1): the current actor outermost, earlier ones nested -------------
-    act: dict[str, Any] | None = subject.claims.get("act") if isinstance(subject.claims.get("act"), dict) else None
+    # Only a chain this platform wrote is carried on: an upstream's ``act`` names principals of
+    # its own namespace (it could name a local user), so its subject starts a new chain.
+    prior = subject.claims.get("act")
+    act: dict[str, Any] | None = prior if subject.local and isinstance(prior, dict) else None
     if new_sub != subject.principal:
         act = {"sub": subject.principal, **({"act": act} if act else {})}
     if actor is not None:
