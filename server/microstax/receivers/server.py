@@ -19,11 +19,47 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .config import VerifierConfig, load_config
 from .service import VerifierService
 
 log = logging.getLogger("microstax.verifier")
+
+
+#: bytes a client may send before its request headers are complete (nginx and Envoy stop far
+#: below this; between ``max_header_bytes`` and this the answer is 401 headers_too_large)
+HEAD_LIMIT = 65536
+
+
+class BoundedHttpTools(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a bound on the request head: httptools itself
+    buffers a header of any size, so the bytes read while the headers are incomplete are
+    counted here and a request past ``HEAD_LIMIT`` gets 400 and the connection is closed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_bytes = 0
+        self._in_body = False
+        self._heads = 0
+
+    def data_received(self, data: bytes) -> None:
+        in_head, heads = not self._in_body, self._heads
+        super().data_received(data)  # one read is at most a few hundred KB
+        if in_head and self._heads == heads and not self.transport.is_closing():
+            self._head_bytes += len(data)  # still no end of the headers
+            if self._head_bytes > HEAD_LIMIT:
+                self.send_400_response("Request headers too large.")
+
+    def on_headers_complete(self) -> None:
+        self._in_body = True
+        self._heads += 1
+        self._head_bytes = 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_body = False
 
 
 class _Server(uvicorn.Server):
@@ -55,6 +91,7 @@ async def _serve(config: VerifierConfig, config_path: Path | None, ready_file: P
     socks = [plain]
     common: dict[str, Any] = {"log_level": log_level, "access_log": False, "server_header": False,
               "lifespan": "off", "interface": "asgi3", "proxy_headers": False,
+                              "http": BoundedHttpTools,
                               "timeout_keep_alive": 30, "limit_concurrency": 4096,
               "h11_max_incomplete_event_size": 65536}
     servers = [_Server(uvicorn.Config(service.app, **common))]

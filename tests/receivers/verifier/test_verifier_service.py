@@ -201,3 +201,15 @@ def test_bad_config_is_a_clear_error(tmp_path) -> None:
     assert r.returncode == 6, r.stderr
     assert "'audience' is required" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_huge_header_is_cut_off_with_400(verifier: VerifierProcess) -> None:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", verifier.port), timeout=30) as s:
+        try:
+            s.sendall(b"GET /authz/api HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 5_000_000 + b"\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server closed after answering: what we want
+        assert s.recv(64).startswith(b"HTTP/1.1 400 ")
+    assert httpx.get(f"{verifier.url}/healthz", timeout=10).status_code == 200
