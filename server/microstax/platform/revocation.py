@@ -147,17 +147,8 @@ async def _authenticated(app: PlatformApp, request: Request, issuer: Issuer,
     """Read the form, rate-limit, authenticate the client; (auth, token)."""
     from .app import read_form
 
-    platform = app.platform
-    limits = platform.config.limits
-    params, _ = await read_form(request, limits.max_body_bytes)
-    authorization = request.headers.get("authorization")
-    audit["client_id"] = clientauth.claimed_client_id(authorization, params)
-    host = request.client.host if request.client else "unknown"
-    app.rate_limit(f"addr:{host}", limits.address_rate_per_second, limits.address_burst)
-    auth = await clientauth.authenticate(platform, issuer, authorization, params)
-    audit["client_id"] = auth.client.client_id
-    app.rate_limit(app.client_key(auth.client.client_id, auth.method, host),
-                   limits.rate_per_second, limits.rate_burst)
+    params, _ = await read_form(request, app.platform.config.limits.max_body_bytes)
+    auth, _ = await app.authenticate_client(request, issuer, params, audit)
     token = params.get("token")
     if not token:
         raise invalid_request("token is required")
