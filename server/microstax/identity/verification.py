@@ -35,7 +35,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import ssl
 import threading
 import time
@@ -52,11 +51,14 @@ from ..jose import (
     JoseError,
     KeySet,
     KeyStoreError,
+    MalformedJSON,
     MalformedToken,
     ParsedToken,
     Policy,
     Verdict,
     check,
+    loads_json,
+    numeric_date,
     parse,
 )
 from ..oauth.hybrid import hybrid_required as _issuer_signs_hybrid
@@ -250,7 +252,9 @@ class VerificationPolicy:
         for name in ("leeway", "default_key_ttl", "min_key_ttl", "max_key_ttl",
                      "unknown_kid_interval", "stale_if_error", "timeout"):
             value = kwargs.get(name)
-            if value is not None and (not isinstance(value, int | float) or isinstance(value, bool) or value < 0):
+            # (NaN, a TOML 'nan', fails the range check: a NaN leeway would disable expiry)
+            if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)
+                                      or not 0 <= value <= 10**9):
                 raise PolicyError(f"{name!r} must be a non-negative number of seconds")
         size = kwargs.get("token_cache_size")
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
@@ -334,9 +338,10 @@ def load_jwks_file(path: str | Path) -> KeySet:
     except OSError as exc:
         raise PolicyError(f"cannot read the JWKS file {path}: {exc.strerror or exc}", code="io") from exc
     try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        raise PolicyError(f"the JWKS file {path} is not JSON", code="jwks") from exc
+        doc = loads_json(raw, "JWKS file")
+    except MalformedJSON as exc:
+        raise PolicyError(f"the JWKS file {path} is not usable JSON: {exc.message}",
+                          code="jwks") from exc
     try:
         keys = KeySet.from_jwks(doc)
     except KeyStoreError as exc:
@@ -354,7 +359,7 @@ def token_kids(parsed: ParsedToken) -> tuple[str | None, str | None]:
     if isinstance(part, dict) and isinstance(part.get("protected"), str):
         text = part["protected"]
         try:
-            inner = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            inner = loads_json(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), "PQ header")
         except (ValueError, binascii.Error):
             inner = None
         if isinstance(inner, dict) and isinstance(inner.get("kid"), str):
@@ -470,8 +475,8 @@ def stable_until(claims: Mapping[str, Any], now: float, leeway: float, cap: floa
     Signatures do not change; new keys are a new ``KeySet`` object."""
     until = now + cap
     for name, sign in (("exp", 1), ("nbf", -1), ("iat", -1)):
-        value = claims.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        value = numeric_date(claims.get(name))  # float(10**400) would raise
+        if value is not None:
             moment = float(value) + sign * leeway
             if moment > now:
                 until = min(until, moment)
@@ -560,7 +565,7 @@ class _Base:
         self.clock = clock
         self.cache = VerdictCache(policy.token_cache_size)
         self._files: dict[tuple[str, ...], tuple[tuple[float, ...], KeySet]] = {}
-        self._files_lock = threading.Lock()
+        self._files_lock = threading.RLock()
 
     def settings(self, issuer: str | TrustedIssuer) -> TrustedIssuer:
         """The configuration for ``issuer``: given, listed in the policy, or discovery + auto."""
@@ -741,6 +746,11 @@ class SyncVerifier(_Base):
         from ..oauth.http import make_client
         from ..oauth.jwks import KeyResolver
 
+        with self._files_lock:  # callers may share one SyncVerifier between threads
+            return self._resolver_locked(ca_file, allow_http, make_client, KeyResolver)
+
+    def _resolver_locked(self, ca_file: str | None, allow_http: bool, make_client: Any,
+                         resolver_class: Any) -> KeyResolver:
         resolver = self._resolvers.get((ca_file, allow_http))
         if resolver is None:
             if ca_file is not None:
@@ -751,7 +761,7 @@ class SyncVerifier(_Base):
                     self._http = make_client(timeout=self.policy.timeout)
                     self._own.append(self._http)
                 client = self._http
-            resolver = KeyResolver(client, allow_http=allow_http, policy=self.policy.cache_policy())
+            resolver = resolver_class(client, allow_http=allow_http, policy=self.policy.cache_policy())
             self._resolvers[(ca_file, allow_http)] = resolver
         return resolver
 
