@@ -134,7 +134,7 @@ export class IdentityTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
                 const rows: Node[] = entry.list.map((cluster) => ({ kind: 'cluster', cluster, receivedAtMs: at }));
                 if (entry.catalogError) {
                     const tooltip = `${entry.catalogError}\n\nThese are the last known clusters. Click to retry.`;
-                    rows.unshift({ kind: 'message', text: 'Catalog unreachable (last known) — Retry', tooltip, retry: true, environment: node.env.name });
+                    rows.unshift({ kind: 'message', text: 'Catalog unreachable — Retry', tooltip, retry: true, environment: node.env.name });
                 }
                 return rows;
             }

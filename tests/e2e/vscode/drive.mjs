@@ -262,7 +262,7 @@ async function states(page) {
     await pick(page, 'down');
     const retry = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Retry' }).first();
     await retry.waitFor({ state: 'visible', timeout: STEP_MS });
-    result.pickDown = (await page.locator('.quick-input-widget .monaco-list-rows').innerText()).trim();
+    result.pickDown = (await page.locator('.quick-input-widget .quick-input-list').first().innerText()).trim();
     await shot(page, 'platform-down-pick');
     await page.keyboard.press('Escape');
 

@@ -308,8 +308,11 @@ def test_federate_from_the_palette(tmp_path: Path, vscode_toolchain: Toolchain, 
     # The clipboard holds a token for the cluster that the project's verifier accepts.
     token = result["clipboard"]
     assert token.startswith("eyJ") and token.count(".") == 2, token[:40]
+    # jwks_uri publishes the classical keys only; the ML-DSA keys are at microstax_pq_jwks_uri.
+    meta = httpx.get(f"{platform.issuer}/.well-known/openid-configuration", timeout=10).json()
     jwks = httpx.get(platform.jwks_uri, timeout=10).json()
-    verified = verify(token, KeySet.from_jwks(jwks),
+    pq_jwks = httpx.get(meta["microstax_pq_jwks_uri"], timeout=10).json()
+    verified = verify(token, KeySet.from_jwks({"keys": [*jwks["keys"], *pq_jwks["keys"]]}),
                       Policy(issuer=platform.issuer, audience=CLUSTER, require_pq=True))
     assert verified.verdict.valid
     assert (verified.verdict.classical, verified.verdict.pq) == ("verified", "verified")
@@ -396,9 +399,11 @@ def test_every_state_from_a_first_run(tmp_path: Path, vscode_toolchain: Toolchai
     # Signed in: who, where, how long.
     assert re.fullmatch(rf"dev@{ENVIRONMENT} · (1m|<1m) left", texts["signedIn"]), texts
 
-    # The malformed token: the card says what is wrong, first.
-    assert result["malformedHover"].startswith("✗ Malformed JWT"), result["malformedHover"]
-    assert "payload is not valid JSON" in result["malformedHover"], result["malformedHover"]
+    # The malformed token: a diagnostic (VS Code shows it atop the hover) and a card that says
+    # what is wrong, first.
+    hover = result["malformedHover"]
+    assert hover.startswith("This looks like a JWT but is malformed: the payload is not valid JSON"), hover
+    assert "\n✗ Malformed JWT" in hover and "What is wrong: the payload is not valid JSON" in hover, hover
 
     # Expired: the status bar, its tooltip, the view and a notification agree.
     assert texts["expired"] == f"MicroStax: session expired ({ENVIRONMENT})", texts
