@@ -240,10 +240,12 @@ def echoed(response: Any) -> dict[str, list[str]]:
 class VerifierProcess(_Managed):
     """``microstax verifier serve`` with a config written from ``config`` (a TOML-able dict)."""
 
-    def __init__(self, workdir: Path, config: dict[str, Any], *, port: int = 0) -> None:
+    def __init__(self, workdir: Path, config: dict[str, Any], *, port: int = 0,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.workdir = Path(workdir)
         self.config = config
         self.port = port
+        self.extra_args = extra_args
         self.config_path = self.workdir / "verifier.toml"
         self.ready_file = self.workdir / "ready"
         self.log_path = self.workdir / "verifier.log"
@@ -265,7 +267,7 @@ class VerifierProcess(_Managed):
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [str(MICROSTAX), "verifier", "serve", "--config", str(self.config_path),
-             "--port", str(self.port), "--ready-file", str(self.ready_file)],
+             "--port", str(self.port), "--ready-file", str(self.ready_file), *self.extra_args],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -28,9 +28,12 @@ def verifier() -> None:
 @click.option("--host", help="Address to bind (default: the config's, else 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535),
               help="Port to bind (default: the config's, else 9191); 0 picks a free one.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Processes sharing the sockets (each keeps its own caches and metrics).")
 @click.option("--ready-file", type=click.Path(path_type=Path, dir_okay=False),
               help="Write the service URL here (and the TokenReview URL) once it listens.")
-def serve(config_path: Path, host: str | None, port: int | None, ready_file: Path | None) -> None:
+def serve(config_path: Path, host: str | None, port: int | None, workers: int,
+          ready_file: Path | None) -> None:
     """Serve /authz/<path> for Envoy ext_authz and nginx auth_request, /healthz, /metrics.
 
     Prints 'verifier ready: <url>' to stderr when it listens. The config is re-read when the
@@ -40,7 +43,7 @@ def serve(config_path: Path, host: str | None, port: int | None, ready_file: Pat
     from microstax.receivers.server import serve as run
 
     try:
-        run(config_path, ready_file=ready_file, host=host, port=port)
+        run(config_path, ready_file=ready_file, host=host, port=port, workers=workers)
     except ConfigError as exc:
         raise CLIError(exc.message, exit_code=exit_codes.CONFIG, code="config") from exc
     except OSError as exc:

@@ -84,23 +84,20 @@ def _url(scheme: str, sock: socket.socket) -> str:
     return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
-async def _serve(config: VerifierConfig, config_path: Path | None, ready_file: Path | None,
-                 log_level: str) -> None:
+async def _serve(config: VerifierConfig, config_path: Path | None, socks: list[socket.socket],
+                 ready_file: Path | None, log_level: str, announce: bool) -> None:
     service = VerifierService(config, config_path=config_path)
-    plain = _bind(config.host, config.port)
-    socks = [plain]
+    plain = socks[0]
     common: dict[str, Any] = {"log_level": log_level, "access_log": False, "server_header": False,
-              "lifespan": "off", "interface": "asgi3", "proxy_headers": False,
+                              "lifespan": "off", "interface": "asgi3", "proxy_headers": False,
                               "http": BoundedHttpTools,
                               "timeout_keep_alive": 30, "limit_concurrency": 4096,
-              "h11_max_incomplete_event_size": 65536}
+                              "h11_max_incomplete_event_size": 65536}
     servers = [_Server(uvicorn.Config(service.app, **common))]
     kube_url = None
     if config.kubernetes is not None:
         kube = config.kubernetes
-        tls = _bind(kube.host, kube.port)
-        socks.append(tls)
-        kube_url = _url("https", tls) + kube.path
+        kube_url = _url("https", socks[1]) + kube.path
         servers.append(_Server(uvicorn.Config(
             service.kube_app, ssl_certfile=str(kube.cert_file),
             ssl_keyfile=str(kube.key_file), **common)))
@@ -122,32 +119,85 @@ async def _serve(config: VerifierConfig, config_path: Path | None, ready_file: P
             await asyncio.sleep(0.02)
         else:
             url = _url("http", plain)
-            if ready_file is not None:
+            if announce and ready_file is not None:
                 tmp = ready_file.with_name(f".{ready_file.name}.tmp")
                 tmp.write_text(url + ("\n" + kube_url if kube_url else "") + "\n")
                 os.replace(tmp, ready_file)
-            sys.stderr.write(f"verifier ready: {url}" + (f" (TokenReview at {kube_url})" if kube_url else "") + "\n")
-            sys.stderr.flush()
+            if announce:
+                sys.stderr.write(f"verifier ready: {url}" + (f" (TokenReview at {kube_url})" if kube_url else "") + "\n")
+                sys.stderr.flush()
         await asyncio.gather(*tasks)
     finally:
         stop()
         watcher.cancel()
-        for sock in socks:
-            sock.close()
         await service.aclose()
 
 
-def serve(config_path: Path, *, ready_file: Path | None = None, host: str | None = None,
-          port: int | None = None, log_level: str = "warning") -> None:
-    """Load the config (``ConfigError`` when it is wrong) and serve until SIGTERM/SIGINT."""
-    config = load_config(config_path)
-    if host is not None or port is not None:
-        from dataclasses import replace
-        config = replace(config, host=host or config.host,
-                         port=config.port if port is None else port)
+def _run(config: VerifierConfig, config_path: Path, socks: list[socket.socket],
+         ready_file: Path | None, log_level: str, announce: bool = True) -> None:
     try:
         import uvloop
         runner = uvloop.run
     except ImportError:  # pragma: no cover - Windows
         runner = asyncio.run  # type: ignore[assignment]
-    runner(_serve(config, config_path, ready_file, log_level))
+    runner(_serve(config, config_path, socks, ready_file, log_level, announce))
+
+
+def _supervise(children: list[int]) -> None:
+    """Forward SIGTERM/SIGINT/SIGHUP to the workers; return when all have exited."""
+    def forward(sig: int, _frame: Any) -> None:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    remaining = set(children)
+    while remaining:
+        try:
+            pid, _ = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:  # pragma: no cover - PEP 475 retries
+            continue
+        remaining.discard(pid)
+        if remaining:  # one worker died: stop the others rather than serve at reduced strength
+            forward(signal.SIGTERM, None)
+
+
+def serve(config_path: Path, *, ready_file: Path | None = None, host: str | None = None,
+          port: int | None = None, workers: int = 1, log_level: str = "warning") -> None:
+    """Load the config (``ConfigError`` when it is wrong) and serve until SIGTERM/SIGINT.
+
+    ``workers`` > 1: that many processes share the listening sockets (each with its own key
+    and token caches and its own /metrics counters); the parent only forwards signals."""
+    config = load_config(config_path)
+    if host is not None or port is not None:
+        from dataclasses import replace
+        config = replace(config, host=host or config.host,
+                         port=config.port if port is None else port)
+    socks = [_bind(config.host, config.port)]
+    if config.kubernetes is not None:
+        socks.append(_bind(config.kubernetes.host, config.kubernetes.port))
+    try:
+        if workers <= 1:
+            _run(config, config_path, socks, ready_file, log_level)
+            return
+        children = []
+        for index in range(workers):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the worker
+                code = 0
+                try:
+                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                    _run(config, config_path, socks, ready_file, log_level, announce=index == 0)
+                except BaseException:
+                    log.exception("verifier worker failed")
+                    code = 1
+                finally:
+                    os._exit(code)
+            children.append(pid)
+        _supervise(children)
+    finally:
+        for sock in socks:
+            sock.close()

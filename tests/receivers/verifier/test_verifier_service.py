@@ -213,3 +213,25 @@ def test_a_huge_header_is_cut_off_with_400(verifier: VerifierProcess) -> None:
             pass  # the server closed after answering: what we want
         assert s.recv(64).startswith(b"HTTP/1.1 400 ")
     assert httpx.get(f"{verifier.url}/healthz", timeout=10).status_code == 200
+
+
+def test_workers_share_the_socket_and_stop_together(platform: PlatformServer, tokens: Tokens,
+                                                   tmp_path) -> None:
+    import subprocess
+
+    with VerifierProcess(tmp_path / "w", verifier_config(platform.issuer),
+                         extra_args=("--workers", "2")) as verifier:
+        assert verifier.proc is not None
+        children = subprocess.run(["pgrep", "-P", str(verifier.proc.pid)], capture_output=True,
+                                  text=True, check=False).stdout.split()
+        assert len(children) == 2
+        with httpx.Client(timeout=30) as client:  # new connections land on either worker
+            for _ in range(20):
+                r = client.get(f"{verifier.url}/authz/api",
+                               headers={"Authorization": f"Bearer {tokens.good}", "Connection": "close"})
+                assert r.status_code == 200
+        proc = verifier.proc
+        verifier.stop()
+        assert proc.returncode is not None
+    for pid in children:
+        assert subprocess.run(["kill", "-0", pid], capture_output=True, check=False).returncode != 0
