@@ -155,6 +155,9 @@ class IdentityService:
         self.open_browser = open_browser
         self.persist_tokens = persist_tokens
         self._sessions: dict[str, Session] = {}
+        #: per environment, the stored session's generation as this process last read or wrote
+        #: it: a session is served from memory only while the store still says the same
+        self._session_gens: dict[str, object | None] = {}
         self._entries: dict[CacheKey, CacheEntry] = {}
         self._vault_loaded: set[str] = set()
         self._failures: dict[tuple[str, str], Failure] = {}
@@ -422,18 +425,57 @@ class IdentityService:
 
     async def _peek_session(self, env_name: str) -> Session | None:
         """The stored session, without refreshing; ``None`` when there is none or no keyring."""
-        if env_name in self._sessions:
-            return self._sessions[env_name]
         try:
-            session = await self._in_thread(SessionStore(self.record_store()).load, env_name)
+            return await self._current_session(env_name)
         except KeyringUnavailable:
             return None
-        if session is not None:
-            self._sessions[env_name] = session
+
+    def _session_changed(self, env_name: str) -> bool:
+        """Whether another process saved or deleted the session since this one last read or
+        wrote it (one ``stat`` of the session's sealed file)."""
+        if env_name not in self._session_gens:
+            return True
+        try:
+            return SessionStore(self.record_store()).generation(env_name) != self._session_gens[env_name]
+        except (KeyringUnavailable, OSError):
+            return True
+
+    async def _current_session(self, env_name: str) -> Session | None:
+        """The session: from memory while the stored one is unchanged, else read again (a
+        ``microstax logout`` or login in another process ends or replaces it here too)."""
+        if not self._session_changed(env_name):
+            return self._sessions.get(env_name)
+        return await self._adopt_stored_session(env_name)
+
+    async def _adopt_stored_session(self, env_name: str) -> Session | None:
+        """Read the stored session; when another process changed it, forget the exchanged
+        tokens of an identity that is gone and report the change (``IdentityChanged``)."""
+        known = env_name in self._session_gens
+        before = self._sessions.get(env_name)
+        session = await self._load_session(env_name)
+        if not known or before == session:
+            return session
+        same = (before is not None and session is not None
+                and (before.issuer, before.subject) == (session.issuer, session.subject))
+        if not same:
+            await self._forget_tokens(env_name, keep_vault=True)
+            self._vault_loaded.discard(env_name)
+        reason: Literal["signed_out", "signed_in", "refreshed"] = (
+            "signed_out" if session is None else "refreshed" if same else "signed_in")
+        log.info("%s: the session changed in another process (%s)", env_name, reason.replace("_", " "))
+        env = self.config.environments.get(env_name) or self._catalog_envs.get(env_name)
+        if env is not None:
+            await self._emit(IdentityChanged(await self._status_offline(env), reason))
         return session
 
     async def _load_session(self, env_name: str) -> Session | None:
-        session = await self._in_thread(SessionStore(self.record_store()).load, env_name)
+        store = SessionStore(self.record_store())
+
+        def read() -> tuple[Session | None, object | None]:
+            generation = store.generation(env_name)  # first: a write in between reads again later
+            return store.load(env_name), generation
+
+        session, self._session_gens[env_name] = await self._in_thread(read)
         if session is None:
             self._sessions.pop(env_name, None)
         else:
@@ -441,8 +483,19 @@ class IdentityService:
         return session
 
     async def _save_session(self, session: Session) -> None:
-        await self._in_thread(SessionStore(self.record_store()).save, session)
+        store = SessionStore(self.record_store())
+
+        def write() -> object | None:
+            store.save(session)
+            return store.generation(session.environment)
+
+        self._session_gens[session.environment] = await self._in_thread(write)
         self._sessions[session.environment] = session
+
+    async def _delete_session(self, env_name: str) -> None:
+        await self._in_thread(SessionStore(self.record_store()).delete, env_name)
+        self._sessions.pop(env_name, None)
+        self._session_gens[env_name] = None
 
     async def _identity_hint(self, env_name: str) -> str | None:
         session = await self._peek_session(env_name)
@@ -454,7 +507,7 @@ class IdentityService:
         return (await self._session(env)).info()
 
     async def _session(self, env: EnvironmentConfig) -> Session:
-        session = self._sessions.get(env.name) or await self._load_session(env.name)
+        session = await self._current_session(env.name)
         if session is None:
             if env.workload is not None:
                 return await self._workload_login(env)
@@ -489,8 +542,7 @@ class IdentityService:
             await self._emit(IdentityChanged(await self._status_offline(env), "refresh_failed"))
             return session
         if isinstance(exc, OAuthErrorResponse | NotSignedIn | SecretNotFound):
-            await self._in_thread(SessionStore(self.record_store()).delete, env.name)
-            self._sessions.pop(env.name, None)
+            await self._delete_session(env.name)
             await self._emit(IdentityChanged(await self._status_offline(env), "expired"))
             raise NotSignedIn(f"the session for {env.name} expired and could not be refreshed: {reason}",
                               hint=f"run 'microstax login --env {env.name}'", environment=env.name) from exc
@@ -815,8 +867,7 @@ class IdentityService:
             session = await self._load_session(env.name)
             if session is not None:
                 outcome = await self._revoke(env, session)
-            await self._in_thread(SessionStore(self.record_store()).delete, env.name)
-            self._sessions.pop(env.name, None)
+            await self._delete_session(env.name)
             await self._forget_tokens(env.name, keep_vault=False)
         status = replace(await self._status_offline(env), revocation=outcome[0],
                          revocation_error=outcome[1])
@@ -1120,7 +1171,8 @@ class IdentityService:
     # -- background upkeep (the daemon) -----------------------------------------------------
 
     def start_background(self, *, tick: float = 5.0) -> asyncio.Task[None]:
-        """Refresh sessions silently before they expire and report expiries as events."""
+        """Refresh sessions silently before they expire, notice sessions another process
+        ended or replaced, and report both as events (every ``tick`` seconds)."""
         if self._background is None or self._background.done():
             self._background = asyncio.ensure_future(self._upkeep(tick))
         return self._background
@@ -1128,6 +1180,14 @@ class IdentityService:
     async def _upkeep(self, tick: float) -> None:
         while True:
             await asyncio.sleep(tick)
+            # Sessions another process signed out of, into, or refreshed (one stat each).
+            for name in [n for n in list(self._session_gens) if self._session_changed(n)]:
+                try:
+                    await self._adopt_stored_session(name)
+                except IdentityError as exc:
+                    log.info("%s: re-reading the session: %s", name, exc.message)
+                except Exception:
+                    log.exception("%s: re-reading the session failed unexpectedly", name)
             now = time.time()
             for name, session in list(self._sessions.items()):
                 env = self.config.environments.get(name) or self._catalog_envs.get(name)
@@ -1138,6 +1198,7 @@ class IdentityService:
                         await self._refresh(env, session)
                     elif session.expired(now) and not session.renewable:
                         self._sessions.pop(name, None)
+                        self._session_gens.pop(name, None)  # read it again on next use
                         await self._emit(IdentityChanged(await self._status_offline(env), "expired"))
                 except IdentityError as exc:
                     log.info("%s: background refresh: %s", name, exc.message)
