@@ -111,3 +111,13 @@ test('daemon warnings appear once: with LSP logging up, the stderr copy is debug
     assert.equal(stderrLevel(line, true), 'debug');
     assert.equal(stderrLevel('Traceback (most recent call last):', true), 'warn', 'a crash outside logging still shows');
 });
+
+test('a TOML error names the file and line: Open Config File goes there', async () => {
+    const { configLocation } = await import('../src/common/errors');
+    const msg = '/home/me/.config/microstax/config.toml is not valid TOML: Expected \'=\' after a key (at line 3, column 7)';
+    assert.deepEqual(configLocation(msg), { path: '/home/me/.config/microstax/config.toml', line: 3, column: 7 });
+    assert.deepEqual(configLocation("the config file /x/c.toml (flag:--config) does not exist"), { path: '/x/c.toml' });
+    assert.equal(configLocation('no environment qa'), undefined);
+    const p = presentError(userError('CONFIG_INVALID', msg, 'openSettings'), 'Sign-in failed');
+    assert.deepEqual(p.actions, ['openConfigFile', 'openSettings', 'showLogs']);
+});

@@ -4,7 +4,7 @@
  */
 import { USER_ERROR_CODE, type UserErrorData } from './protocol';
 
-export type ErrorAction = 'signIn' | 'openSettings' | 'retry' | 'showLogs' | 'restartDaemon' | 'startLocalPlatform';
+export type ErrorAction = 'signIn' | 'openSettings' | 'retry' | 'showLogs' | 'restartDaemon' | 'startLocalPlatform' | 'openConfigFile';
 
 export const ACTION_LABELS: Record<ErrorAction, string> = {
     signIn: 'Sign In',
@@ -13,7 +13,25 @@ export const ACTION_LABELS: Record<ErrorAction, string> = {
     showLogs: 'Show Logs',
     restartDaemon: 'Restart Daemon',
     startLocalPlatform: 'Start Local Platform',
+    openConfigFile: 'Open Config File',
 };
+
+export interface ConfigLocation {
+    path: string;
+    /** 1-based, when the message names one (a TOML syntax error). */
+    line?: number;
+    column?: number;
+}
+
+/** The config file (and the line) a CONFIG_INVALID message names, e.g. tomllib's "(at line 3, column 7)". */
+export function configLocation(message: string): ConfigLocation | undefined {
+    const path = /((?:[A-Za-z]:)?[\\/][^\s:'"()]*\.toml)\b/.exec(message)?.[1];
+    if (!path) {
+        return undefined;
+    }
+    const at = /at line (\d+), column (\d+)/.exec(message);
+    return at ? { path, line: Number(at[1]), column: Number(at[2]) } : { path };
+}
 
 /** A platform on this machine named in a message: Start Local Platform can help. */
 const LOCAL_URL = /https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/;
@@ -75,6 +93,9 @@ export function presentError(err: unknown, what: string): ErrorPresentation {
             if (!/running\?/.test(text)) {
                 text = `${text.replace(/[.\s]+$/, '')}. Is the platform running?`;
             }
+        }
+        if (data.code === 'CONFIG_INVALID' && configLocation(text)) {
+            actions.unshift('openConfigFile');
         }
         if (!actions.includes('showLogs')) {
             actions.push('showLogs');

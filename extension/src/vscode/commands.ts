@@ -1,7 +1,7 @@
 /** The commands (all in category "MicroStax"). Each asks the daemon and shows the answer. */
 import * as vscode from 'vscode';
 import { clearDelayMs, JWT_SHAPE, tokenFromText } from '../common/clipboard';
-import { ACTION_LABELS, type ErrorAction, isCancellation, presentError } from '../common/errors';
+import { ACTION_LABELS, configLocation, type ErrorAction, isCancellation, presentError } from '../common/errors';
 import { environmentNameProblem, LOCAL_PLATFORM, platformUrlProblem, suggestEnvironmentName } from '../common/configurePlatform';
 import { rememberService, runFederateFlow, DEFAULT_SERVICE } from '../common/federateFlow';
 import type { CommandIds, ServerInfo } from '../common/identity';
@@ -121,6 +121,9 @@ export class Commands implements vscode.Disposable {
                 break;
             case 'startLocalPlatform':
                 await this.startLocalPlatform();
+                break;
+            case 'openConfigFile':
+                await openConfigAt(p.message);
                 break;
             default:
                 break;
@@ -533,4 +536,18 @@ function environmentOf(arg: unknown): string | undefined {
         return node.env.name;
     }
     return typeof arg === 'string' ? arg : undefined;
+}
+
+/** Opens the config file a message names, at the line it names (a TOML error). */
+export async function openConfigAt(message: string): Promise<void> {
+    const where = configLocation(message);
+    if (!where) {
+        return;
+    }
+    const editor = await vscode.window.showTextDocument(vscode.Uri.file(where.path));
+    if (where.line) {
+        const pos = new vscode.Position(where.line - 1, Math.max(0, (where.column ?? 1) - 1));
+        editor.selection = new vscode.Selection(pos, pos);
+        editor.revealRange(new vscode.Range(pos, pos), vscode.TextEditorRevealType.InCenter);
+    }
 }

@@ -224,6 +224,7 @@ async function states(page) {
     // 1. First run: nothing configured. The status bar is neutral; the view welcomes.
     step('first run: status bar');
     result.statusTexts.firstRun = await waitForStatus(page, /MicroStax: Sign in/, 'signed out, neutral');
+    result.daemons = daemonCommands();
     result.statusColours = { firstRun: await page.locator(STATUS_ITEM).evaluate((el) => getComputedStyle(el).backgroundColor) };
     step('first run: welcome view');
     await openView(page);

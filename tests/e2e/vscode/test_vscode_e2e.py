@@ -361,6 +361,14 @@ def test_every_state_from_a_first_run(tmp_path: Path, vscode_toolchain: Toolchai
         head, _, sig = token.split(".")
         not_json = base64.urlsafe_b64encode(b'{"sub": "dev", "exp": 17').rstrip(b"=").decode()
         (folder / "malformed.txt").write_text(f"token: {head}.{not_json}.{sig}\n")
+        # A workspace must not choose what runs or which config the daemon reads: these are
+        # machine-scoped settings, so VS Code ignores them here (else the daemon would not start).
+        (folder / ".vscode").mkdir()
+        (folder / ".vscode" / "settings.json").write_text(json.dumps({
+            "microstax.python": str(tmp_path / "evil" / "python3"),
+            "microstax.daemonCommand": ["/bin/false"],
+            "microstax.configFile": str(tmp_path / "evil" / "config.toml"),
+        }))
         root = tmp_path / "vscode"
         env = code_server_env(tools, root)
         assert live.process is not None
@@ -373,6 +381,8 @@ def test_every_state_from_a_first_run(tmp_path: Path, vscode_toolchain: Toolchai
             })
 
     texts, notes = result["statusTexts"], result["notifications"]
+    # The workspace's settings were ignored: the daemon is the machine setting's Python.
+    assert result["daemons"] == [[str(PYTHON), "-m", "microstax", "daemon", "--stdio"]], result["daemons"]
     # First run: neutral "Sign in" (no error colour), the welcome view with its four actions.
     assert texts["firstRun"] == "MicroStax: Sign in", texts
     assert result["statusColours"]["firstRun"] in ("rgba(0, 0, 0, 0)", "transparent"), result["statusColours"]
