@@ -239,6 +239,9 @@ async function states(page) {
     const walk = page.locator('.gettingStartedContainer', { hasText: 'Choose or start a platform' }).first();
     await walk.waitFor({ state: 'visible', timeout: STEP_MS });
     result.walkthrough = (await walk.innerText()).trim();
+    // The step's Markdown renders in a webview: wait for it before the screenshot.
+    await page.locator('.gettingStartedContainer .getting-started-media iframe, .gettingStartedContainer iframe.webview').first().waitFor({ state: 'visible', timeout: STEP_MS });
+    await page.frameLocator('.gettingStartedContainer iframe').first().frameLocator('iframe').first().locator('text=The daemon').first().waitFor({ state: 'visible', timeout: STEP_MS });
     await shot(page, 'walkthrough');
     await runCommand(page, 'View: Close All Editors');
 
