@@ -255,8 +255,23 @@ def test_workload_client_credentials_and_subject_token_file(client: Client, plat
     # a workload token in a file (as a projected service-account token would be)
     token_file = client.tmp / "token"
     token_file.write_text(platform.client_credentials(audience=EU)["access_token"])
-    rc, doc = client.json("identity", "federate", "-s", "orders", "-t", EU,
-                          "--subject-token-file", str(token_file), "--subject-token-type", "kubernetes")
+    args = ("identity", "federate", "-s", "orders", "-t", EU,
+            "--subject-token-file", str(token_file), "--subject-token-type", "kubernetes")
+    # issued to demo-workload: the public CLI client may redeem it only where the platform
+    # says so (docs/platform-trust.md, "Who may redeem which subject token")
+    rc, doc = client.json(*args)
+    assert rc != 0 and doc["error"]["code"] == "EXCHANGE_DENIED", doc
+    assert "may not redeem" in doc["error"]["message"]
+
+    def redeems_for(doc: dict[str, Any], clients: list[str]) -> None:
+        for entry in doc["clients"]:
+            if entry["client_id"] == "microstax-cli":
+                entry["redeems_for"] = clients
+    platform.edit_config(lambda doc: redeems_for(doc, ["demo-workload"]))
+    try:
+        rc, doc = client.json(*args)
+    finally:
+        platform.edit_config(lambda doc: redeems_for(doc, []))
     assert rc == 0, doc
     assert doc["summary"]["subject"].endswith("/svc/orders")
 

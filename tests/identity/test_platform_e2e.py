@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.harness.platform import PlatformServer
@@ -90,7 +91,11 @@ async def test_federated_token_verifies_with_the_platform_jwks(platform: Platfor
     svc = service_factory(client_config)
     await svc.login("dev")
     tok = await svc.federate(FederateRequest(target=EU, scopes=("read",)))
-    keys = KeySet.from_jwks(httpx.get(platform.jwks_uri).json())
+    # the two published sets: jwks_uri (classical only) and microstax_pq_jwks_uri (ML-DSA)
+    doc = httpx.get(f"{platform.issuer}/.well-known/openid-configuration").json()
+    keys = KeySet.from_jwks(httpx.get(doc["jwks_uri"]).json())
+    assert not keys.signs_hybrid
+    keys = keys.union(KeySet.from_jwks(httpx.get(doc["microstax_pq_jwks_uri"]).json()))
     claims = verify(tok.token, keys, Policy(issuer=platform.issuer, audience=EU, require_pq=True)).claims
     assert claims["scope"] == "read"
 
@@ -163,10 +168,23 @@ async def test_subject_token_file_workload(platform: PlatformServer, client_conf
     path = tmp_path / "token"
     path.write_text(cc["access_token"])
     svc = service_factory(client_config)
-    from microstax.identity import SubjectTokenSource
+    from microstax.identity import ExchangeDenied, SubjectTokenSource
 
-    tok = await svc.federate(FederateRequest(target=EU, service="orders",
-                                             subject=SubjectTokenSource(str(path), "jwt")))
+    request = FederateRequest(target=EU, service="orders", subject=SubjectTokenSource(str(path), "jwt"))
+    # The token was issued to demo-workload; the public CLI client may redeem it only where the
+    # platform says so (docs/platform-trust.md, "Who may redeem which subject token").
+    with pytest.raises(ExchangeDenied, match="may not redeem"):
+        await svc.federate(request)
+
+    def redeems_for(doc: dict[str, Any], clients: list[str]) -> None:
+        for client in doc["clients"]:
+            if client["client_id"] == "microstax-cli":
+                client["redeems_for"] = clients
+    platform.edit_config(lambda doc: redeems_for(doc, ["demo-workload"]))
+    try:
+        tok = await svc.federate(request)
+    finally:
+        platform.edit_config(lambda doc: redeems_for(doc, []))
     assert tok.description.claims["act"]["sub"] == "spiffe://dev.microstax.local/env/dev/svc/default"
     assert platform.audit_events()[-1]["event"] == "issued"
     assert TOKEN_TYPE_ACCESS

@@ -315,3 +315,22 @@ async def test_the_device_page_tells_nothing_about_a_code_before_sign_in(mx: InP
     wrong_pending, wrong_unknown = await submit(start["user_code"], "nope"), await submit("BCDF-GHJK", "nope")
     assert wrong_pending.status_code == wrong_unknown.status_code == 401
     assert strip.sub("", wrong_pending.text) == strip.sub("", wrong_unknown.text)
+
+
+# -- signed-out sessions -------------------------------------------------------------------
+async def test_a_revoked_session_cannot_be_exchanged(mx: InProc) -> None:
+    session = await mx.session()
+    assert (await mx.exchange(session["access_token"], service="default")).status_code == 200
+    r = await mx.client.post("/oauth/revoke", data={"token": session["refresh_token"],
+                                                    "client_id": "microstax-cli"})
+    assert r.status_code == 200
+    r = await mx.exchange(session["access_token"], service="default")
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    assert "revoked" in r.json()["error_description"]
+    # an access token revoked on its own, too
+    workload = await mx.cc_token(EU_WEST)
+    r = await mx.client.post("/oauth/revoke", data={"token": workload},
+                             auth=("demo-workload", mx.demo_secret))
+    assert r.status_code == 200
+    r = await mx.exchange(workload, audience=None, scope="read", auth=("demo-workload", mx.demo_secret))
+    assert r.status_code == 400 and "revoked" in r.json()["error_description"], r.text

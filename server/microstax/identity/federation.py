@@ -54,8 +54,9 @@ ERROR_HINTS = {
     "invalid_target": "the cluster, audience or service is outside what your policy allows; check "
     "--target/--service/--audience, or ask the platform team for access",
     "invalid_scope": "ask for fewer scopes (drop or narrow --scope), or have them granted",
-    "invalid_grant": "the identity provider did not accept your session token; sign in again "
-    "('microstax login')",
+    "invalid_grant": "the identity provider did not accept the subject token (your session, or "
+    "the --subject-token-file) for the reason above; sign in again ('microstax login'), refresh "
+    "the file, or ask the platform team to allow this client to redeem it",
     "unauthorized_client": "this client may not exchange tokens here; the IdP admin must allow "
     "token exchange for it (Keycloak: enable 'Standard token exchange' on the client)",
     "invalid_client": "client authentication failed; check client_id and the client_secret "

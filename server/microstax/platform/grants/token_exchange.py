@@ -42,7 +42,9 @@ from ..errors import (
     invalid_target,
     unauthorized_client,
 )
+from ..revocation import is_revoked
 from ..runtime import Issuer
+from ..tls import read_ca_pem
 from ..upstream import UpstreamUnavailable
 from . import TOKEN_TYPE_ACCESS, TOKEN_TYPE_JWT, Issued, TokenRequest, mint, scope_set
 
@@ -107,8 +109,15 @@ async def verify_party(req: TokenRequest, token: str, what: str) -> Party:
             if upstream is None:
                 raise invalid_grant(f"the {what}'s issuer is not trusted here")
             kid = parsed.header.get("kid")
+            ca_pem = None
+            if upstream.ca_file:
+                ca_pem = read_ca_pem(platform.data_dir, upstream.ca_file)
+                if ca_pem is None:
+                    raise OAuthError("temporarily_unavailable", f"the CA file of upstream {cid!r} is "
+                                     "missing or not a PEM certificate", status=503)
             try:
-                keys = await platform.upstream_keys.get(jwks_uri, kid=kid if isinstance(kid, str) else None)
+                keys = await platform.upstream_keys.get(jwks_uri, kid=kid if isinstance(kid, str) else None,
+                                                        ca_pem=ca_pem)
             except UpstreamUnavailable as exc:
                 raise OAuthError("temporarily_unavailable", exc.message, status=503) from exc
     policy = Policy(issuer=iss, typ=("at+jwt",) if local else None, required_claims=("exp", "sub"))
@@ -122,6 +131,8 @@ async def verify_party(req: TokenRequest, token: str, what: str) -> Party:
     audiences = _audiences(claims)
     scopes = tuple(scope_set(claims.get("scope") if isinstance(claims.get("scope"), str) else None))
     if local or upstream is None:
+        if is_revoked(platform, claims):
+            raise invalid_grant(f"the {what} was revoked (its session was signed out); sign in again")
         session = config.audience in audiences
         if not session and not any(config.find_cluster(a) for a in audiences):
             raise invalid_grant(f"the {what} is not meant for this platform (aud)")
