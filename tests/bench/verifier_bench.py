@@ -153,6 +153,25 @@ def fixed_rate_latencies(port: int, tokens: list[str] | None, rate: int, seconds
     return out
 
 
+def crypto_floor(platform: PlatformServer, tokens: list[str]) -> float:
+    """Verifications per second of ``jose.verify`` alone (both signatures, no HTTP), one core."""
+    import httpx
+
+    from microstax.jose import KeySet, Policy, verify
+
+    docs = [httpx.get(f"{platform.issuer}/{name}", timeout=30).json()
+            for name in ("jwks.json", "pq-jwks.json")]
+    keys = KeySet.from_jwks({"keys": [k for d in docs for k in d["keys"]]})
+    policy = Policy(issuer=platform.issuer, audience=CLUSTER, require_pq=True)
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for token in tokens:
+            verify(token, keys, policy)
+        best = min(best, (time.perf_counter() - t0) / len(tokens))
+    return 1.0 / best
+
+
 def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98]
 
@@ -170,7 +189,10 @@ def run(options: Any) -> Report:
             nocache = VerifierProcess(tmp / "v-nocache", {**base, "server": {
                 "audit": "audit.log", "cache_entries": 0}})
             cached = VerifierProcess(tmp / "v-cached", {**base, "server": {"audit": "audit.log"}})
-            with nocache, cached:
+            workers = VerifierProcess(tmp / "v-workers", {**base, "server": {
+                "audit": "audit.log", "cache_entries": 0}}, extra_args=("--workers", "2"))
+            floor = crypto_floor(platform, tokens)
+            with nocache, cached, workers:
                 upstream, plain, authed = free_port(), free_port(), free_port()
                 prefix = tmp / "nginx"
                 (prefix / "tmp").mkdir(parents=True)
@@ -193,14 +215,16 @@ def run(options: Any) -> Report:
                     # warm-up: JWKS fetched and cached, connections open
                     wrk(f"{nocache.url}/", distinct, 1)
                     wrk(f"{cached.url}/", same, 1)
+                    wrk(f"{workers.url}/", distinct, 2)
                     wrk(f"http://127.0.0.1:{authed}/", through, 1)
                     results: dict[str, list[float]] = {k: [] for k in
-                                                       ("base", "distinct", "cached", "e2e")}
+                                                       ("base", "distinct", "workers", "cached", "e2e")}
                     bad = 0
                     for _ in range(ROUNDS):
                         for key, url, script in (
                                 ("base", f"http://127.0.0.1:{plain}/api/things", None),
                                 ("distinct", f"{nocache.url}/", distinct),
+                                ("workers", f"{workers.url}/", distinct),
                                 ("cached", f"{cached.url}/", same),
                                 ("e2e", f"http://127.0.0.1:{authed}/", through)):
                             rps, errors = wrk(url, script)
@@ -216,6 +240,11 @@ def run(options: Any) -> Report:
         Row("nginx proxying, no authentication (baseline)", f"{best['base']:,.0f} req/s"),
         Row("verifier, distinct tokens (both signatures each request)",
             f"{best['distinct']:,.0f} req/s = {ratio:.2f}x baseline", ">= 0.5x", ratio >= 0.5),
+        Row("verifier --workers 2, distinct tokens", f"{best['workers']:,.0f} req/s = "
+            f"{best['workers'] / best['base']:.2f}x baseline"),
+        Row("crypto floor: jose.verify alone, both signatures, one core",
+            f"{floor:,.0f} verifications/s = {floor / best['base']:.2f}x baseline; the verifier "
+            f"(1 process) reaches {best['distinct'] / floor:.2f} of it"),
         Row("verifier, cached token", f"{best['cached']:,.0f} req/s = "
             f"{best['cached'] / best['base']:.2f}x baseline"),
         Row("nginx + auth_request + verifier, distinct tokens",
@@ -235,6 +264,12 @@ def run(options: Any) -> Report:
         f"fixed rate: {FIXED_RATE} req/s for {FIXED_SECONDS}s on one keep-alive connection, open "
         "loop (latency counted from the scheduled send time).",
     ]
+    report.notes.append(
+        "The >= 0.5x goal is out of reach by construction here: verifying ES256 + ML-DSA-65 "
+        "alone (the crypto floor row, no HTTP at all) is a tenth of what nginx proxies or less; "
+        "the gap between the verifier's row and the floor is its own HTTP and policy overhead. "
+        "--workers 2 does not help on 2 cores shared with wrk and nginx. Figures swing with "
+        "the machine's load (other engineers' builds share the 2 cores).")
     if bad:
         report.rows.append(Row("all answers 200", f"{bad} were not", "0", False))
     return report
