@@ -39,6 +39,7 @@ key and what to do.
 
 from __future__ import annotations
 
+import posixpath
 import re
 import tomllib
 from collections.abc import Mapping
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from ..identity.verification import PolicyError, TrustedIssuer, VerificationPolicy
+from ..jose import loads_toml
 
 MAX_CONFIG_BYTES = 1024 * 1024
 DEFAULT_PORT = 9191
@@ -71,10 +73,10 @@ class RouteRule:
     scopes: tuple[str, ...] = ()
 
     def matches(self, path: str) -> bool:
-        if self.prefix == "/" or path == self.prefix:
-            return True
+        """``path`` (normalised: see ``normalise_path``) is the prefix or below it, by whole
+        segments (``/admin`` covers ``/admin/x`` but not ``/administrator``)."""
         base = self.prefix.rstrip("/")
-        return path.startswith(base + "/") or path.startswith(self.prefix)
+        return not base or path == base or path.startswith(base + "/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +135,18 @@ class VerifierConfig:
                                   token_cache_size=self.cache_entries)
 
     def route(self, path: str) -> RouteRule | None:
+        path = normalise_path(path)
         for rule in self.routes:
             if rule.matches(path):
                 return rule
         return None
+
+
+def normalise_path(path: str) -> str:
+    """Dot segments resolved and slashes collapsed (``/public/../admin`` is ``/admin``), so a
+    route rule cannot be sidestepped by a path the upstream resolves differently."""
+    normal = posixpath.normpath("/" + path.lstrip("/"))
+    return "/" + normal.lstrip("/")
 
 
 # -- parsing -------------------------------------------------------------------------------
@@ -319,7 +329,7 @@ def load_config(path: Path) -> VerifierConfig:
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path} is larger than {MAX_CONFIG_BYTES} bytes")
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
+        doc = loads_toml(raw)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not UTF-8 text") from exc
     except tomllib.TOMLDecodeError as exc:

@@ -105,3 +105,15 @@ def test_verifier_stopped_while_proxy_runs(kind: str, tokens: Tokens, upstream: 
         r = get(p, tokens.good)
         assert r.status_code in (403, 500, 502, 503), r.text
         assert "x-microstax-subject" not in r.text
+
+
+def test_post_with_a_body_and_a_query(proxy: EnvoyProxy | NginxProxy, tokens: Tokens) -> None:
+    r = httpx.post(proxy.url + "/api/things?page=2", json={"x": 1} , timeout=30,
+                   headers={"Authorization": f"Bearer {tokens.good}"})
+    assert r.status_code == 200, r.text
+    assert r.json()["method"] == "POST"
+    assert r.json()["path"] == "/api/things?page=2"
+    # a token in the query string is refused even with a good Authorization header
+    r = httpx.get(proxy.url + "/api/things", params={"access_token": "x.y.z"}, timeout=30,
+                  headers={"Authorization": f"Bearer {tokens.good}"})
+    assert r.status_code == 401
