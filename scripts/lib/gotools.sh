@@ -5,7 +5,10 @@
 #
 #   bash scripts/lib/gotools.sh kube-apiserver   # prints the binary's path on stdout
 #   bash scripts/lib/gotools.sh oauth2-proxy
-#   bash scripts/lib/gotools.sh all              # both, one after the other
+#   bash scripts/lib/gotools.sh dex              # Dex at the v2.45.1 commit (cgo: sqlite3)
+#   bash scripts/lib/gotools.sh spire            # prints the DIRECTORY holding spire-server,
+#                                                # spire-agent and oidc-discovery-provider
+#   bash scripts/lib/gotools.sh all              # all of them, one after the other
 #
 # Cache: $MICROSTAX_TOOLS_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/microstax-tools):
 #   bin/<name>-<version>   the binaries (a finished build is renamed into place, so a half-built
@@ -17,6 +20,12 @@ set -euo pipefail
 
 KUBE_VERSION="${MICROSTAX_KUBE_VERSION:-v1.37.2}"
 OAUTH2_PROXY_VERSION="${MICROSTAX_OAUTH2_PROXY_VERSION:-v7.15.6}"
+# Modern Dex has no semver tag for its module path: only the pseudo-version of a tag's commit
+# works (this one is v2.45.1), with its api module pinned beside it (Dex's go.mod replaces it
+# with ./api/v2, so it is added as a second tool of a scratch module).
+DEX_VERSION="${MICROSTAX_DEX_VERSION:-v0.0.0-20260303133905-11d2eeb52b42}"
+DEX_API_VERSION="${MICROSTAX_DEX_API_VERSION:-v2.4.0}"
+SPIRE_VERSION="${MICROSTAX_SPIRE_VERSION:-v1.13.3}"
 
 TOOLS="${MICROSTAX_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/microstax-tools}"
 mkdir -p "$TOOLS/bin" "$TOOLS/logs" "$TOOLS/src"
@@ -54,25 +63,49 @@ _build_oauth2_proxy() {
     mv "$dir/oauth2-proxy" "$out"
 }
 
+_build_dex() {
+    local out=$1 dir="$TOOLS/src/dex-$DEX_VERSION"
+    mkdir -p "$dir" && cd "$dir"
+    printf 'module microstax.local/dextools\n\ngo 1.25.0\n' >go.mod
+    go get -tool "github.com/dexidp/dex/cmd/dex@$DEX_VERSION" "github.com/dexidp/dex/api/v2@$DEX_API_VERSION"
+    go build -o "$out" github.com/dexidp/dex/cmd/dex
+}
+
+_build_spire() {
+    # One `go build` for the three programs so they share one compilation of SPIRE's packages.
+    # $1 is a directory here (renamed into place as a whole).
+    local out=$1 dir="$TOOLS/src/spire-$SPIRE_VERSION"
+    mkdir -p "$dir" "$out" && cd "$dir"
+    printf 'module microstax.local/spiretools\n\ngo 1.25.0\n' >go.mod
+    go get -tool "github.com/spiffe/spire/cmd/spire-server@$SPIRE_VERSION" \
+        "github.com/spiffe/spire/cmd/spire-agent@$SPIRE_VERSION" \
+        "github.com/spiffe/spire/support/oidc-discovery-provider@$SPIRE_VERSION"
+    go build -o "$out/" github.com/spiffe/spire/cmd/spire-server \
+        github.com/spiffe/spire/cmd/spire-agent github.com/spiffe/spire/support/oidc-discovery-provider
+}
+
 ensure_tool() {
     local name=$1 version builder bin
     case "$name" in
         kube-apiserver) version=$KUBE_VERSION builder=_build_kube_apiserver ;;
         oauth2-proxy) version=$OAUTH2_PROXY_VERSION builder=_build_oauth2_proxy ;;
-        *) _die "unknown tool '$name' (kube-apiserver, oauth2-proxy)" ;;
+        dex) version=$DEX_VERSION builder=_build_dex ;;
+        spire) version=$SPIRE_VERSION builder=_build_spire ;;
+        *) _die "unknown tool '$name' (kube-apiserver, oauth2-proxy, dex, spire)" ;;
     esac
     bin="$TOOLS/bin/$name-$version"
     (
         flock -w 3600 9 || _die "timed out waiting for another build of $name"
         if [[ ! -x "$bin" ]]; then
+            rm -rf "$bin.partial"
             _log "building $name $version (once per machine; log: $TOOLS/logs/$name.log)"
             local t0=$SECONDS
             if ! ( "$builder" "$bin.partial" ) >"$TOOLS/logs/$name.log" 2>&1 </dev/null; then
                 tail -n 30 "$TOOLS/logs/$name.log" >&2
-                rm -f "$bin.partial"
+                rm -rf "$bin.partial"
                 _die "building $name $version failed"
             fi
-            mv -f "$bin.partial" "$bin"
+            mv -fT "$bin.partial" "$bin"
             _log "built $name $version in $((SECONDS - t0))s"
         fi
     ) 9>"$TOOLS/$name.lock"
@@ -80,7 +113,7 @@ ensure_tool() {
 }
 
 case "${1:-}" in
-    all) ensure_tool kube-apiserver && ensure_tool oauth2-proxy ;;
-    kube-apiserver|oauth2-proxy) ensure_tool "$1" ;;
-    *) _die "usage: gotools.sh kube-apiserver|oauth2-proxy|all" ;;
+    all) for t in kube-apiserver oauth2-proxy dex spire; do ensure_tool "$t"; done ;;
+    kube-apiserver|oauth2-proxy|dex|spire) ensure_tool "$1" ;;
+    *) _die "usage: gotools.sh kube-apiserver|oauth2-proxy|dex|spire|all" ;;
 esac

@@ -106,6 +106,9 @@ class Upstream:
     subject_prefix: str = ""
     trust_domain: str | None = None
     clients: tuple[str, ...] = ("*",)
+    #: a CA certificate (PEM; relative: in the data dir) trusted for this upstream's JWKS, besides
+    #: the system's (a kube-apiserver's or SPIRE discovery provider's own CA)
+    ca_file: str | None = None
 
     def principal(self, sub: str) -> str | None:
         """The principal an upstream ``sub`` maps to; ``None`` when it is outside the
@@ -501,7 +504,7 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
             connector_id=connector_id, issuer=ut.text("issuer", required=True),
             jwks_uri=ut.text("jwks_uri", required=True), audience=ut.text("audience"),
             subject_prefix=prefix or "", trust_domain=trust_domain,
-            clients=ut.strs("clients", ("*",)),
+            clients=ut.strs("clients", ("*",)), ca_file=ut.text("ca_file"),
         ))
         ut.done()
 
@@ -718,6 +721,7 @@ trust_domain = "staging.microstax.local"
 # audience = "microstax"        # required aud of upstream tokens (optional)
 # subject_prefix = "corp:"      # principal = prefix + upstream sub (default "<connector_id>:")
 # clients = ["*"]               # which clients may redeem its tokens (default: any)
+# ca_file = "/etc/microstax/upstream-ca.crt"   # CA of its jwks_uri besides the system's
 # A SPIFFE issuer (SPIRE's OIDC discovery provider) keeps its SPIFFE IDs as principals instead:
 # trust_domain = "prod.example.org"   # subs must be spiffe://prod.example.org/...
 # Upstream principals never become local users or services; only [[policy]] rules naming

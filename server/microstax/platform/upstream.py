@@ -9,14 +9,16 @@ URL, never a token.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from dataclasses import dataclass
 
 import httpx
 
-from microstax.jose import JoseError, KeySet
+from microstax.jose import JoseError, KeySet, loads_json
 
 MAX_JWKS_BYTES = 512 * 1024
+JWKS_ACCEPT = "application/jwk-set+json, application/json"
 
 
 class UpstreamUnavailable(Exception):
@@ -41,7 +43,8 @@ class UpstreamKeys:
         self._cache: dict[str, _Cached] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def get(self, jwks_uri: str, *, kid: str | None = None) -> KeySet:
+    async def get(self, jwks_uri: str, *, kid: str | None = None, ca_pem: str | None = None) -> KeySet:
+        """The key set at ``jwks_uri``; ``ca_pem``: a CA trusted for it besides the system's."""
         now = time.monotonic()
         cached = self._cache.get(jwks_uri)
         if cached is not None:
@@ -54,15 +57,23 @@ class UpstreamKeys:
             cached = self._cache.get(jwks_uri)
             if cached is not None and time.monotonic() - cached.fetched < self.min_refetch:
                 return cached.keys
-            keys = await self._fetch(jwks_uri)
+            keys = await self._fetch(jwks_uri, ca_pem)
             self._cache[jwks_uri] = _Cached(keys, time.monotonic())
             return keys
 
-    async def _fetch(self, jwks_uri: str) -> KeySet:
+    async def _fetch(self, jwks_uri: str, ca_pem: str | None = None) -> KeySet:
+        verify: ssl.SSLContext | bool = True
+        if ca_pem:
+            verify = ssl.create_default_context()
+            try:
+                verify.load_verify_locations(cadata=ca_pem)
+            except (ssl.SSLError, ValueError) as exc:
+                raise UpstreamUnavailable(f"the CA for the upstream JWKS at {jwks_uri} is not usable") from exc
         try:
-            async with httpx.AsyncClient(timeout=self.timeout, transport=self._transport,
+            async with httpx.AsyncClient(timeout=self.timeout, transport=self._transport, verify=verify,
                                          follow_redirects=False) as client:
-                response = await client.get(jwks_uri, headers={"Accept": "application/json"})
+                # kube-apiserver's /openid/v1/jwks answers 406 unless jwk-set+json is acceptable
+                response = await client.get(jwks_uri, headers={"Accept": JWKS_ACCEPT})
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"cannot fetch the upstream JWKS at {jwks_uri}: {type(exc).__name__}") from exc
         if response.status_code != 200:
@@ -70,6 +81,6 @@ class UpstreamKeys:
         if len(response.content) > MAX_JWKS_BYTES:
             raise UpstreamUnavailable(f"the upstream JWKS at {jwks_uri} is too large")
         try:
-            return KeySet.from_jwks(response.json())
+            return KeySet.from_jwks(loads_json(response.content, "upstream JWKS"))
         except (ValueError, JoseError) as exc:
             raise UpstreamUnavailable(f"the upstream JWKS at {jwks_uri} is not a usable JWKS") from exc
