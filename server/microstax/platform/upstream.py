@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from microstax.jose import JoseError, KeySet, loads_json
+from microstax.jose import JoseError, KeySet
 
 MAX_JWKS_BYTES = 512 * 1024
 JWKS_ACCEPT = "application/jwk-set+json, application/json"
@@ -81,6 +81,6 @@ class UpstreamKeys:
         if len(response.content) > MAX_JWKS_BYTES:
             raise UpstreamUnavailable(f"the upstream JWKS at {jwks_uri} is too large")
         try:
-            return KeySet.from_jwks(loads_json(response.content, "upstream JWKS"))
+            return KeySet.from_jwks(response.json())
         except (ValueError, JoseError) as exc:
             raise UpstreamUnavailable(f"the upstream JWKS at {jwks_uri} is not a usable JWKS") from exc
