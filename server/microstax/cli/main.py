@@ -53,6 +53,8 @@ COMMANDS: dict[str, dict[str, str]] = {
         "show-config": "microstax.cli.platform_config:show_config",
         "hash-secret": "microstax.cli.platform_config:hash_secret",
         "kube-authn": "microstax.cli.platform_kube:kube_authn",
+        # its sibling: the webhook kubeconfig (the verifier checks both signatures)
+        "kube-webhook": "microstax.cli.verifier:kube_webhook_config",
     },
 }
 

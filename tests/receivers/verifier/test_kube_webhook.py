@@ -31,7 +31,7 @@ def kube_stack(platform: PlatformServer, tmp_path_factory: pytest.TempPathFactor
         "cluster": CLUSTER, "cert_file": str(cert), "key_file": str(key), "port": 0})
     with VerifierProcess(work / "verifier", config) as verifier:
         assert verifier.kube_url is not None
-        out = subprocess.run([str(MICROSTAX), "verifier", "kube-webhook-config", "--config",
+        out = subprocess.run([str(MICROSTAX), "platform", "kube-webhook", "--config",
                               str(verifier.config_path), "--server", verifier.kube_url,
                               "--ca-file", str(ca)],
                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)

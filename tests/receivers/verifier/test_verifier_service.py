@@ -235,3 +235,53 @@ def test_workers_share_the_socket_and_stop_together(platform: PlatformServer, to
         assert proc.returncode is not None
     for pid in children:
         assert subprocess.run(["kill", "-0", pid], capture_output=True, check=False).returncode != 0
+
+
+def test_rotated_keys_are_refetched_and_cached_keys_outlive_the_issuer(tmp_path) -> None:
+    from tests.harness.receivers import resign
+
+    with PlatformServer(tmp_path / "platform") as platform, \
+            VerifierProcess(tmp_path / "v", verifier_config(platform.issuer)) as verifier:
+        first = platform.client_credentials(audience=CLUSTER)["access_token"]
+        assert check(verifier, first).status_code == 200
+        platform.rotate_keys()
+        deadline = time.monotonic() + 30
+        rotated = first
+        while kid(rotated) == kid(first) and time.monotonic() < deadline:  # the platform reloads
+            time.sleep(0.2)
+            rotated = platform.client_credentials(audience=CLUSTER)["access_token"]
+        assert kid(rotated) != kid(first)
+        # an unknown kid triggers a refetch (rate-limited: at most every 10 s)
+        deadline = time.monotonic() + 60
+        while check(verifier, rotated).status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert check(verifier, rotated).status_code == 200
+        platform.stop()
+        # the issuer is gone: a new token of a known key still verifies from the cached keys
+        fresh = resign(rotated, platform.data_dir, lambda c: c.update(jti="fresh-after-stop"))
+        r = check(verifier, fresh)
+        assert r.status_code == 200, r.text
+
+
+def test_no_keys_at_all_is_503_not_a_pass(tmp_path, tokens: Tokens, platform: PlatformServer) -> None:
+    from tests.harness.receivers import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    config = verifier_config(dead)
+    with VerifierProcess(tmp_path / "v", config) as verifier:
+        token = resign_iss(tokens.good, platform, dead)
+        r = check(verifier, token)
+        assert r.status_code == 503
+        assert r.headers["x-microstax-reason"] == "keys_unavailable"
+
+
+def kid(token: str) -> str:
+    from microstax.jose import parse
+
+    return str(parse(token).header["kid"])
+
+
+def resign_iss(token: str, platform: PlatformServer, iss: str) -> str:
+    from tests.harness.receivers import resign
+
+    return resign(token, platform.data_dir, lambda c: c.update(iss=iss))
