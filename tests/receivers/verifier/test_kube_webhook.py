@@ -14,9 +14,12 @@ from pathlib import Path
 import pytest
 from tests.harness.kube import KubeAPIServer
 from tests.harness.platform import PlatformServer
-from tests.harness.receivers import MICROSTAX, VerifierProcess, make_tls
+from tests.harness.receivers import MICROSTAX, VerifierProcess, make_tls, strip_pq
+from tests.kube.helpers import KubeEnv, kube_env
 
 from .conftest import CLUSTER, Tokens, verifier_config
+
+__all__ = ["kube_env"]  # the structured-JWT apiserver of tests/kube, for the contrast test
 
 #: short, so a test never sees a verdict cached from another (the default is 2m)
 CACHE_TTL = "1s"
@@ -135,3 +138,14 @@ def test_tokenreview_endpoint_directly(platform: PlatformServer, tokens: Tokens,
             assert client.post(verifier.kube_url, json={"kind": "Pod"}).status_code == 400
             assert client.post(verifier.kube_url, content=b"x" * 100_000).status_code == 413
             assert client.get(verifier.kube_url).status_code == 405
+
+
+def test_the_structured_jwt_authenticator_accepts_what_the_webhook_refuses(kube_env: KubeEnv) -> None:
+    """The contrast: ``platform kube-authn``'s JWT authenticator checks ES256 alone, so a token
+    whose PQ part was stripped but whose ES256 signature is valid gets in there (and is refused
+    through the webhook above)."""
+    token = kube_env.user.federate(CLUSTER)
+    stripped = strip_pq(token, kube_env.platform.data_dir)
+    r = kube_env.kube.kubectl("auth", "whoami", "-o", "json", token=stripped)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["status"]["userInfo"]["username"].endswith("/svc/default")
