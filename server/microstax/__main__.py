@@ -28,7 +28,9 @@ def _warm_kube_credential(argv: list[str]) -> bool:
         from microstax.identity import config as config_mod
         from microstax.identity.kubecredential import CredentialInput, _cached
 
-        request = CredentialInput(**values)
+        request = CredentialInput(target=values["target"], service=values.get("service", "default"),
+                                  environment=values.get("environment"),
+                                  config_file=values.get("config_file"))
         config = config_mod.load(request.config_file)
         doc = _cached(request, config, config.default_name(request.environment))
     except Exception:
