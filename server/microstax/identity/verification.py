@@ -348,6 +348,9 @@ def load_jwks_file(path: str | Path) -> KeySet:
     return keys
 
 
+_PQ_KIDS: dict[str, str | None] = {}
+
+
 def token_kids(parsed: ParsedToken) -> tuple[str | None, str | None]:
     """(classical kid, PQ kid) as the token names them (lookup hints only, not trusted)."""
     kid = parsed.header.get("kid")
@@ -355,12 +358,19 @@ def token_kids(parsed: ParsedToken) -> tuple[str | None, str | None]:
     part = parsed.header.get(PQ_HEADER)
     if isinstance(part, dict) and isinstance(part.get("protected"), str):
         text = part["protected"]
+        # every token of one key carries the same ~95-character PQ header: remember its kid
+        if text in _PQ_KIDS:
+            return (kid[:256] if isinstance(kid, str) else None), _PQ_KIDS[text]
         try:
             inner = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
         except (ValueError, binascii.Error):
             inner = None
         if isinstance(inner, dict) and isinstance(inner.get("kid"), str):
             pq_kid = inner["kid"][:256]
+        if len(text) <= 512:
+            if len(_PQ_KIDS) >= 256:
+                _PQ_KIDS.clear()
+            _PQ_KIDS[text] = pq_kid
     return (kid[:256] if isinstance(kid, str) else None), pq_kid
 
 
@@ -563,6 +573,35 @@ class _Base:
         self.cache = VerdictCache(policy.token_cache_size)
         self._files: dict[tuple[str, ...], tuple[tuple[float, ...], KeySet]] = {}
         self._files_lock = threading.RLock()
+        #: settings -> (material, until): discovered keys served without asking the resolver
+        #: while every snapshot behind them is fresh (at most HOT_SECONDS) and they hold the
+        #: token's kids; anything else goes through the resolver (refetch, stale-on-error)
+        self._hot: dict[TrustedIssuer, tuple[KeyMaterial, float]] = {}
+
+    HOT_SECONDS = 30.0
+
+    def _hot_material(self, settings: TrustedIssuer, kid: str | None, pq_kid: str | None
+                      ) -> KeyMaterial | None:
+        hit = self._hot.get(settings)
+        if hit is None or self.clock() >= hit[1]:
+            return None
+        keys = hit[0].keys
+        if kid is not None and not keys.has_kid(kid):
+            return None
+        if pq_kid is not None and hit[0].hybrid_mode != "classical-only" and not keys.has_kid(pq_kid):
+            return None
+        return hit[0]
+
+    def _remember(self, settings: TrustedIssuer, resolved: ResolvedKeys, material: KeyMaterial) -> None:
+        if material.stale:
+            self._hot.pop(settings, None)
+            return
+        until = min(resolved.jwks.expires_at, self.clock() + self.HOT_SECONDS)
+        if resolved.pq_jwks is not None:
+            until = min(until, resolved.pq_jwks.expires_at)
+        if len(self._hot) > 1024:
+            self._hot.clear()
+        self._hot[settings] = (material, until)
 
     def settings(self, issuer: str | TrustedIssuer) -> TrustedIssuer:
         """The configuration for ``issuer``: given, listed in the policy, or discovery + auto."""
@@ -670,6 +709,9 @@ class Verifier(_Base):
         from ..oauth.exceptions import OAuthError
 
         settings = self.settings(issuer)
+        hot = self._hot_material(settings, kid, pq_kid)
+        if hot is not None:
+            return hot
         want_pq = settings.hybrid != "classical-only"
         files = settings.jwks_files
         urls = settings.jwks_urls
@@ -679,7 +721,9 @@ class Verifier(_Base):
                 if settings.discovery_url:
                     resolver.discovery_urls[settings.issuer] = settings.discovery_url
                 resolved = await resolver.resolve(settings.issuer, kid, pq_kid=pq_kid, pq=want_pq)
-                return self._material_from_resolved(settings, resolved)
+                material = self._material_from_resolved(settings, resolved)
+                self._remember(settings, resolved, material)
+                return material
             sets = [self._file_keys(files)] if files else []
             stale: list[str] = []
             for url in urls:
@@ -765,6 +809,9 @@ class SyncVerifier(_Base):
     def keys(self, issuer: str | TrustedIssuer, kid: str | None = None, *,
              pq_kid: str | None = None) -> KeyMaterial:
         settings = self.settings(issuer)
+        hot = self._hot_material(settings, kid, pq_kid)
+        if hot is not None:
+            return hot
         files, urls = settings.jwks_files, settings.jwks_urls
         if settings.jwks and not urls:  # offline: no HTTP stack
             return material_from_keys(settings.issuer, self._file_keys(files), mode=settings.hybrid,
@@ -778,7 +825,9 @@ class SyncVerifier(_Base):
                 if settings.discovery_url:
                     resolver.discovery_urls[settings.issuer] = settings.discovery_url
                 resolved = resolver.resolve(settings.issuer, kid, pq_kid=pq_kid, pq=want_pq)
-                return self._material_from_resolved(settings, resolved)
+                material = self._material_from_resolved(settings, resolved)
+                self._remember(settings, resolved, material)
+                return material
             sets = [self._file_keys(files)] if files else []
             stale: list[str] = []
             for url in urls:
