@@ -10,6 +10,7 @@ import json
 import ssl
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +23,9 @@ from microstax.cli.main import main
 from microstax.identity import config as user_config
 from microstax.identity.exceptions import ConfigError
 from microstax.identity.service import IdentityService
+from microstax.platform import ConfigError as PlatformConfigError
+from microstax.platform import load_config
+from microstax.platform.tls import ensure_dev_tls
 
 
 def test_init_makes_a_local_ca_and_a_loopback_certificate(tmp_path: Path,
@@ -116,3 +120,30 @@ def test_user_config_ca_file(tmp_path: Path) -> None:
                                           tmp_path / "config.toml"))
     with pytest.raises(ConfigError, match="does not exist"):
         IdentityService(config)
+
+
+async def test_catalog_lists_api_server_and_its_ca(make_inproc: Any, tmp_path: Path) -> None:
+    mx = await make_inproc()
+    ensure_dev_tls(tmp_path / "kube")
+    ca_pem = (tmp_path / "kube" / "tls" / "ca.crt").read_text()
+    (tmp_path / "not-pem.crt").write_text("hello\n")
+
+    def configure(doc: dict[str, Any]) -> dict[str, Any]:
+        clusters = doc["environments"][0]["clusters"]
+        clusters[0].update({"api_server": "https://127.0.0.1:6443/",
+                            "api_server_ca_file": str(tmp_path / "kube" / "tls" / "ca.crt")})
+        clusters[1].update({"api_server": "https://127.0.0.1:7443",
+                            "api_server_ca_file": str(tmp_path / "not-pem.crt")})
+        return doc
+
+    mx.edit_config(configure)
+    mx.platform.reload_config(force=True)
+    doc = (await mx.client.get("/v1/catalog")).json()
+    first, second, third = doc["environments"][0]["clusters"][:3]
+    assert first["apiServer"] == "https://127.0.0.1:6443" and first["apiServerCA"] == ca_pem
+    assert second["apiServer"] == "https://127.0.0.1:7443" and second["apiServerCA"] is None  # logged
+    assert "apiServer" not in third
+
+    mx.edit_config(lambda d: (d["environments"][0]["clusters"][0].update({"api_server": "http://x"}), d)[1])
+    with pytest.raises(PlatformConfigError, match="api_server: must be an https URL"):
+        load_config(mx.config_path)
