@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from ..jose import write_private_file
+from ..jose import loads_json, write_private_file
 
 SERVICE = "microstax"
 INSECURE_ENV = "MICROSTAX_INSECURE_FILE_KEYRING"
@@ -225,7 +225,9 @@ class InsecureFileSecretStore:
                 hint=f"run 'chmod 600 {self.path}'",
             )
         try:
-            doc = json.loads(self.path.read_text("utf-8"))
+            doc = loads_json(self.path.read_bytes(), "secret file")
+            if not isinstance(doc, dict) or not isinstance(doc.get("secrets", {}), dict):
+                raise ValueError("not a secret file")
         except (OSError, ValueError) as exc:
             raise SecretStoreUnavailable(f"{self.path} cannot be read as a secret file",
                                          hint="delete it and sign in again") from exc

@@ -6,7 +6,6 @@ for checking verifiers. The token is printed on stdout (it is the product); noth
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import uuid
@@ -15,7 +14,7 @@ from typing import Any
 
 import click
 
-from ..jose import ACCESS_TOKEN_TYP, KeyStore, describe, sign
+from ..jose import ACCESS_TOKEN_TYP, KeyStore, MalformedJSON, describe, loads_json, sign
 from . import exit_codes
 from .errors import CLIError
 from .output import echo, emit_json, json_option, warn
@@ -30,9 +29,9 @@ def _claim_option(text: str) -> tuple[str, Any]:
     if not name.endswith(":"):
         return name, raw
     try:
-        return name[:-1], json.loads(raw)
-    except ValueError as exc:
-        raise CLIError(f"--claim {name}=: the value is not JSON", exit_code=exit_codes.USAGE,
+        return name[:-1], loads_json(raw, "value")
+    except MalformedJSON as exc:
+        raise CLIError(f"--claim {name}=: {exc.message}", exit_code=exit_codes.USAGE,
                        code="usage") from exc
 
 
@@ -43,9 +42,9 @@ def _claims_file(path: str) -> dict[str, Any]:
         raise CLIError(f"cannot read {path}: {exc.strerror or exc}", exit_code=exit_codes.USAGE,
                        code="io") from exc
     try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        raise CLIError(f"{path} is not JSON", exit_code=exit_codes.USAGE, code="usage") from exc
+        doc = loads_json(raw, "claims file")
+    except MalformedJSON as exc:
+        raise CLIError(f"{path}: {exc.message}", exit_code=exit_codes.USAGE, code="usage") from exc
     if not isinstance(doc, dict):
         raise CLIError(f"{path} must hold a JSON object of claims", exit_code=exit_codes.USAGE,
                        code="usage")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..adapters.secrets import SealedRecordUnreadable, SecretStore
-from ..jose import ParsedToken, write_private_file
+from ..jose import ParsedToken, loads_json, write_private_file
 from .models import Failure
 
 log = logging.getLogger("microstax.identity")
@@ -106,8 +106,11 @@ class TokenVault:
 
     def read_meta(self, environment: str) -> tuple[dict[str, dict[str, Any]], dict[str, Failure]]:
         try:
-            doc = json.loads(self.meta_path(environment).read_text("utf-8"))
+            doc = loads_json(self.meta_path(environment).read_bytes(), "token metadata")
         except (OSError, ValueError):
+            return {}, {}
+        if not isinstance(doc, dict) or not isinstance(doc.get("entries") or {}, dict) \
+                or not isinstance(doc.get("failures") or {}, dict):
             return {}, {}
         entries = {k: v for k, v in (doc.get("entries") or {}).items() if isinstance(v, dict)}
         failures = {}
@@ -134,8 +137,8 @@ class TokenVault:
         tokens: dict[str, str] = {}
         if text:
             try:
-                tokens = dict(json.loads(text).get("tokens") or {})
-            except (ValueError, AttributeError):
+                tokens = dict(loads_json(text, "token cache").get("tokens") or {})
+            except (ValueError, AttributeError, TypeError):
                 tokens = {}
         for digest, m in meta.items():
             token = tokens.get(digest)

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import httpx
 
-from ..jose import write_private_file
+from ..jose import loads_json, write_private_file
 from ..oauth.exceptions import DiscoveryError, ProtocolError
 from ..oauth.http import arequest_json, safe_url
 from .config import ClusterEntry, EnvironmentConfig
@@ -174,7 +174,7 @@ class CatalogClient:
         hit = self._memory.get(key)
         if hit is None:
             try:
-                doc = json.loads(self._file(key).read_text("utf-8"))
+                doc = loads_json(self._file(key).read_bytes(), "cached catalog")
                 hit = replace(parse_catalog(doc["catalog"], key), fetched_at=float(doc.get("fetchedAt", 0)))
             except (OSError, ValueError, KeyError, TypeError, ProtocolError):
                 return None

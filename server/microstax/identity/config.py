@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..jose import loads_toml
 from .exceptions import ConfigError, UnknownEnvironment
 from .paths import config_path
 
@@ -495,7 +496,7 @@ def load(explicit: str | os.PathLike[str] | None = None) -> Config:
     except OSError as exc:
         raise ConfigError(f"cannot read the config file {path}: {exc.strerror}") from exc
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
+        doc = loads_toml(raw)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}", hint=f"fix {path}") from exc
     return parse(doc, path)

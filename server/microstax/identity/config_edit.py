@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
-from ..jose import write_private_file
+from ..jose import loads_toml, write_private_file
 from . import config as config_mod
 from .exceptions import ConfigError
 
@@ -63,7 +63,7 @@ def edited_text(text: str, name: str, platform: str, *, make_default: bool) -> t
     the file is not valid TOML."""
     name, platform = check_name(name), check_platform_url(platform)
     try:
-        doc = tomllib.loads(text)
+        doc = loads_toml(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"the config file is not valid TOML: {exc}", hint="fix it first") from exc
     envs = doc.get("environments", {})
@@ -103,7 +103,7 @@ def add_platform(path: str | Path | None, name: str, platform: str, *, make_defa
         raise ConfigError(f"the config file {target} is not UTF-8") from exc
     new, changed, set_default = edited_text(text, name, platform, make_default=make_default)
     if changed:
-        config_mod.parse(tomllib.loads(new), target)  # the CLI and the daemon must read it
+        config_mod.parse(loads_toml(new), target)  # the CLI and the daemon must read it
         write_private_file(target, new.encode("utf-8"))
     return PlatformEdit(path=target, environment=name, platform=check_platform_url(platform),
                         changed=changed, default=set_default)

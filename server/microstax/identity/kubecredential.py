@@ -13,7 +13,6 @@ Modelled on int128/kubelogin's ``usecases/credentialplugin``: one input type, on
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..jose import loads_json
 from . import config as config_mod
 from . import paths
 
@@ -46,7 +46,7 @@ def interactive_from_exec_info(environ: Mapping[str, str] = os.environ) -> bool:
     if not raw or len(raw) > _MAX_EXEC_INFO:
         return False
     try:
-        doc = json.loads(raw)
+        doc = loads_json(raw, "KUBERNETES_EXEC_INFO")
     except ValueError:
         return False
     spec = doc.get("spec") if isinstance(doc, dict) else None

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from ..adapters.secrets import SealedRecordUnreadable, SecretStore
+from ..jose import loads_json
 from .models import SessionInfo
 
 log = logging.getLogger("microstax.identity")
@@ -80,8 +81,8 @@ class Session:
 
     @classmethod
     def from_record(cls, text: str) -> Session:
-        doc: dict[str, Any] = json.loads(text)
-        if doc.pop("v", None) != RECORD_VERSION:
+        doc = loads_json(text, "session record")
+        if not isinstance(doc, dict) or doc.pop("v", None) != RECORD_VERSION:
             raise ValueError("unknown session record version")
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in doc.items() if k in known})

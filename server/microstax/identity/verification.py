@@ -35,7 +35,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import ssl
 import threading
 import time
@@ -52,11 +51,14 @@ from ..jose import (
     JoseError,
     KeySet,
     KeyStoreError,
+    MalformedJSON,
     MalformedToken,
     ParsedToken,
     Policy,
     Verdict,
     check,
+    loads_json,
+    numeric_date,
     parse,
 )
 from ..oauth.hybrid import hybrid_required as _issuer_signs_hybrid
@@ -336,9 +338,10 @@ def load_jwks_file(path: str | Path) -> KeySet:
     except OSError as exc:
         raise PolicyError(f"cannot read the JWKS file {path}: {exc.strerror or exc}", code="io") from exc
     try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        raise PolicyError(f"the JWKS file {path} is not usable JSON", code="jwks") from exc
+        doc = loads_json(raw, "JWKS file")
+    except MalformedJSON as exc:
+        raise PolicyError(f"the JWKS file {path} is not usable JSON: {exc.message}",
+                          code="jwks") from exc
     try:
         keys = KeySet.from_jwks(doc)
     except KeyStoreError as exc:
@@ -362,7 +365,7 @@ def token_kids(parsed: ParsedToken) -> tuple[str | None, str | None]:
         if text in _PQ_KIDS:
             return (kid[:256] if isinstance(kid, str) else None), _PQ_KIDS[text]
         try:
-            inner = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            inner = loads_json(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), "PQ header")
         except (ValueError, binascii.Error):
             inner = None
         if isinstance(inner, dict) and isinstance(inner.get("kid"), str):
@@ -482,8 +485,8 @@ def stable_until(claims: Mapping[str, Any], now: float, leeway: float, cap: floa
     Signatures do not change; new keys are a new ``KeySet`` object."""
     until = now + cap
     for name, sign in (("exp", 1), ("nbf", -1), ("iat", -1)):
-        value = claims.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 253402300799:
+        value = numeric_date(claims.get(name))  # float(10**400) would raise
+        if value is not None:
             moment = float(value) + sign * leeway
             if moment > now:
                 until = min(until, moment)

@@ -4,7 +4,14 @@ Public API; the modules behind it are internal.
 """
 
 from .cache import VerifiedTokenCache
-from .compact import MAX_TOKEN_BYTES, ParsedToken, find_tokens, parse
+from .compact import (
+    MAX_JSON_DEPTH,
+    MAX_TOKEN_BYTES,
+    ParsedToken,
+    find_tokens,
+    loads_json,
+    parse,
+)
 from .describe import DEFAULT_HEADER_BUDGET, TokenDescription, describe, humanize_seconds, relative
 from .exceptions import (
     AudienceMismatch,
@@ -18,6 +25,7 @@ from .exceptions import (
     IssuerMismatch,
     JoseError,
     KeyStoreError,
+    MalformedJSON,
     MalformedToken,
     MissingClaim,
     PQInvalid,
@@ -26,6 +34,7 @@ from .exceptions import (
     UnknownKey,
     UnsupportedAlgorithm,
 )
+from .files import MAX_FILE_BYTES, UnreadableFile, loads_toml, read_limited, read_limited_text
 from .hybrid import (
     ACCESS_TOKEN_TYP,
     PQ_HEADER,
@@ -51,13 +60,13 @@ from .keys import (
 )
 
 __all__ = [
-    "ACCESS_TOKEN_TYP", "CLASSICAL_ALG", "DEFAULT_HEADER_BUDGET", "MAX_TOKEN_BYTES", "PQ_ALG",
+    "ACCESS_TOKEN_TYP", "CLASSICAL_ALG", "DEFAULT_HEADER_BUDGET", "MAX_FILE_BYTES", "MAX_JSON_DEPTH", "MAX_TOKEN_BYTES", "PQ_ALG",
     "PQ_HEADER", "AudienceMismatch", "BadKeyId", "BadSignature", "EncryptedToken", "ExpiredToken",
     "ForbiddenHeader", "HybridSigner", "ImmatureToken", "InvalidToken", "IssuerMismatch",
-    "JoseError", "KeySet", "KeyStore", "KeyStoreError", "MalformedToken", "MissingClaim",
+    "JoseError", "KeySet", "KeyStore", "KeyStoreError", "MalformedJSON", "MalformedToken", "MissingClaim",
     "PQInvalid", "PQMissing", "ParsedToken", "Policy", "SigningKey", "TokenDescription",
-    "TypeMismatch", "UnknownKey", "UnsupportedAlgorithm", "Verdict", "VerificationKey",
-    "VerifiedToken", "VerifiedTokenCache", "check", "describe", "find_tokens",
-    "humanize_seconds", "numeric_date", "parse", "relative", "sign", "thumbprint", "verification_key_from_jwk",
+    "TypeMismatch", "UnknownKey", "UnreadableFile", "UnsupportedAlgorithm", "Verdict",
+    "VerificationKey", "VerifiedToken", "VerifiedTokenCache", "check", "describe", "find_tokens",
+    "humanize_seconds", "loads_json", "loads_toml", "numeric_date", "parse", "read_limited", "read_limited_text", "relative", "sign", "thumbprint", "verification_key_from_jwk",
     "verify", "write_private_file",
 ]

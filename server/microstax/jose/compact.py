@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from .exceptions import EncryptedToken, MalformedToken
+from .exceptions import EncryptedToken, MalformedJSON, MalformedToken
 
 _orjson: Any
 try:  # a fast path for JSON; the standard library stays the judge (see parse_json_object)
@@ -79,25 +79,54 @@ def b64url_decode(segment: str, what: str) -> bytes:
         raise MalformedToken(f"the {what} is not valid base64url") from exc
 
 
+#: Deepest nesting of arrays and objects in any JSON we parse. Nothing we read needs more than
+#: a few levels (a delegation chain of 32 actors is the deepest); a limit this low keeps every
+#: later walk of the value (display, re-serialisation) far from Python's recursion limit.
+MAX_JSON_DEPTH = 64
+#: Default size limit of ``loads_json`` (callers with a smaller bound pass it).
+MAX_JSON_BYTES = 4 * 1024 * 1024
+#: A JSON string (skipped whole, possessively) or one bracket.
+_STRUCTURE_RE = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"|[\[\]{}]')
+
+
+def _too_deep(data: bytes, limit: int) -> bool:
+    """True when ``data`` nests arrays/objects deeper than ``limit`` (brackets inside strings
+    do not count). Two memchr counts decide for nearly every document."""
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    depth = 0
+    for match in _STRUCTURE_RE.finditer(data):
+        first = match.group()[0]
+        if first == 0x22:  # a string
+            continue
+        if first in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise MalformedToken(f"duplicate JSON member {key[:40]!r}")
+                raise MalformedJSON(f"duplicate JSON member {key[:40]!r}")
             seen.add(key)
     return obj
 
 
 def _reject_constant(name: str) -> Any:
-    raise MalformedToken(f"non-standard JSON number {name}")
+    raise MalformedJSON(f"non-standard JSON number {name}")
 
 
 def _finite_float(text: str) -> float:
     value = float(text)
     if value in (_INF, -_INF):  # 1e400: out of the range of a double (never NaN: JSON has none)
-        raise MalformedToken(f"a JSON number out of the range of a double ({text[:24]})")
+        raise MalformedJSON(f"a JSON number out of the range of a double ({text[:24]})")
     return value
 
 
@@ -121,31 +150,74 @@ def parse_json_object(data: bytes, what: str) -> dict[str, Any]:
     """
     if _orjson is not None:
         try:
-            value = _orjson.loads(data)
+            value = _orjson.loads(data)  # (orjson itself stops at 1024 levels)
             if type(value) is dict and _orjson.dumps(value) == data:
+                if _value_too_deep(value, MAX_JSON_DEPTH):
+                    raise MalformedToken(f"the {what} nests arrays or objects deeper than "
+                                         f"{MAX_JSON_DEPTH} levels")
                 return value
         except (ValueError, TypeError):
             pass
     return parse_json_object_strict(data, what)
 
 
+def _value_too_deep(value: dict[str, Any], limit: int) -> bool:
+    """Depth check of a parsed value by its containers only (a token's header and claims hold
+    two or three, so this is far cheaper than scanning the ~6 KB of text)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        for child in (node.values() if type(node) is dict else node):
+            if type(child) is dict or type(child) is list:
+                if depth >= limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
 def parse_json_object_strict(data: bytes, what: str) -> dict[str, Any]:
     """``parse_json_object`` with the standard library only (the reference behaviour)."""
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise MalformedToken(f"the {what} is not UTF-8") from exc
-    start = 0 if text[:1] == "{" else len(text) - len(text.lstrip(_JSON_WS))
-    try:
-        value, end = _SCAN(text, start)
-    except MalformedToken:
-        raise
-    except (StopIteration, ValueError, RecursionError) as exc:
-        raise MalformedToken(f"the {what} is not valid JSON") from exc
-    if end != len(text) and text[end:].strip(_JSON_WS):
-        raise MalformedToken(f"the {what} is not valid JSON (data after the value)")
+        value = loads_json(data, what)
+    except MalformedJSON as exc:
+        raise MalformedToken(exc.message) from exc
     if not isinstance(value, dict):
         raise MalformedToken(f"the {what} is not a JSON object")
+    return value
+
+
+def loads_json(data: bytes | bytearray | str, what: str, *, max_bytes: int = MAX_JSON_BYTES,
+               max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The one strict JSON parser, for every document we read (tokens, JWKS, discovery, token
+    responses, catalogs, state and settings files).
+
+    Strict UTF-8; no duplicate member names; no NaN/Infinity and no number beyond a double's
+    range; at most ``max_bytes`` and ``max_depth`` levels of nesting (checked before parsing,
+    so a hostile document never reaches the recursive parser). Raises ``MalformedJSON`` (a
+    ``ValueError``) saying which rule failed, never quoting the document.
+    """
+    if isinstance(data, str):
+        try:
+            data = data.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise MalformedJSON(f"the {what} is not UTF-8") from exc
+    if len(data) > max_bytes:
+        raise MalformedJSON(f"the {what} is {len(data)} bytes, over the {max_bytes}-byte limit")
+    if _too_deep(bytes(data), max_depth):
+        raise MalformedJSON(f"the {what} nests arrays or objects deeper than {max_depth} levels")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedJSON(f"the {what} is not UTF-8") from exc
+    start = 0 if text[:1] in ("{", "[") else len(text) - len(text.lstrip(_JSON_WS))
+    try:
+        value, end = _SCAN(text, start)
+    except MalformedJSON as exc:
+        raise MalformedJSON(f"the {what} is not valid JSON: {exc.message}") from exc
+    except (StopIteration, ValueError, RecursionError) as exc:
+        raise MalformedJSON(f"the {what} is not valid JSON") from exc
+    if end != len(text) and text[end:].strip(_JSON_WS):
+        raise MalformedJSON(f"the {what} is not valid JSON (data after the value)")
     return value
 
 

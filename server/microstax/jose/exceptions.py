@@ -22,6 +22,10 @@ the daemon sends (``expired``, ``bad_signature``, ``pq_missing``, …).
     │   ├── IssuerMismatch        ``iss`` is not exactly the expected issuer (``issuer_mismatch``)
     │   └── AudienceMismatch      ``aud`` lacks the expected audience (``audience_mismatch``)
     └── KeyStoreError             keys cannot be loaded, saved or parsed (``keys``)
+
+Outside that tree, for documents that are not tokens (a JWKS, a discovery document, a token
+response, a state or config file): ``MalformedJSON`` (a ``ValueError``) from ``loads_json``,
+the one strict, bounded JSON parser, which each caller translates into its own error.
 """
 
 from __future__ import annotations
@@ -135,3 +139,11 @@ class KeyStoreError(JoseError):
     """Keys could not be generated, loaded, saved or parsed."""
 
     reason = "keys"
+
+
+class MalformedJSON(ValueError):
+    """A document is not the strict, bounded JSON we accept (what failed, never the text)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -110,6 +110,11 @@ class Policy:
     require_pq: bool | None = None
     max_bytes: int = MAX_TOKEN_BYTES
 
+    def __post_init__(self) -> None:
+        # NaN (a TOML 'nan') would pass every time check: refuse it where it is made
+        if not (isinstance(self.leeway, int | float) and 0 <= self.leeway <= 10**9):
+            raise ValueError("Policy.leeway must be a number of seconds between 0 and 1e9")
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from .compact import b64url_decode, b64url_encode
+from .compact import b64url_decode, b64url_encode, loads_json
 from .exceptions import JoseError, KeyStoreError
 
 CLASSICAL_ALG = "ES256"
@@ -473,7 +473,7 @@ class KeyStore:
                 f"{self.path} is readable by others (mode {stat.st_mode & 0o777:o}); run 'chmod 600 {self.path}'"
             )
         try:
-            doc = json.loads(raw)
+            doc = loads_json(raw, "key file")
             entries = [
                 _StoredKey(SigningKey.from_private_jwk(item["jwk"]), float(item["created"]),
                            None if item.get("retired") is None else float(item["retired"]))

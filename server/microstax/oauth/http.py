@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import email.utils
 import functools
-import json
 import os
 import ssl
 import time
@@ -36,6 +35,7 @@ from typing import Any, NamedTuple
 import httpx
 
 from .. import __version__
+from ..jose import MalformedJSON, loads_json
 from .exceptions import (
     HTTPStatusError,
     OAuthErrorResponse,
@@ -201,12 +201,13 @@ def _decode(status: int, headers: httpx.Headers, body: bytes, url: str) -> JsonR
         raise ProtocolError(f"{where}: the response is over {MAX_RESPONSE_BYTES} bytes", endpoint=where)
     data: Any = None
     parsed_ok = False
+    why = "an empty body"
     if body:
         try:
-            data = json.loads(body)
+            data = loads_json(body, "response", max_bytes=MAX_RESPONSE_BYTES)
             parsed_ok = True
-        except (ValueError, RecursionError):
-            parsed_ok = False
+        except MalformedJSON as exc:  # not JSON, nested too deep, duplicate members, NaN, …
+            why = exc.message
     if status == 429:
         raise RateLimited(f"{where}: rate limited (HTTP 429)",
                           retry_after=retry_after_seconds(headers.get("retry-after")),
@@ -214,8 +215,8 @@ def _decode(status: int, headers: httpx.Headers, body: bytes, url: str) -> JsonR
     if 200 <= status < 300:
         if not parsed_ok:
             ctype = headers.get("content-type", "no content type")
-            raise ProtocolError(f"{where}: expected JSON, got {ctype[:60]!r} (HTTP {status})",
-                                endpoint=where)
+            raise ProtocolError(f"{where}: expected JSON, got {ctype[:60]!r} (HTTP {status}; "
+                                f"{why})", endpoint=where)
         return JsonResponse(status, headers, data)
     if parsed_ok and isinstance(data, dict) and isinstance(data.get("error"), str):
         description = data.get("error_description")

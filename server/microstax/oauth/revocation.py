@@ -13,12 +13,12 @@ without its query and never carry the token; a server's ``error_description`` is
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
+from ..jose import MalformedJSON, loads_json
 from .exceptions import HTTPStatusError, OAuthErrorResponse, RateLimited
 from .http import MAX_RESPONSE_BYTES, arequest, retry_after_seconds, safe_url
 from .tokens import FORM_CONTENT_TYPE, ClientAuth, scrub
@@ -60,8 +60,8 @@ def _json(body: bytes) -> Any:
     if not body or len(body) > MAX_RESPONSE_BYTES:
         return None
     try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
+        return loads_json(body, "response", max_bytes=MAX_RESPONSE_BYTES)
+    except MalformedJSON:
         return None
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from microstax.jose import KeySet, KeyStoreError
+from microstax.jose import KeySet, KeyStoreError, loads_toml
 
 from .errors import ConfigError
 from .secrets import is_valid_hash
@@ -596,7 +596,7 @@ def load_config(path: Path) -> Config:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from exc
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
+        doc = loads_toml(raw)
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     return parse_config(doc, file=str(path), path=path)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from microstax.jose import JoseError, KeySet
+from microstax.jose import JoseError, KeySet, loads_json
 
 MAX_JWKS_BYTES = 512 * 1024
 JWKS_ACCEPT = "application/jwk-set+json, application/json"
@@ -81,6 +81,6 @@ class UpstreamKeys:
         if len(response.content) > MAX_JWKS_BYTES:
             raise UpstreamUnavailable(f"the upstream JWKS at {jwks_uri} is too large")
         try:
-            return KeySet.from_jwks(response.json())
+            return KeySet.from_jwks(loads_json(response.content, "upstream JWKS"))
         except (ValueError, JoseError) as exc:
             raise UpstreamUnavailable(f"the upstream JWKS at {jwks_uri} is not a usable JWKS") from exc

@@ -16,9 +16,9 @@ protocol wants); a malformed review is HTTP 400. The API server caches each verd
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from ..jose import loads_json
 from .gate import Identity, Refusal
 
 API_VERSIONS = ("authentication.k8s.io/v1", "authentication.k8s.io/v1beta1")
@@ -34,7 +34,7 @@ class BadReview(Exception):
 def parse_review(body: bytes) -> tuple[str, str]:
     """(apiVersion, token) of a TokenReview request body, or ``BadReview``."""
     try:
-        doc = json.loads(body)
+        doc = loads_json(body, "TokenReview")
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadReview("the body is not JSON (expected a TokenReview)") from exc
     if not isinstance(doc, dict) or doc.get("kind") != "TokenReview":

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ...jose import loads_toml
 from ..exceptions import ConfigError
 
 DEFAULT_LISTEN = "127.0.0.1:8412"
@@ -434,7 +435,7 @@ def load_config(path: Path) -> ControllerConfig:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read it: {exc.strerror}", file=str(path)) from exc
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
+        doc = loads_toml(raw)
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}", file=str(path)) from exc
     return parse_config(doc, file=str(path), path=path.absolute())

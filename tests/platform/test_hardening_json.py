@@ -1,0 +1,49 @@
+"""The platform parses JSON in one place from outside: an upstream issuer's JWKS. A hostile
+one (deeply nested, duplicate members, NaN, huge) makes the exchange fail cleanly (an OAuth
+error, never a 500), and the platform keeps serving."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+from tests.harness.platform_inproc import InProc
+
+from microstax.jose import HybridSigner, sign
+
+CORP = "https://idp.corp.test"
+MakeInProc = Callable[..., Awaitable[InProc]]
+HOSTILE = {
+    "deep": b"[" * 100_000 + b"]" * 100_000,
+    "deep-object": b'{"keys":' + b'{"a":' * 50_000 + b"1" + b"}" * 50_001,
+    "duplicate": b'{"keys": [], "keys": []}',
+    "nan": b'{"keys": [NaN]}',
+    "huge": b'{"keys": [' + b'"x",' * 400_000 + b'"x"]}',
+    "not-json": b"<html>",
+}
+
+
+def _transport(body: bytes) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
+    return httpx.MockTransport(handler)
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+async def test_a_hostile_upstream_jwks(make_inproc: MakeInProc, name: str) -> None:
+    corp = HybridSigner.generate()
+    mx = await make_inproc({
+        "upstreams": [{"connector_id": "corp", "issuer": CORP, "jwks_uri": f"{CORP}/jwks",
+                       "audience": "microstax", "subject_prefix": "corp:"}],
+        "policy+": [{"name": "corp-alice", "actors": ["corp:alice"], "environment": "dev",
+                     "services": ["default"], "scopes": ["read"]}],
+    }, upstream_transport=_transport(HOSTILE[name]))
+    now = int(time.time())
+    token = sign({"iss": CORP, "sub": "alice", "aud": "microstax", "iat": now, "exp": now + 300},
+                 corp, typ="JWT")
+    r = await mx.exchange(token, service="default", connector_id="corp")
+    assert 400 <= r.status_code < 600 and r.status_code != 500, r.text
+    assert isinstance(r.json().get("error"), str)
+    assert (await mx.cc()).status_code == 200  # still serving
