@@ -82,7 +82,9 @@ class VerifierService:
         verifier = old.gate.verifier
         if config.verification_policy() != old.config.verification_policy():
             verifier = Verifier(config.verification_policy())
-            asyncio.get_running_loop().create_task(old.gate.verifier.aclose())
+            # closed a little later: requests under way may still be using it
+            loop = asyncio.get_running_loop()
+            loop.call_later(30, lambda: loop.create_task(old.gate.verifier.aclose()))
         self.state = _State(config, Gate(config, verifier))
         self.metrics.reloads.labels("ok").inc()
         log.warning("verifier config reloaded from %s", self.config_path)
@@ -93,7 +95,10 @@ class VerifierService:
         while True:
             await asyncio.sleep(interval)
             if self.config_path is not None and self._stat() != self._mtime:
-                self.reload()
+                try:
+                    self.reload()
+                except Exception:  # keep watching; the old config stays in force
+                    log.exception("config reload failed")
 
     async def aclose(self) -> None:
         await self.state.gate.verifier.aclose()

@@ -173,6 +173,15 @@ def test_config_reload_on_change_and_bad_config_kept(platform: PlatformServer, t
         assert "config not reloaded" in verifier.log_text()
         assert check(verifier, tokens.good).status_code == 403
         assert verifier.proc is not None and verifier.proc.poll() is None
+        # new issuers: a new verifier (fresh key cache) takes over
+        config = verifier_config(platform.issuer)
+        config["issuers"].append({"issuer": "https://other.example", "hybrid": "auto"})
+        verifier.write_config(config)
+        deadline = time.monotonic() + 20
+        while check(verifier, tokens.good).status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert check(verifier, tokens.good).status_code == 200
+        assert check(verifier, tokens.stripped).status_code == 401
 
 
 def test_classical_only_tokens_need_the_config_to_say_so(platform: PlatformServer, tokens: Tokens,
