@@ -6,6 +6,7 @@ import { environmentNameProblem, LOCAL_PLATFORM, platformUrlProblem, suggestEnvi
 import { rememberService, runFederateFlow, DEFAULT_SERVICE } from '../common/federateFlow';
 import type { CommandIds, ServerInfo } from '../common/identity';
 import { clusterTokenText, decodedDocument, federatedMessage, headerBudgetWarning, isUnconfigured, verifyMessage } from '../common/presentation';
+import { LoginPrompts } from '../common/loginPrompt';
 import type { SessionTracker } from '../common/sessionState';
 import {
     type ClusterState,
@@ -29,7 +30,6 @@ import { VsCodeFlowUI } from './quickPick';
 import type { IdentityStatusBar } from './statusBar';
 import type { IdentityTree, Node } from './tree';
 
-type LoginProgress = { environment?: string; report: (message: string) => void };
 
 const RECENT_SERVICES_KEY = 'microstax.recentServices';
 
@@ -46,8 +46,7 @@ function formatTime(iso: string): string {
 export class Commands implements vscode.Disposable {
     private readonly clipboardTimers = new Set<NodeJS.Timeout>();
     /** The sign-in in progress: its notification shows the device code, and closes when it ends. */
-    private loginProgress: LoginProgress | undefined;
-    private lastPrompt: LoginPrompt | undefined;
+    private readonly prompts: LoginPrompts;
     private platformTerminal: vscode.Terminal | undefined;
 
     constructor(
@@ -60,7 +59,9 @@ export class Commands implements vscode.Disposable {
         private readonly tree: IdentityTree,
         private readonly docs: TokenDocuments,
         private readonly sessions: SessionTracker,
-    ) {}
+    ) {
+        this.prompts = new LoginPrompts({ openLoginPage: ids.openLoginPage, copyLoginCode: ids.copyLoginCode });
+    }
 
     register(): vscode.Disposable[] {
         const r = vscode.commands.registerCommand;
@@ -82,10 +83,11 @@ export class Commands implements vscode.Disposable {
             r(this.ids.configurePlatform, () => this.configurePlatform()),
             r(this.ids.startLocalPlatform, () => this.startLocalPlatform()),
             r(this.ids.openDocs, () => this.openDocs()),
-            r(this.ids.copyLoginCode, () => (this.lastPrompt ? vscode.env.clipboard.writeText(this.lastPrompt.userCode) : undefined)),
-            r(this.ids.openLoginPage, () =>
-                this.lastPrompt ? vscode.env.openExternal(vscode.Uri.parse(this.lastPrompt.verificationUriComplete ?? this.lastPrompt.verificationUri)) : undefined,
-            ),
+            r(this.ids.copyLoginCode, () => (this.prompts.last ? vscode.env.clipboard.writeText(this.prompts.last.userCode) : undefined)),
+            r(this.ids.openLoginPage, () => {
+                const p = this.prompts.last;
+                return p ? vscode.env.openExternal(vscode.Uri.parse(p.verificationUriComplete ?? p.verificationUri)) : undefined;
+            }),
         ];
     }
 
@@ -298,14 +300,11 @@ export class Commands implements vscode.Disposable {
                 },
                 async (progress, ct) => {
                     // The device code shows in this notification, which closes when sign-in ends.
-                    const mine: LoginProgress = { environment: arg.environment, report: (message) => progress.report({ message }) };
-                    this.loginProgress = mine;
+                    const end = this.prompts.begin(arg.environment, (message) => progress.report({ message }));
                     try {
                         return await this.daemon.request<IdentityStatus>(DaemonCommand.login, arg, ct);
                     } finally {
-                        if (this.loginProgress === mine) {
-                            this.loginProgress = undefined;
-                        }
+                        end();
                     }
                 },
             );
@@ -321,12 +320,7 @@ export class Commands implements vscode.Disposable {
 
     /** `microstax/loginPrompt`: show the device code and offer the browser. */
     async onLoginPrompt(p: LoginPrompt): Promise<void> {
-        this.lastPrompt = p;
-        const active = this.loginProgress;
-        if (active && (!active.environment || active.environment === p.environment)) {
-            active.report(
-                `enter the code ${p.userCode} at ${p.verificationUri} — [Open Browser](command:${this.ids.openLoginPage}) · [Copy Code](command:${this.ids.copyLoginCode})`,
-            );
+        if (this.prompts.route(p)) {
             return;
         }
         const choice = await vscode.window.showInformationMessage(
