@@ -158,32 +158,3 @@ async def test_single_flight_per_key_and_separate_keys(fleet, service_factory) -
                                    svc.federate(FederateRequest(target="fake-ok", scopes=("read",))))
     assert idp.exchanges - before == 2  # one per cache key
     assert len({r.token for r in results[:20]}) == 1
-
-
-async def test_dex_flavour_request(tmp_path: Path, platform: PlatformServer, fake_idps, service_factory,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """A Dex-like cluster gets connector_id, the Dex scopes, and the audience as a cross-client scope."""
-    idp = fake_idps("dex-cluster")
-    path = write_config(tmp_path / "config.toml", {"environments": {"dev": {
-        "platform": platform.issuer,
-        "clusters": {"dex-cluster": {"token_exchange": {
-            "flavour": "dex", "dexTokenEndpoint": idp.token_endpoint, "expectedIssuer": idp.issuer,
-            "connectorId": "central", "client_id": "muster-token-exchange",
-            "client_secret": "keyring:dex-cluster-exchange",
-            "scopes": ["openid", "profile", "email", "groups", "audience:server:client_id:dex-k8s-authenticator"],
-        }}},
-    }}})
-    secrets = MemorySecretStore()
-    secrets.set("dex-cluster-exchange", "s3cr3t-value-for-test")
-    svc = service_factory(path, secrets=secrets)
-    await svc.login("dev")
-    tok = await svc.federate(FederateRequest(target="dex-cluster"))
-    assert tok.description.claims["aud"] == "dex-cluster"
-    sent = idp.requests[-1]
-    assert sent["connector_id"] == "central"
-    assert "audience" not in sent
-    assert sent["scope"].split() == ["openid", "profile", "email", "groups",
-                                     "audience:server:client_id:dex-k8s-authenticator",
-                                     "audience:server:client_id:dex-cluster"]
-    assert sent["subject_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
-    assert "client_secret" not in sent  # client_secret_basic, in the header

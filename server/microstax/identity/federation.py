@@ -158,6 +158,10 @@ def hint_for(exc: OAuthErrorResponse, cluster: ClusterInfo) -> str:
     ex = cluster.exchange
     client = ex.client_id or "microstax-cli"
     desc = (exc.description or "").lower()
+    if ex.flavour == "dex" and exc.error != "invalid_client":
+        hint = dex_hint(exc, cluster)
+        if hint is not None:
+            return hint
     if exc.status == 401 or (exc.error in ("invalid_client", "unauthorized_client") and "credentials" in desc):
         where = f"the secret behind {ex.client_secret_ref}" if ex.client_secret_ref else "its client secret reference"
         return (f"the identity provider rejected the credentials of client {client}: check the client id "
@@ -179,6 +183,36 @@ def hint_for(exc: OAuthErrorResponse, cluster: ClusterInfo) -> str:
     return ERROR_HINTS.get(exc.error, "check the cluster's token_exchange settings")
 
 
+def _is_jwt(token: str) -> bool:
+    try:
+        parse(token)
+    except MalformedToken:
+        return False
+    return True
+
+
+def dex_hint(exc: OAuthErrorResponse, cluster: ClusterInfo) -> str | None:
+    """What Dex's terse answers mean (Dex v2.45; it logs the reason, never returns it)."""
+    ex = cluster.exchange
+    client = ex.client_id or "microstax-cli"
+    desc = (exc.description or "").lower()
+    log_hint = ("Dex never says why in its answer; Dex's log has the reason (an ERROR line such as "
+                "'failed to verify subject token' with the request_id)")
+    if exc.error == "access_denied":
+        return (f"{log_hint}. Usual causes: connector {ex.connector_id!r} cannot verify the subject token "
+                "(its issuer, rootCAs or keys), the subject token expired, or subject_token_type is "
+                "access_token for an OIDC connector without userinfo (use id_token, the default)")
+    if "connector does not exist" in desc:
+        return (f"connector_id {ex.connector_id!r} is not a connector of this Dex: set the cluster's "
+                "token_exchange.connector_id to the id of the connector that trusts your issuer")
+    if exc.error == "server_error":
+        audiences = ", ".join(ex.audience) or cluster.audience
+        return (f"{log_hint}. Often a cross-client audience: Dex ignores 'audience' and turns the "
+                f"cluster's audience ({audiences}) into scope audience:server:client_id:…; that Dex "
+                f"client must list {client} in trustedPeers, or set the cluster's audience to {client}")
+    return None
+
+
 def _reason(exc: OAuthError, endpoint: str) -> str:
     """``<endpoint>: <what happened>`` whether or not the message already starts with a URL."""
     message = exc.message
@@ -186,6 +220,37 @@ def _reason(exc: OAuthError, endpoint: str) -> str:
     if sep and head.startswith(("http://", "https://")):
         return f"{head}: {rest}"
     return f"{safe_url(endpoint)}: {message}"
+
+
+#: an exchanged token may outlive its subject token by this much before we warn
+OUTLIVES_SLACK_S = 60
+
+
+def outlives(cluster: ClusterInfo, subject_token: str, claims: dict[str, object]) -> float | None:
+    """Warn when an exchanged token lives longer than the subject token it was exchanged for
+    (Dex's default: 24 h, whatever the subject's lifetime): signing out does not end it.
+    Returns the extra seconds (``None`` when it does not outlive the subject)."""
+    try:
+        subject_exp = numeric_date(parse(subject_token).claims.get("exp"))
+    except MalformedToken:
+        return None
+    exp = numeric_date(claims.get("exp"))
+    if subject_exp is None or exp is None or exp <= subject_exp + OUTLIVES_SLACK_S:
+        return None
+    extra = exp - subject_exp
+    where = ("set expiry.idTokens in Dex's config to at most the subject's lifetime"
+             if cluster.exchange.flavour == "dex" else "ask the IdP's operators for a shorter lifetime")
+    log.warning("%s: the exchanged token outlives the subject token it was exchanged for by %s "
+                "(valid until %s): signing out will not end it; %s",
+                cluster.name, _duration(extra), time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(exp)), where)
+    return extra
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    if s >= 3600:
+        return f"{s // 3600}h {s % 3600 // 60}m"
+    return f"{s // 60}m {s % 60}s"
 
 
 SecretResolver = Callable[[str], Awaitable[str | None]]
@@ -220,13 +285,22 @@ class Exchanger:
                     scopes: tuple[str, ...], audience: str | None, environment: str,
                     trust_domain: str | None) -> ExchangeRequest:
         ex = cluster.exchange
-        subject_type = token_type_uri(ex.subject_token_type, subject.token_type)
+        if ex.flavour == "dex" and not ex.subject_token_type:
+            # Dex's OIDC connector verifies an ``id_token`` subject as a JWT of its upstream
+            # (signature, iss, exp; not aud); as ``access_token`` it needs the upstream's
+            # userinfo endpoint, which the platform has none of (Dex: access_denied).
+            subject_type = TOKEN_TYPE_ID
+        else:
+            subject_type = token_type_uri(ex.subject_token_type, subject.token_type)
         subject_token = subject.token
         if subject_type == TOKEN_TYPE_ID:
-            if subject.id_token is None:
+            if subject.id_token is not None:
+                subject_token = subject.id_token
+            elif ex.flavour != "dex" or not _is_jwt(subject.token):
                 raise ConfigError(f"{cluster.name}: the exchange needs an ID token as subject token, "
                                   "but the session has none", hint="sign in again with the 'openid' scope")
-            subject_token = subject.id_token
+            # else: the session's (or workload's) token is a JWT of the same issuer: Dex checks it
+            # exactly as it checks an ID token
         resource = ex.resource
         if ex.flavour == "microstax" and not resource:
             if not trust_domain:
@@ -300,9 +374,10 @@ class Exchanger:
             issuer = cluster.exchange.expected_issuer or cluster.issuer
             typ = (ACCESS_TOKEN_TYP,) if cluster.exchange.flavour == "microstax" else None
             verified = await self.trust.verify(token, issuer=issuer, audience=audience, typ=typ)
+            outlives(cluster, request.subject_token, verified.claims)
             return token, verified
         except (OAuthError, JoseError, ExchangeConfigError, TimeoutError) as exc:
             raise translate(exc, cluster, endpoint) from exc
 
 
-__all__ = ["Exchanger", "SubjectToken", "failure_of", "subject_from_jwt", "translate"]
+__all__ = ["Exchanger", "SubjectToken", "dex_hint", "failure_of", "outlives", "subject_from_jwt", "translate"]
