@@ -123,7 +123,11 @@ test('cluster token text and tree items', () => {
     const item = clusterTreeItem(ex, T0, T0);
     assert.equal(item.contextValue, 'cluster.exchanged');
     assert.equal(item.icon, 'key');
-    assert.equal(item.description, 'up · exchanged (billing) · 4m 12s left');
+    assert.equal(item.description, 'billing · 4m left', 'short: the tooltip has the rest');
+    assert.match(item.tooltip, /Token: exchanged \(billing\) · 4m 12s left/);
+    assert.equal(clusterTreeItem(ex, T0, T0 + 300_000).description, 'billing · expired');
+    assert.equal(clusterTreeItem(cluster('z'), T0, T0).description, 'up');
+    assert.equal(clusterTreeItem(cluster('z', { token: { state: 'failed', failure: { kind: 'network', message: 'x' } } }), T0, T0).description, 'failed');
     assert.equal(clusterTreeItem(cluster('y', { status: 'down' }), T0, T0).contextValue, 'cluster');
     assert.equal(clusterTreeItem(cluster('y', { status: 'down' }), T0, T0).icon, 'error');
     assert.equal(environmentTreeItem(envs[1]).contextValue, 'environment.signedIn');
@@ -161,12 +165,12 @@ test('a degraded cluster: warning icon and colour, status in words, named in the
     const item = clusterTreeItem(c, T0, T0);
     assert.equal(item.icon, 'warning');
     assert.equal(item.iconColour, 'list.warningForeground');
-    assert.equal(item.description, 'degraded · not exchanged');
+    assert.equal(item.description, 'degraded');
     assert.match(item.tooltip, /^Status: degraded \(up, but/m);
     assert.equal(clusterItems([c], T0, T0)[0].label, '$(warning) stx-ap');
     // A token wins over the status for the icon; the description still says degraded.
     const ex = clusterTreeItem(cluster('stx-ap', { status: 'degraded', token: { state: 'exchanged', service: 'billing' } }), T0, T0);
-    assert.deepEqual([ex.icon, ex.description], ['key', 'degraded · exchanged (billing)']);
+    assert.deepEqual([ex.icon, ex.description], ['key', 'degraded · billing · exchanged']);
     const p = presentStatus({ daemon: 'running', identity: identity({ clusters: [c, cluster('stx-eu'), cluster('stx-us', { status: 'down' })] }), nowMs: T0 });
     assert.match(p.tooltip, /- stx\\-ap \(degraded\): not exchanged\n- stx\\-eu: not exchanged\n- stx\\-us \(down\): not exchanged/);
 });

@@ -293,6 +293,29 @@ export function unreachableText(env: string, catalogError: string): { label: str
     };
 }
 
+/**
+ * The row's description, short enough for the default view width (the tooltip has the rest):
+ * `billing · 4m left`, `billing · expired`, `failed`, or the catalog status.
+ */
+export function clusterShortText(c: ClusterState, receivedAtMs: number, nowMs: number): string {
+    const t = c.token;
+    const status = c.status === 'up' || c.status === 'down' || c.status === 'degraded' ? c.status : 'unknown';
+    // A cluster that is not plainly up says so first, whatever the token's state.
+    const prefix = status === 'up' ? '' : `${status} · `;
+    if (t.state === 'exchanged') {
+        const left = secondsLeftNow(t.secondsLeft, receivedAtMs, nowMs);
+        const svc = t.service ? `${t.service} · ` : '';
+        if (left === undefined) {
+            return `${prefix}${svc}exchanged`;
+        }
+        return `${prefix}${svc}${left > 0 ? `${formatCompact(left)} left` : 'expired'}`;
+    }
+    if (t.state === 'failed') {
+        return `${prefix}failed`;
+    }
+    return status;
+}
+
 export function clusterTreeItem(c: ClusterState, receivedAtMs: number, nowMs: number): TreeItemPresentation {
     const tokenText = clusterTokenText(c, receivedAtMs, nowMs);
     const exchanged = c.token.state === 'exchanged';
@@ -322,7 +345,7 @@ export function clusterTreeItem(c: ClusterState, receivedAtMs: number, nowMs: nu
     ].filter(Boolean);
     return {
         label: c.name,
-        description: `${c.status} · ${tokenText}`,
+        description: clusterShortText(c, receivedAtMs, nowMs),
         tooltip: tooltip.join('\n'),
         contextValue: exchanged ? 'cluster.exchanged' : 'cluster',
         icon,

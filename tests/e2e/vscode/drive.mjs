@@ -417,7 +417,7 @@ async function main() {
         // The view: environments → clusters, with the new token's state.
         step('view');
         await openView(page);
-        const clusterRow = page.locator('.monaco-list-row', { hasText: CLUSTER }).filter({ hasText: 'exchanged' }).first();
+        const clusterRow = page.locator('.monaco-list-row', { hasText: CLUSTER }).filter({ hasText: `${SERVICE} · ` }).first();
         await clusterRow.waitFor({ state: 'visible', timeout: STEP_MS });
         result.viewRow = (await clusterRow.innerText()).trim();
         await clusterRow.hover();

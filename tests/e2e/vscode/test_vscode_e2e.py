@@ -303,7 +303,7 @@ def test_federate_from_the_palette(tmp_path: Path, vscode_toolchain: Toolchain, 
     decoded = "".join(result["decoded"].split())  # the editor wraps long lines
     assert decoded.startswith("//Notverified"), result["decoded"][:800]
     assert '"sub":"spiffe://' in decoded and f"/svc/{SERVICE}" in decoded, result["decoded"][:800]
-    assert CLUSTER in result["viewRow"] and f"exchanged ({SERVICE})" in result["viewRow"], result["viewRow"]
+    assert CLUSTER in result["viewRow"] and re.search(rf"{SERVICE} · (\d+m|<1m) left", result["viewRow"]), result["viewRow"]
 
     # The clipboard holds a token for the cluster that the project's verifier accepts.
     token = result["clipboard"]
