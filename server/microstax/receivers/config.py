@@ -7,6 +7,7 @@
     port = 9191
     max_header_bytes = 16384      # the Authorization header and the whole header block
     audit = "stderr"              # "off", or a file path; lines never carry tokens
+    typ = ["at+jwt"]              # accepted 'typ' headers, or "any" (IdPs that send "JWT")
 
     [[issuers]]                   # every issuer whose tokens are accepted (exact 'iss')
     issuer = "https://platform.example"
@@ -48,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from ..identity.verification import PolicyError, TrustedIssuer, VerificationPolicy
-from ..jose import loads_toml
+from ..jose import loads_toml, read_limited
 
 MAX_CONFIG_BYTES = 1024 * 1024
 DEFAULT_PORT = 9191
@@ -120,6 +121,8 @@ class VerifierConfig:
     audit: str = "stderr"
     leeway: float = 30.0
     cache_entries: int = 4096
+    #: accepted ``typ`` headers; None accepts any (IdPs that send "JWT")
+    typ: tuple[str, ...] | None = ("at+jwt",)
     kubernetes: KubernetesWebhook | None = None
     source: Path | None = None
 
@@ -131,7 +134,7 @@ class VerifierConfig:
 
     def verification_policy(self) -> VerificationPolicy:
         """The one verify policy's settings for these issuers (audiences come per route)."""
-        return VerificationPolicy(issuers=self.issuers, leeway=self.leeway,
+        return VerificationPolicy(issuers=self.issuers, leeway=self.leeway, typ=self.typ,
                                   token_cache_size=self.cache_entries)
 
     def route(self, path: str) -> RouteRule | None:
@@ -249,6 +252,14 @@ def parse_config(doc: Mapping[str, Any], *, base: Path, name: str = "config") ->
         audit = str(base / audit)
     leeway = server.number("leeway", 30.0, 0, 300)
     cache_entries = server.integer("cache_entries", 4096, 0, 1_000_000)
+    typ: tuple[str, ...] | None = ("at+jwt",)
+    if server_doc.get("typ") == "any":
+        server.seen.add("typ")
+        typ = None
+    elif "typ" in server_doc:
+        typ = server.texts("typ") or None
+        if typ is None:
+            raise server.fail("typ", 'must list the accepted types, or be "any"')
     server.done()
 
     issuers = []
@@ -317,13 +328,12 @@ def parse_config(doc: Mapping[str, Any], *, base: Path, name: str = "config") ->
         raise ConfigError(f"{name}: no [[routes]] and no [kubernetes]: nothing to verify for")
 
     return VerifierConfig(tuple(issuers), tuple(routes), headers, host, port, max_header, audit,
-                          leeway, cache_entries, kube)
+                          leeway, cache_entries, typ, kube)
 
 
 def load_config(path: Path) -> VerifierConfig:
     try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_CONFIG_BYTES + 1)
+        raw = read_limited(path, max_bytes=MAX_CONFIG_BYTES)
     except OSError as exc:
         raise ConfigError(f"cannot read the verifier config {path}: {exc.strerror or exc}") from exc
     if len(raw) > MAX_CONFIG_BYTES:

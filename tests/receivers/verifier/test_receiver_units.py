@@ -116,3 +116,11 @@ def test_dot_segments_cannot_sidestep_a_route(path: str) -> None:
     config = parse({**BASE, "routes": [{"prefix": "/admin", "audience": "a"},
                                        {"prefix": "/", "audience": "b"}]})
     assert config.route(path).audience == "a"  # type: ignore[union-attr]
+
+
+def test_typ_setting() -> None:
+    assert parse(BASE).verification_policy().typ == ("at+jwt",)
+    assert parse({**BASE, "server": {"typ": "any"}}).verification_policy().typ is None
+    assert parse({**BASE, "server": {"typ": ["at+jwt", "JWT"]}}).typ == ("at+jwt", "JWT")
+    with pytest.raises(ConfigError):
+        parse({**BASE, "server": {"typ": []}})
