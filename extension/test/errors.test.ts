@@ -121,3 +121,11 @@ test('a TOML error names the file and line: Open Config File goes there', async 
     const p = presentError(userError('CONFIG_INVALID', msg, 'openSettings'), 'Sign-in failed');
     assert.deepEqual(p.actions, ['openConfigFile', 'openSettings', 'showLogs']);
 });
+
+test('Verify Token with no issuer to trust offers to pick an environment', async () => {
+    const { offersIssuerPick } = await import('../src/common/errors');
+    assert.equal(offersIssuerPick(userError('INVALID_TOKEN', "the token names no issuer ('iss'); pass the issuer to verify it against")), true);
+    assert.equal(offersIssuerPick(userError('IDP_UNAVAILABLE', 'could not get the keys of https://x')), true);
+    assert.equal(offersIssuerPick(userError('INVALID_TOKEN', 'this is not a well-formed JWT: bad base64')), false);
+    assert.equal(offersIssuerPick(new Error('boom')), false);
+});

@@ -114,3 +114,13 @@ export function isCancellation(err: unknown): boolean {
     const e = err as ResponseErrorLike | undefined;
     return !!e && (e.code === -32800 || (typeof e.message === 'string' && /cancel/i.test(e.message) && e.code !== USER_ERROR_CODE));
 }
+
+/**
+ * Verify Token failed for want of an issuer to check against (the token names none, or its
+ * issuer's keys cannot be had): offer to verify against a configured environment's issuer.
+ */
+export function offersIssuerPick(err: unknown): boolean {
+    const code = userErrorCode(err);
+    const message = String((err as { data?: { message?: unknown } } | undefined)?.data?.message ?? '');
+    return code === 'IDP_UNAVAILABLE' || (code === 'INVALID_TOKEN' && /issuer/.test(message));
+}

@@ -125,7 +125,7 @@ export type PqVerdict = 'verified' | 'invalid' | 'missing' | 'absent' | 'unverif
 
 export interface TokenSummary {
     subject: string;
-    identityKind: 'user' | 'service' | 'spiffe' | 'kubernetes' | 'unknown';
+    identityKind: 'user' | 'service' | 'spiffe' | 'jwt-svid' | 'kubernetes' | 'unknown';
     identityDetail?: Record<string, unknown>;
     issuer: string;
     audience: string[];

@@ -1,7 +1,7 @@
 /** The commands (all in category "MicroStax"). Each asks the daemon and shows the answer. */
 import * as vscode from 'vscode';
 import { clearDelayMs, JWT_SHAPE, tokenFromText } from '../common/clipboard';
-import { ACTION_LABELS, configLocation, type ErrorAction, isCancellation, presentError } from '../common/errors';
+import { ACTION_LABELS, configLocation, type ErrorAction, isCancellation, offersIssuerPick, presentError } from '../common/errors';
 import { environmentNameProblem, LOCAL_PLATFORM, platformUrlProblem, suggestEnvironmentName } from '../common/configurePlatform';
 import { rememberService, runFederateFlow, DEFAULT_SERVICE } from '../common/federateFlow';
 import type { CommandIds, ServerInfo } from '../common/identity';
@@ -265,15 +265,19 @@ export class Commands implements vscode.Disposable {
         }
     }
 
-    async verifyToken(): Promise<void> {
+    async verifyToken(issuer?: string): Promise<void> {
         const token = await this.tokenFromEditorOrClipboard();
         if (!token) {
             return;
         }
+        await this.verify(token, issuer);
+    }
+
+    private async verify(token: string, issuer?: string): Promise<void> {
         try {
             const r = await vscode.window.withProgress(
                 { location: vscode.ProgressLocation.Notification, title: 'MicroStax: verifying the token…', cancellable: true },
-                (_p, ct) => this.daemon.request<VerifyResult>(DaemonCommand.verify, { token }, ct),
+                (_p, ct) => this.daemon.request<VerifyResult>(DaemonCommand.verify, issuer ? { token, issuer } : { token }, ct),
             );
             await this.docs.showReport(r.markdown);
             const msg = `MicroStax: ${verifyMessage(r.valid, r.summary, r.reason)}`;
@@ -283,8 +287,38 @@ export class Commands implements vscode.Disposable {
                 void vscode.window.showWarningMessage(msg);
             }
         } catch (err) {
-            await this.reportError(err, 'Could not verify the token');
+            if (!issuer && offersIssuerPick(err)) {
+                // No issuer to trust (none named, or its keys unreachable): not a dead end.
+                const p = presentError(err, 'Could not verify the token');
+                const pickLabel = 'Verify Against an Environment…';
+                const choice = await vscode.window.showWarningMessage(`MicroStax: ${p.message}`, pickLabel, 'Show Logs');
+                if (choice === pickLabel) {
+                    const env = await this.pickEnvironment('Verify against the keys of which environment’s issuer?');
+                    if (env) {
+                        await this.verify(token, env.issuer);
+                    }
+                } else if (choice === 'Show Logs') {
+                    this.log.show();
+                }
+                return;
+            }
+            await this.reportError(err, 'Could not verify the token', () => this.verify(token, issuer));
         }
+    }
+
+    private async pickEnvironment(placeHolder: string): Promise<{ name: string; issuer: string } | undefined> {
+        let envs: { name: string; issuer: string; default: boolean }[];
+        try {
+            envs = (await this.daemon.request<ListEnvironmentsResult>(DaemonCommand.listEnvironments)).environments;
+        } catch (err) {
+            await this.reportError(err, 'Could not list the environments');
+            return undefined;
+        }
+        const choice = await vscode.window.showQuickPick(
+            envs.map((e) => ({ label: e.name, description: e.default ? 'default' : undefined, detail: e.issuer, env: e })),
+            { title: 'MicroStax: Verify Token', placeHolder },
+        );
+        return choice?.env;
     }
 
     // ---- session -------------------------------------------------------------------------
