@@ -3,6 +3,7 @@ secrets in the OS keyring for ``keyring:NAME`` references.
 
     microstax config show [--env E] [--clusters] [--json]
     microstax config path
+    microstax config add-platform NAME URL [--default]   (keeps the rest of the file as written)
     microstax config secret set NAME      (reads the secret from stdin, never from argv)
     microstax config secret delete NAME
 """
@@ -144,6 +145,34 @@ def path_cmd(config_file: Path | None) -> None:
 
     path, _ = paths.config_path(config_file)
     echo(str(path))
+
+
+@config.command(name="add-platform")
+@click.argument("name")
+@click.argument("url")
+@click.option("--default", "make_default", is_flag=True,
+              help="Make it the default environment too (when the file names none).")
+@config_option
+@json_option
+def add_platform_cmd(name: str, url: str, make_default: bool, config_file: Path | None, as_json: bool) -> None:
+    """Add [environments.NAME] platform = URL to the config file: no TOML by hand.
+
+    The rest of the file is kept as written; the result is checked before it is written.
+    """
+    from ..identity.config_edit import add_platform
+
+    edit = add_platform(config_file, name, url, make_default=make_default)
+    doc = {"path": str(edit.path), "environment": edit.environment, "platform": edit.platform,
+           "changed": edit.changed, "default": edit.default}
+    if as_json:
+        emit_json("config.add-platform", doc)
+        return
+    if not edit.changed:
+        echo(f"{edit.environment} already points at {edit.platform} ({edit.path})")
+        return
+    default = "; it is the default environment" if edit.default else ""
+    echo(f"added environment {edit.environment} (platform {edit.platform}) to {edit.path}{default}")
+    echo(f"next: microstax login --env {edit.environment}")
 
 
 @config.group(name="secret")

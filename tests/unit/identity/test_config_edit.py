@@ -53,3 +53,24 @@ def test_refusals_say_what_is_wrong(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid TOML"):
         add_platform(path, "dev", LOCAL)
     assert path.read_text() == "this is = = not toml"
+
+
+def test_the_cli_adds_a_platform(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    config = tmp_path / "config.toml"
+    env = {**os.environ, "MICROSTAX_CONFIG": str(config)}
+    cmd = [sys.executable, "-m", "microstax", "config", "add-platform", "local", LOCAL, "--default"]
+    done = subprocess.run([*cmd, "--json"], env=env, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL, check=False)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["kind"] == "config.add-platform" and doc["changed"] and doc["default"], doc
+    assert config_mod.load(config).default_name() == "local"
+    refused = subprocess.run([*cmd[:-2], "https://other.example.com"], env=env, capture_output=True,
+                             text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
+    assert refused.returncode != 0 and "already configured" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
