@@ -438,6 +438,11 @@ class _StoredKey:
     key: SigningKey
     created: float
     retired: float | None = None
+    activates: float | None = None  # signs from then on (published before it); None: created
+
+    def signs_at(self, now: float) -> bool:
+        started = self.activates is None or self.activates <= now
+        return started and (self.retired is None or now < self.retired)
 
 
 class KeyStore:
@@ -476,7 +481,8 @@ class KeyStore:
             doc = loads_json(raw, "key file")
             entries = [
                 _StoredKey(SigningKey.from_private_jwk(item["jwk"]), float(item["created"]),
-                           None if item.get("retired") is None else float(item["retired"]))
+                           None if item.get("retired") is None else float(item["retired"]),
+                           None if item.get("activates") is None else float(item["activates"]))
                 for item in doc["keys"]
             ]
         except KeyStoreError:
@@ -503,7 +509,8 @@ class KeyStore:
         doc = {
             "version": 1,
             "keys": [
-                {"jwk": e.key.private_jwk(), "created": e.created, "retired": e.retired}
+                {"jwk": e.key.private_jwk(), "created": e.created, "retired": e.retired,
+                 **({} if e.activates is None else {"activates": e.activates})}
                 for e in self._entries
             ],
         }
@@ -519,13 +526,19 @@ class KeyStore:
         self.save()
         return signer
 
-    def rotate(self, *, now: float | None = None) -> HybridSigner:
+    def rotate(self, *, now: float | None = None, publish_ahead: float = 0.0) -> HybridSigner:
+        """Make a new signing pair. With ``publish_ahead`` seconds, the new keys are published
+        at once but sign only from then on, while the current ones keep signing until that
+        moment: receivers that cache the JWKS (Envoy refetches only on its schedule) see a key
+        before any token names it."""
         now = time.time() if now is None else now
+        switch = now + max(0.0, publish_ahead)
         for entry in self._entries:
-            if entry.retired is None:
-                entry.retired = now
+            if entry.retired is None or entry.retired > switch:
+                entry.retired = switch
         signer = HybridSigner.generate()
-        self._entries.extend([_StoredKey(signer.classical, now), _StoredKey(signer.pq, now)])
+        self._entries.extend([_StoredKey(signer.classical, now, activates=switch),
+                              _StoredKey(signer.pq, now, activates=switch)])
         self.prune(now=now, save=False)
         self.save()
         return signer
@@ -540,12 +553,14 @@ class KeyStore:
             self.save()
         return before - len(self._entries)
 
-    def _current(self) -> HybridSigner:
+    def _current(self, now: float | None = None) -> HybridSigner:
+        now = time.time() if now is None else now
+
         def newest(alg: str) -> SigningKey:
-            live = [e for e in self._entries if e.retired is None and e.key.alg == alg]
+            live = [e for e in self._entries if e.key.alg == alg and e.signs_at(now)]
             if not live:
                 raise KeyStoreError(f"{self.path} has no active {alg} key; run 'microstax platform rotate-keys'")
-            return max(live, key=lambda e: e.created).key
+            return max(live, key=lambda e: (e.activates or e.created, e.created)).key
 
         return HybridSigner(newest(CLASSICAL_ALG), newest(PQ_ALG))
 

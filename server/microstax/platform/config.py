@@ -221,6 +221,7 @@ class Config:
     limits: Limits = Limits()
     audit_file: str | None = None
     key_retain_seconds: float = 3600.0
+    key_publish_ahead_seconds: float = 0.0
     auto_approve_user: str | None = None
     environments: tuple[Environment, ...] = ()
     upstreams: tuple[Upstream, ...] = ()
@@ -407,6 +408,7 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
     a.done()
     k = root.table("keys")
     retain = k.integer("retain_seconds", 3600, minimum=60, maximum=30 * 86400)
+    publish_ahead = k.integer("publish_ahead_seconds", 0, minimum=0, maximum=86400)
     k.done()
     if retain < max(tokens.max_lifetime, tokens.session_lifetime):
         raise k.fail("retain_seconds", "must be at least tokens.max_lifetime and tokens.session_lifetime, "
@@ -582,6 +584,7 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
     root.done()
     return Config(path=path, issuer=issuer.rstrip("/") if issuer else None, audience=audience,
                   tokens=tokens, limits=limits, audit_file=audit_file, key_retain_seconds=retain,
+                  key_publish_ahead_seconds=publish_ahead,
                   auto_approve_user=auto_user, environments=tuple(environments),
                   upstreams=tuple(upstreams), clients=clients, users=users,
                   policies=tuple(policies), state=state, tls_cert_file=tls_cert,
@@ -643,6 +646,10 @@ trusted_proxies = []
 
 [keys]
 retain_seconds = 3600       # retired keys stay in the JWKS this long after `rotate-keys`
+# `rotate-keys` publishes new keys this long before they sign: set it to the longest time a
+# receiver caches the JWKS (Envoy jwt_authn refetches only every cache_duration; our JWKS says
+# max-age=300). 0: new keys sign at once (receivers then need a refetch on an unknown kid).
+publish_ahead_seconds = 0
 
 # Serve https (Kubernetes, Dex and most meshes require an https issuer). `platform init`
 # made a local CA (tls/ca.crt: what clients trust, by name) and a certificate for 127.0.0.1,

@@ -104,10 +104,10 @@ def open_keystore(directory: Path, *, retain_seconds: float) -> KeyStore:
         return KeyStore.open_or_create(directory, retain_seconds=retain_seconds)
 
 
-def rotate_keystore(directory: Path, *, retain_seconds: float) -> HybridSigner:
+def rotate_keystore(directory: Path, *, retain_seconds: float, publish_ahead: float = 0.0) -> HybridSigner:
     with _file_lock(directory / ".keys.lock"):
         store = KeyStore.open_or_create(directory, retain_seconds=retain_seconds)
-        return store.rotate()
+        return store.rotate(publish_ahead=publish_ahead)
 
 
 def cluster_key_dir(data_dir: Path, cluster: str) -> Path:
