@@ -17,6 +17,7 @@ import httpx
 import pytest
 from tests.harness.platform import PlatformServer
 from tests.harness.platform_inproc import EU_WEST, InProc, spiffe
+from tests.verification.forge import replaced, stripped
 
 from microstax.jose import HybridSigner, sign
 from microstax.platform.config import ConfigError, parse_config
@@ -334,3 +335,59 @@ async def test_a_revoked_session_cannot_be_exchanged(mx: InProc) -> None:
     assert r.status_code == 200
     r = await mx.exchange(workload, audience=None, scope="read", auth=("demo-workload", mx.demo_secret))
     assert r.status_code == 400 and "revoked" in r.json()["error_description"], r.text
+
+
+# -- an upstream that signs hybrid keeps its post-quantum half checked ------------------------
+def _split_jwks_transport(signer: HybridSigner) -> httpx.MockTransport:
+    """An upstream MicroStax platform: EC keys at /jwks, ML-DSA keys at /pq-jwks."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        keys = signer.key_set()
+        if request.url.path == "/corp/jwks":
+            return httpx.Response(200, json=keys.classical().to_jwks())
+        if request.url.path == "/corp/pq-jwks":
+            return httpx.Response(200, json=keys.post_quantum().to_jwks())
+        return httpx.Response(404)
+    return httpx.MockTransport(handler)
+
+
+@pytest.mark.parametrize("hybrid", ["auto", "required"])
+async def test_a_stripped_upstream_token_is_refused_when_its_pq_keys_are_named(
+        make_inproc: MakeInProc, hybrid: str) -> None:
+    corp = HybridSigner.generate()
+    mx = await make_inproc({
+        "upstreams": [{"connector_id": "corp", "issuer": CORP, "jwks_uri": "https://up.test/corp/jwks",
+                       "pq_jwks_uri": "https://up.test/corp/pq-jwks", "hybrid": hybrid}],
+        "policy+": [{"name": "corp-alice", "actors": ["corp:alice"], "environment": "dev",
+                     "services": ["default"], "scopes": ["read"]}],
+    }, upstream_transport=_split_jwks_transport(corp))
+    alice = _upstream_token(corp, CORP, "alice")
+    assert (await mx.exchange(alice, service="default", connector_id="corp")).status_code == 200
+    for forged in (stripped(alice, corp.classical), replaced(alice, corp.classical),
+                   replaced(alice, corp.classical, kid=corp.pq.kid)):
+        r = await mx.exchange(forged, service="default", connector_id="corp")
+        assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+
+
+async def test_required_hybrid_refuses_a_stripped_token_even_without_pq_keys(make_inproc: MakeInProc) -> None:
+    corp = HybridSigner.generate()
+    mx = await make_inproc({
+        "upstreams": [{"connector_id": "corp", "issuer": CORP, "jwks_uri": "https://up.test/corp/jwks",
+                       "hybrid": "required"}],
+        "policy+": [{"name": "corp-alice", "actors": ["corp:alice"], "environment": "dev",
+                     "services": ["default"], "scopes": ["read"]}],
+    }, upstream_transport=_split_jwks_transport(corp))
+    r = await mx.exchange(stripped(_upstream_token(corp, CORP, "alice"), corp.classical),
+                          service="default", connector_id="corp")
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+
+
+def test_hybrid_mode_is_checked_when_the_config_loads() -> None:
+    with pytest.raises(ConfigError) as info:
+        _load(BASE + '''
+[[upstreams]]
+connector_id = "corp"
+issuer = "https://idp.example"
+jwks_uri = "https://idp.example/jwks"
+hybrid = "sometimes"
+''')
+    assert "hybrid" in str(info.value)

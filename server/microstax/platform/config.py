@@ -109,6 +109,14 @@ class Upstream:
     #: a CA certificate (PEM; relative: in the data dir) trusted for this upstream's JWKS, besides
     #: the system's (a kube-apiserver's or SPIRE discovery provider's own CA)
     ca_file: str | None = None
+    #: the upstream's post-quantum (AKP) key set, for an issuer that publishes it apart from
+    #: ``jwks_uri`` (a MicroStax platform: ``<issuer>/pq-jwks.json``, its discovery's
+    #: ``microstax_pq_jwks_uri``)
+    pq_jwks_uri: str | None = None
+    #: ``auto``: the PQ part is required when the upstream's keys include a PQ key;
+    #: ``required``: always (a stripped token is refused even if the PQ set cannot be had);
+    #: ``classical-only``: never checked (an issuer that signs ES256/RS256 only)
+    hybrid: str = "auto"
 
     def principal(self, sub: str) -> str | None:
         """The principal an upstream ``sub`` maps to; ``None`` when it is outside the
@@ -354,6 +362,16 @@ def _api_server(table: _Table) -> str | None:
     return url.rstrip("/") if url else None
 
 
+HYBRID_MODES = ("auto", "required", "classical-only")
+
+
+def _hybrid_mode(table: _Table) -> str:
+    mode = table.text("hybrid", "auto")
+    if mode not in HYBRID_MODES:
+        raise table.fail("hybrid", f"must be one of {', '.join(HYBRID_MODES)}")
+    return str(mode)
+
+
 def _networks(table: _Table, key: str) -> tuple[str, ...]:
     """Addresses or CIDR blocks, normalised (``10.0.0.0/8``, ``::1``)."""
     out = []
@@ -507,6 +525,7 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
             jwks_uri=ut.text("jwks_uri", required=True), audience=ut.text("audience"),
             subject_prefix=prefix or "", trust_domain=trust_domain,
             clients=ut.strs("clients", ("*",)), ca_file=ut.text("ca_file"),
+            pq_jwks_uri=ut.text("pq_jwks_uri"), hybrid=_hybrid_mode(ut),
         ))
         ut.done()
 
@@ -729,6 +748,11 @@ trust_domain = "staging.microstax.local"
 # subject_prefix = "corp:"      # principal = prefix + upstream sub (default "<connector_id>:")
 # clients = ["*"]               # which clients may redeem its tokens (default: any)
 # ca_file = "/etc/microstax/upstream-ca.crt"   # CA of its jwks_uri besides the system's
+# Another MicroStax platform publishes its ML-DSA keys apart from jwks_uri: name them, or its
+# tokens' post-quantum signatures go unchecked here (a stripped token would pass on ES256):
+# pq_jwks_uri = "https://identity.other.example/pq-jwks.json"
+# hybrid = "required"           # auto (default: PQ part required when PQ keys are published),
+#                               # required, or classical-only (issuers that sign classical only)
 # A SPIFFE issuer (SPIRE's OIDC discovery provider) keeps its SPIFFE IDs as principals instead:
 # trust_domain = "prod.example.org"   # subs must be spiffe://prod.example.org/...
 # Upstream principals never become local users or services; only [[policy]] rules naming

@@ -31,7 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from microstax.jose import JoseError, KeySet, Policy, check, parse
+from microstax.jose import JoseError, KeySet, Policy, check, loads_json, parse
+from microstax.jose.compact import b64url_decode
 
 from ..config import GRANT_TOKEN_EXCHANGE, Config
 from ..errors import (
@@ -118,9 +119,15 @@ async def verify_party(req: TokenRequest, token: str, what: str) -> Party:
             try:
                 keys = await platform.upstream_keys.get(jwks_uri, kid=kid if isinstance(kid, str) else None,
                                                         ca_pem=ca_pem)
+                if upstream.pq_jwks_uri is not None and upstream.hybrid != "classical-only":
+                    pq_kid = _pq_kid(parsed.header)
+                    keys = keys.union(await platform.upstream_keys.get(
+                        upstream.pq_jwks_uri, kid=pq_kid, ca_pem=ca_pem))
             except UpstreamUnavailable as exc:
                 raise OAuthError("temporarily_unavailable", exc.message, status=503) from exc
-    policy = Policy(issuer=iss, typ=("at+jwt",) if local else None, required_claims=("exp", "sub"))
+    require_pq = None if upstream is None else {"required": True, "classical-only": False}.get(upstream.hybrid)
+    policy = Policy(issuer=iss, typ=("at+jwt",) if local else None, required_claims=("exp", "sub"),
+                    require_pq=require_pq)
     verdict, _, error = check(parsed, keys, policy)
     if error is not None:
         raise invalid_grant(f"the {what} failed verification ({verdict.reason}: {error.message})")
@@ -150,6 +157,19 @@ async def verify_party(req: TokenRequest, token: str, what: str) -> Party:
         raise invalid_grant(f"the {what}'s subject maps onto a local identity; upstream "
                             f"{upstream.connector_id!r} needs a subject_prefix of its own")
     return Party(principal, claims, iss, False, True, scopes, audiences, upstream.connector_id)
+
+
+def _pq_kid(header: dict[str, Any]) -> str | None:
+    """The ``kid`` of a hybrid token's detached ML-DSA part (for a refetch on an unknown key)."""
+    pq = header.get("pq")
+    protected = pq.get("protected") if isinstance(pq, dict) else None
+    if not isinstance(protected, str) or len(protected) > 4096:
+        return None
+    try:
+        kid = loads_json(b64url_decode(protected, "pq header"), "pq header").get("kid")
+    except (JoseError, AttributeError):
+        return None
+    return kid if isinstance(kid, str) else None
 
 
 def _check_redeemer(config: Config, client: Any, subject: Party, actor: Party | None) -> None:
