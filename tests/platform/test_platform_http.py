@@ -18,6 +18,7 @@ import pytest
 from jwcrypto import jwk as jwc_jwk
 from jwcrypto import jws as jwc_jws
 from tests.harness.platform import REPO, PlatformServer
+from tests.verification.forge import platform_signer, stripped
 
 from microstax.jose import KeySet, Policy, parse, verify
 from microstax.jose.compact import b64url_encode
@@ -258,6 +259,7 @@ def test_a_second_platform_trusts_the_first_as_upstream_over_http(tmp_path: Path
     with PlatformServer(tmp_path / "a") as a:
         session = a.device_login()["access_token"]
         overrides = {"upstreams": [{"connector_id": "corp", "issuer": a.issuer, "jwks_uri": a.jwks_uri,
+                                    "pq_jwks_uri": f"{a.issuer}/pq-jwks.json", "hybrid": "required",
                                     "audience": "microstax"}],
                      # A's users are B's "corp:" principals: only a policy rule lets them federate
                      "policy+": [{"name": "corp-dev", "actors": ["corp:dev"], "environment": "dev",
@@ -267,6 +269,10 @@ def test_a_second_platform_trusts_the_first_as_upstream_over_http(tmp_path: Path
             assert r.status_code == 200, r.text
             claims = _verify_everywhere(r.json()["access_token"], b.issuer, EU_WEST)
             assert claims["iss"] == b.issuer and claims["act"] == {"sub": "corp:dev"}
+            # A's post-quantum half is checked at B: stripped, re-signed with A's real EC key
+            forged = stripped(session, platform_signer(a.data_dir).classical)
+            r = b.exchange(forged, audience=EU_WEST, service="orders", extra={"connector_id": "corp"})
+            assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
             own = b.device_login()["access_token"]
             r = a.exchange(own, audience=EU_WEST, service="orders")  # A does not trust B
             assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
