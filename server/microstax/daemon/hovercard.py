@@ -18,6 +18,7 @@ _KIND_LABEL = {
     "user": "user",
     "service": "service",
     "spiffe": "SPIFFE ID",
+    "jwt-svid": "JWT-SVID",
     "kubernetes": "Kubernetes service account",
     "unknown": "unknown kind",
 }

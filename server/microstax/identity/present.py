@@ -55,6 +55,9 @@ def status(desc: TokenDescription) -> tuple[str, str]:
 
 def identity_text(desc: TokenDescription) -> str:
     kind, detail = desc.identity
+    if kind == "jwt-svid":
+        return (f"JWT-SVID (SPIFFE ID in trust domain {clean(detail.get('trustDomain', ''))}, "
+                f"path {clean(detail.get('path', ''))})")
     if kind == "spiffe":
         return (f"SPIFFE ID (trust domain {clean(detail.get('trustDomain', ''))}, "
                 f"path {clean(detail.get('path', ''))})")

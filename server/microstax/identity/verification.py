@@ -61,6 +61,7 @@ from ..jose import (
     numeric_date,
     parse,
 )
+from ..jose.describe import is_jwt_svid
 from ..oauth.hybrid import hybrid_required as _issuer_signs_hybrid
 
 if TYPE_CHECKING:
@@ -464,6 +465,17 @@ def evaluate(token: str | ParsedToken, material: KeyMaterial, *, issuer: str | N
     required (None: not checked); ``audiences``: ``aud`` must contain one of them."""
     if isinstance(audiences, str):
         audiences = (audiences,)
+    if typ is not None and ACCESS_TOKEN_TYP in typ:
+        # A JWT-SVID (SPIFFE JWT-SVID spec) is what it is: typ JWT/JOSE/absent, a SPIFFE ID as
+        # sub, and an audience it must carry (a validator checks it names itself; §3).
+        svid = token if isinstance(token, ParsedToken) else _try_parse(token)
+        if svid is not None and is_jwt_svid(svid.header, svid.claims):
+            typ = None
+            required_claims = tuple(dict.fromkeys((*required_claims, "aud")))
+            aud = svid.claims.get("aud")
+            if aud == [] or aud == "":
+                return Verification.refused("missing_claim", "a JWT-SVID must name its audience "
+                                            "('aud' is empty)", svid)
     policy = Policy(issuer=issuer, audience=audiences[0] if len(audiences) == 1 else None, typ=typ,
                     leeway=leeway, required_claims=required_claims,
                     require_pq=material.hybrid_required)
@@ -476,6 +488,13 @@ def evaluate(token: str | ParsedToken, material: KeyMaterial, *, issuer: str | N
             verdict = replace(verdict, valid=False, reason=error.reason, message=error.message)
     return Verification.from_verdict(verdict, parsed, error, issuer=issuer or material.issuer,
                                      material=material)
+
+
+def _try_parse(token: str) -> ParsedToken | None:
+    try:
+        return parse(token)
+    except MalformedToken:
+        return None
 
 
 # -- the verified-token cache --------------------------------------------------------------------

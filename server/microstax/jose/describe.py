@@ -6,6 +6,7 @@ verification; otherwise both verdicts read ``not_checked``.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -69,7 +70,8 @@ def _str_list(value: Any) -> list[str]:
 
 
 def identity_of(claims: dict[str, Any]) -> tuple[str, dict[str, str]]:
-    """Classify the subject: kubernetes, spiffe, service, user or unknown, with details."""
+    """Classify the subject: kubernetes, spiffe, service, user or unknown, with details
+    (``TokenDescription.identity`` also tells a JWT-SVID, which needs the header)."""
     raw_sub = claims.get("sub")
     sub = raw_sub if isinstance(raw_sub, str) else ""
     k8s = claims.get("kubernetes.io")
@@ -99,6 +101,22 @@ def identity_of(claims: dict[str, Any]) -> tuple[str, dict[str, str]]:
     return "unknown", {}
 
 
+#: ``typ`` values a JWT-SVID may carry (SPIFFE JWT-SVID spec §2.1: optional, ``JWT`` or ``JOSE``)
+JWT_SVID_TYPS = (None, "JWT", "JOSE")
+_SPIFFE_ID = re.compile(r"spiffe://[a-z0-9._-]{1,255}(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+")
+
+
+def is_spiffe_id(value: Any) -> bool:
+    """A SPIFFE ID with a workload path (no port, user info, query or fragment; spec §2)."""
+    return isinstance(value, str) and len(value) <= 2048 and _SPIFFE_ID.fullmatch(value) is not None
+
+
+def is_jwt_svid(header: dict[str, Any], claims: dict[str, Any]) -> bool:
+    """Shaped like a JWT-SVID: ``typ`` absent, ``JWT`` or ``JOSE`` and a SPIFFE ID as ``sub``.
+    (Shape only: the verification policy decides whether one is valid.)"""
+    return header.get("typ") in JWT_SVID_TYPS and is_spiffe_id(claims.get("sub"))
+
+
 def actor_chain(claims: dict[str, Any]) -> list[str]:
     """The RFC 8693 ``act`` chain, current actor first, then those it acted for, and so on."""
     actors: list[str] = []
@@ -126,7 +144,10 @@ class TokenDescription:
 
     @property
     def identity(self) -> tuple[str, dict[str, str]]:
-        return identity_of(self.claims)
+        kind, detail = identity_of(self.claims)
+        if kind == "spiffe" and is_jwt_svid(self.header, self.claims):
+            return "jwt-svid", detail
+        return kind, detail
 
     @property
     def issuer(self) -> str | None:

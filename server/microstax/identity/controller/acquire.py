@@ -56,6 +56,7 @@ from ..verification import KeysUnavailable, TrustedIssuer, VerificationPolicy, V
 from .config import EntrySpec
 from .files import CredentialFileError, read_credential
 from .state import TokenMeta, fingerprint
+from .svid import WorkloadApiUnavailable, fetch_jwt_svid
 
 CATALOG_KEY = "microstax_catalog_endpoint"
 CATALOG_TTL = 300.0
@@ -209,7 +210,7 @@ class Acquirer:
     def read_subject(self, spec: EntrySpec) -> str:
         """The current subject token, checked for shape and expiry (not signature: the issuer
         does that). Raises ``AcquireError('subject', …)``."""
-        assert spec.subject is not None
+        assert spec.subject is not None and spec.subject.file is not None
         path = spec.subject.file
         try:
             text = read_credential(path, f"{spec.subject.kind} subject token")
@@ -225,6 +226,17 @@ class Acquirer:
             raise AcquireError("subject", f"the subject token in {path} expired "
                                           f"{int(self.clock() - exp)}s ago; waiting for it to be rotated")
         return text
+
+    async def subject_token(self, spec: EntrySpec) -> str:
+        """The subject token: from its file, or a fresh JWT-SVID from the Workload API."""
+        assert spec.subject is not None
+        if spec.subject.workload_api is None:
+            return self.read_subject(spec)
+        assert spec.subject.audience is not None
+        try:
+            return await fetch_jwt_svid(spec.subject.workload_api, spec.subject.audience)
+        except WorkloadApiUnavailable as exc:
+            raise AcquireError("subject", exc.message) from None
 
     # -- the one call --------------------------------------------------------------------------
     async def acquire(self, spec: EntrySpec) -> Acquired:
@@ -244,7 +256,7 @@ class Acquirer:
         if spec.subject is None:
             return await client_credentials(self.http, target.token_endpoint, auth,
                                             scope=spec.scopes, audience=(target.audience,))
-        subject = self.read_subject(spec)
+        subject = await self.subject_token(spec)
         resource: tuple[str, ...] = ()
         if spec.service is not None:
             spiffe = target.spiffe_id(spec.service)

@@ -51,11 +51,15 @@ class Timing:
 
 @dataclass(frozen=True, slots=True)
 class SubjectSpec:
-    """A subject token read from a file (re-read on every use: kubelet and SPIRE rotate it)."""
+    """A subject token read from a file (re-read on every use: kubelet and SPIRE rotate it),
+    or, for ``spiffe``, a JWT-SVID fetched from the SPIFFE Workload API (a SPIRE agent's
+    socket, ``workload_api``) for ``audience`` on every use."""
 
     kind: SubjectKind
-    file: Path
+    file: Path | None
     token_type: str = "jwt"
+    workload_api: str | None = None
+    audience: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,12 +259,26 @@ def _subject(t: _Table, base: Path | None) -> SubjectSpec:
     kind = t.text("type", "jwt")
     if kind not in SUBJECT_TYPES:
         raise t.fail("type", f"must be one of {', '.join(SUBJECT_TYPES)}")
-    file = t.text("file", required=True)
+    file = t.text("file")
+    api = t.text("workload_api")
+    if (file is None) == (api is None):
+        raise t.fail("file", "give either file = \"…\" (a token file) or, for type = \"spiffe\", "
+                             "workload_api = \"unix:///…/api.sock\" (the SPIRE agent's Workload API)")
+    audience = None
+    if api is not None:
+        if kind != "spiffe":
+            raise t.fail("workload_api", "only type = \"spiffe\" subjects come from the Workload API")
+        if not re.fullmatch(r"unix:///[^\s?#]+", api):
+            raise t.fail("workload_api", "must be a unix socket URL: unix:///absolute/path/api.sock")
+        audience = t.text("audience", required=True)
+    elif t.has("audience"):
+        raise t.fail("audience", "applies to workload_api subjects (the JWT-SVID's audience)")
     token_type = t.text("token_type", SUBJECT_TOKEN_TYPES[kind])
     if token_type not in ("jwt", "access_token"):
         raise t.fail("token_type", "must be 'jwt' or 'access_token'")
     t.done()
-    return SubjectSpec(kind, _resolve_path(file, base), token_type)
+    return SubjectSpec(kind, _resolve_path(file, base) if file is not None else None, token_type,
+                       workload_api=api, audience=audience)
 
 
 def _client(t: _Table, base: Path | None) -> ClientSpec:

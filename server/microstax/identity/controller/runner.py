@@ -79,7 +79,9 @@ class EntryWorker:
     def _fields(self, **extra: Any) -> dict[str, Any]:
         return {"workload": self.spec.workload, "target": self.spec.target, **extra}
 
-    def _credential_file(self) -> Path:
+    def _credential_file(self) -> Path | None:
+        """The file whose changes are a rotation; ``None`` for a Workload API subject (a fresh
+        JWT-SVID is fetched on every use, the agent rotates it)."""
         if self.spec.subject is not None:
             return self.spec.subject.file
         assert self.spec.client is not None
@@ -119,7 +121,8 @@ class EntryWorker:
     # -- loop ------------------------------------------------------------------------------
     async def run(self) -> None:
         clock = self.controller.clock
-        self._credential_sig = signature(self._credential_file())
+        credential = self._credential_file()
+        self._credential_sig = signature(credential) if credential is not None else None
         self.adopt_existing(clock())
         while True:
             try:
@@ -155,6 +158,8 @@ class EntryWorker:
 
     def check_credential(self, now: float) -> None:
         path = self._credential_file()
+        if path is None:
+            return
         sig = signature(path)
         if sig == self._credential_sig:
             return
