@@ -42,6 +42,8 @@ from .tls import read_ca_pem
 log = logging.getLogger("microstax.platform")
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+#: seconds verifiers may cache a key set (JWKS) when keys are not pre-published
+JWKS_MAX_AGE = 300
 FORM_TYPE = "application/x-www-form-urlencoded"
 MULTI_VALUED = frozenset({"audience", "resource"})
 QUIET_ERRORS = frozenset({"authorization_pending", "slow_down"})
@@ -259,7 +261,14 @@ class PlatformApp:
             cached = (keys, json.dumps(part.to_jwks(), separators=(",", ":")).encode())
             self._jwks_cache[cache_key] = cached
         return Response(cached[1], media_type="application/json",
-                        headers={"Cache-Control": "public, max-age=300"})
+                        headers={"Cache-Control": f"public, max-age={self._keys_max_age()}"})
+
+    def _keys_max_age(self) -> int:
+        """How long verifiers may cache a key set: 300 s, or less with ``[keys]
+        publish_ahead_seconds``, so that a verifier honouring it (kube-apiserver refetches only
+        once its copy expired) has refetched before a pre-published key starts signing."""
+        ahead = int(self.platform.config.key_publish_ahead_seconds)
+        return min(JWKS_MAX_AGE, ahead) if ahead > 0 else JWKS_MAX_AGE
 
     async def jwks(self, request: Request) -> Response:
         return self._key_set_response(request, pq=False)
