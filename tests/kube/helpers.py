@@ -45,6 +45,9 @@ def kube_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeEnv]:
     url, ca = kube.url, kube.ca_file
 
     def with_api_server(doc: dict[str, Any]) -> None:
+        # Rotations pre-publish the next keys this long before they sign; the JWKS may be
+        # cached no longer than that, so the apiserver knows a key before any token names it.
+        doc.setdefault("keys", {})["publish_ahead_seconds"] = PUBLISH_AHEAD
         for env in doc["environments"]:
             for cluster in env.get("clusters", []):
                 if cluster["name"] == CLUSTER:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+import threading
 import time
 
 import httpx
+import pytest
 import yaml
-from tests.kube.helpers import CLUSTER, OTHER, READ_GROUP, KubeEnv
+from tests.kube.helpers import CLUSTER, OTHER, PUBLISH_AHEAD, READ_GROUP, KubeEnv
 
 from microstax.jose import KeyStore, sign
 
@@ -107,3 +109,59 @@ def test_tampered_token_is_refused(kube_env: KubeEnv) -> None:
     flipped = sig[:-4] + ("AAAA" if sig[-4:] != "AAAA" else "BBBB")
     assert apiserver_status(kube_env, f"{header}.{payload}.{flipped}")[0] == 401
     assert apiserver_status(kube_env, token)[0] == 200
+
+
+def _kid(token: str) -> str:
+    header = token.split(".")[0]
+    return str(json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"])
+
+
+def test_key_rotation_under_traffic(kube_env: KubeEnv) -> None:
+    """``rotate-keys`` publishes the next keys first ([keys] publish_ahead_seconds, with the
+    JWKS cacheable no longer than that) and signs with them later: the apiserver accepts every
+    token signed before and after, while requests keep flowing."""
+    before = kube_env.user.federate(CLUSTER)
+    old_kid = _kid(before)
+    statuses: list[tuple[str, int]] = []
+    current = {"token": before}
+    stop = threading.Event()
+
+    def traffic() -> None:
+        while not stop.is_set():
+            for name, token in (("before", before), ("current", current["token"])):
+                statuses.append((name, apiserver_status(kube_env, token)[0]))
+
+    worker = threading.Thread(target=traffic, daemon=True)
+    worker.start()
+    try:
+        kube_env.platform.rotate_keys()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the server re-reads its key file within a second
+            meta = httpx.get(f"{kube_env.platform.issuer}/jwks.json", verify=kube_env.platform.verify)
+            if len(meta.json()["keys"]) == 2:
+                break
+        else:
+            pytest.fail("the rotated key was never published")
+        assert meta.headers["cache-control"] == f"public, max-age={PUBLISH_AHEAD}"
+        deadline = time.monotonic() + PUBLISH_AHEAD + 60
+        after = before
+        while time.monotonic() < deadline:
+            after = kube_env.user.run("identity", "federate", "--target", CLUSTER, "--service", "default",
+                                      "--force").check().out.strip()
+            current["token"] = after
+            if _kid(after) != old_kid:
+                break
+        else:
+            pytest.fail("the platform never signed with the rotated key")
+        assert apiserver_status(kube_env, after)[0] == 200
+        assert apiserver_status(kube_env, before)[0] == 200  # the old key is still published
+        r = kube_env.kube.kubectl("auth", "whoami", token=after)
+        assert r.returncode == 0, r.stderr
+        seen = len(statuses)
+        while len(statuses) < seen + 10:  # more traffic with the new token in the mix
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        worker.join(timeout=60)
+    assert {name for name, _ in statuses} == {"before", "current"}
+    assert {code for _, code in statuses} == {200}, [s for s in statuses if s[1] != 200][:5]
