@@ -1,0 +1,275 @@
+"""A real SPIRE deployment on loopback (v1.13.3, built once per machine by scripts/lib/gotools.sh):
+spire-server (join-token node attestation, sqlite, disk keys), one spire-agent (unix workload
+attestor) and the OIDC discovery provider serving discovery + JWKS over https.
+
+::
+
+    with SpireDeployment(tmp_path / "spire", tls_ca_dir=platform.data_dir / "tls") as spire:
+        spire.register("spiffe://workloads.example.org/ns/shop/sa/orders")   # unix:uid:<ours>
+        svid = spire.fetch_jwt_svid("microstax")        # over the Workload API (py-spiffe, gRPC)
+        spire.issuer, spire.jwks_uri, spire.ca_file, spire.agent_socket_url
+
+``SpireDeployment(workdir, *, trust_domain=TRUST_DOMAIN, tls_ca_dir=None, jwt_svid_ttl="5m")``:
+``tls_ca_dir`` holds ``ca.crt``/``ca.key`` (e.g. the platform's local CA) for the discovery
+provider's serving certificate, else it gets a CA of its own. JWT-SVIDs' ``iss`` is the
+discovery provider's URL. ``server_cli(*args)`` runs ``spire-server`` against the server socket.
+Stop order: agent, discovery provider, server. Logs: ``<workdir>/{server,agent,oidc}.log``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from microstax.platform.tls import dev_tls_files, ensure_dev_tls
+
+REPO = Path(__file__).resolve().parents[2]
+GOTOOLS = REPO / "scripts" / "lib" / "gotools.sh"
+TRUST_DOMAIN = "workloads.example.org"
+AGENT_ID_PATH = "/agent/tests"
+START_TIMEOUT_S = 60
+
+
+class SpireStartError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def spire_bin_dir() -> Path:
+    """The folder with the pinned spire-server, spire-agent and oidc-discovery-provider (built
+    once per machine, or waited for when a build is running)."""
+    out = subprocess.run(["bash", str(GOTOOLS), "spire"], capture_output=True, text=True, check=False,
+                         stdin=subprocess.DEVNULL, timeout=3600)
+    if out.returncode != 0:
+        raise SpireStartError(f"could not build SPIRE:\n{out.stderr[-3000:]}")
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+class SpireDeployment:
+    def __init__(self, workdir: Path, *, trust_domain: str = TRUST_DOMAIN, tls_ca_dir: Path | None = None,
+                 jwt_svid_ttl: str = "5m") -> None:
+        self.workdir = Path(workdir)
+        self.trust_domain = trust_domain
+        self.tls_ca_dir = tls_ca_dir
+        self.jwt_svid_ttl = jwt_svid_ttl
+        self.server_port = free_port()
+        self.oidc_port = free_port()
+        self.bin: Path | None = None
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.server_socket = self.workdir / "server" / "api.sock"
+        self.agent_socket = self.workdir / "agent" / "public" / "api.sock"
+
+    # -- addresses ---------------------------------------------------------------------------
+    @property
+    def issuer(self) -> str:
+        """The JWT-SVIDs' ``iss``: the discovery provider's URL."""
+        return f"https://127.0.0.1:{self.oidc_port}"
+
+    @property
+    def jwks_uri(self) -> str:
+        return f"{self.issuer}/keys"
+
+    @property
+    def agent_socket_url(self) -> str:
+        return f"unix://{self.agent_socket}"
+
+    @property
+    def agent_id(self) -> str:
+        return f"spiffe://{self.trust_domain}{AGENT_ID_PATH}"
+
+    @property
+    def ca_file(self) -> Path:
+        return dev_tls_files(self.workdir).ca_file or self.workdir / "tls" / "ca.crt"
+
+    # -- configs -----------------------------------------------------------------------------
+    def _server_conf(self) -> str:
+        data = self.workdir / "server" / "data"
+        return f'''server {{
+  bind_address = "127.0.0.1"
+  bind_port = "{self.server_port}"
+  socket_path = "{self.server_socket}"
+  trust_domain = "{self.trust_domain}"
+  data_dir = "{data}"
+  log_level = "INFO"
+  ca_key_type = "ec-p256"
+  jwt_issuer = "{self.issuer}"
+  default_jwt_svid_ttl = "{self.jwt_svid_ttl}"
+}}
+plugins {{
+  DataStore "sql" {{ plugin_data {{ database_type = "sqlite3"
+                                  connection_string = "{data}/datastore.sqlite3" }} }}
+  NodeAttestor "join_token" {{ plugin_data {{}} }}
+  KeyManager "disk" {{ plugin_data {{ keys_path = "{data}/keys.json" }} }}
+}}
+'''
+
+    def _agent_conf(self) -> str:
+        data = self.workdir / "agent" / "data"
+        return f'''agent {{
+  data_dir = "{data}"
+  log_level = "INFO"
+  server_address = "127.0.0.1"
+  server_port = "{self.server_port}"
+  socket_path = "{self.agent_socket}"
+  trust_bundle_path = "{self.workdir / "bootstrap.crt"}"
+  trust_domain = "{self.trust_domain}"
+}}
+plugins {{
+  NodeAttestor "join_token" {{ plugin_data {{}} }}
+  KeyManager "disk" {{ plugin_data {{ directory = "{data}" }} }}
+  WorkloadAttestor "unix" {{ plugin_data {{}} }}
+}}
+'''
+
+    def _oidc_conf(self) -> str:
+        tls = dev_tls_files(self.workdir)
+        return f'''log_level = "INFO"
+jwt_issuer = "{self.issuer}"
+set_key_use = true
+domains = ["127.0.0.1", "localhost"]
+serving_cert_file {{
+  addr = "127.0.0.1:{self.oidc_port}"
+  cert_file_path = "{tls.cert_file}"
+  key_file_path = "{tls.key_file}"
+}}
+server_api {{ address = "unix://{self.server_socket}" }}
+'''
+
+    # -- life cycle --------------------------------------------------------------------------
+    def _spawn(self, name: str, *args: str) -> None:
+        log = (self.workdir / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(list(args), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                            start_new_session=True, cwd=self.workdir)
+        log.close()
+
+    def _tool(self, name: str) -> str:
+        assert self.bin is not None
+        return str(self.bin / name)
+
+    def server_cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run([self._tool("spire-server"), *args, "-socketPath", str(self.server_socket)],
+                           capture_output=True, text=True, check=False, timeout=60, stdin=subprocess.DEVNULL)
+        if check and r.returncode != 0:
+            raise SpireStartError(f"spire-server {args[0]} failed: {r.stderr[-2000:]}")
+        return r
+
+    def _wait(self, what: str, name: str, ready: object) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            proc = self.procs[name]
+            if proc.poll() is not None:
+                raise SpireStartError(f"{what} exited:\n{self.log_tail(name)}")
+            with contextlib.suppress(httpx.HTTPError, OSError):
+                if callable(ready) and ready():
+                    return
+            time.sleep(0.1)
+        raise SpireStartError(f"{what} was not ready in {START_TIMEOUT_S}s:\n{self.log_tail(name)}")
+
+    def start(self) -> SpireDeployment:
+        self.bin = spire_bin_dir()
+        for sub in ("server/data", "agent/data", "agent/public"):
+            (self.workdir / sub).mkdir(parents=True, exist_ok=True)
+        if self.tls_ca_dir is not None:
+            tls_dir = self.workdir / "tls"
+            tls_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            for name in ("ca.crt", "ca.key"):
+                shutil.copy2(self.tls_ca_dir / name, tls_dir / name)
+        ensure_dev_tls(self.workdir)
+        for name, text in (("server.conf", self._server_conf()), ("agent.conf", self._agent_conf()),
+                           ("oidc.conf", self._oidc_conf())):
+            (self.workdir / name).write_text(text)
+        try:
+            self._spawn("server", self._tool("spire-server"), "run", "-config", str(self.workdir / "server.conf"))
+            self._wait("spire-server", "server",
+                       lambda: self.server_cli("healthcheck", check=False).returncode == 0)
+            bundle = self.server_cli("bundle", "show").stdout
+            (self.workdir / "bootstrap.crt").write_text(bundle)
+            out = self.server_cli("token", "generate", "-spiffeID", self.agent_id, "-ttl", "600").stdout
+            join_token = out.split("Token:", 1)[1].split()[0]
+            self._spawn("agent", self._tool("spire-agent"), "run", "-config", str(self.workdir / "agent.conf"),
+                        "-joinToken", join_token)
+            self._wait("spire-agent", "agent", lambda: subprocess.run(
+                [self._tool("spire-agent"), "healthcheck", "-socketPath", str(self.agent_socket)],
+                capture_output=True, check=False, timeout=30).returncode == 0)
+            self._spawn("oidc", self._tool("oidc-discovery-provider"), "-config", str(self.workdir / "oidc.conf"))
+            ctx = ssl.create_default_context(cafile=str(self.ca_file))
+            self._wait("oidc-discovery-provider", "oidc", lambda: httpx.get(
+                f"{self.issuer}/.well-known/openid-configuration", verify=ctx, timeout=3).status_code == 200)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for name in ("agent", "oidc", "server"):
+            proc = self.procs.pop(name, None)
+            if proc is None or proc.poll() is not None:
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+    def __enter__(self) -> SpireDeployment:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        try:
+            return "\n".join((self.workdir / f"{name}.log").read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    # -- workloads ---------------------------------------------------------------------------
+    def register(self, spiffe_id: str, *, selectors: tuple[str, ...] | None = None, ttl: int = 300) -> str:
+        """A registration entry for this test process's uid (unix workload attestor); its id."""
+        sel = selectors or (f"unix:uid:{os.getuid()}",)
+        args = ["entry", "create", "-parentID", self.agent_id, "-spiffeID", spiffe_id, "-jwtSVIDTTL", str(ttl)]
+        for s in sel:
+            args += ["-selector", s]
+        out = self.server_cli(*args).stdout
+        return out.split("Entry ID", 1)[1].split(":", 1)[1].split()[0]
+
+    def unregister(self, entry_id: str) -> None:
+        self.server_cli("entry", "delete", "-entryID", entry_id)
+
+    def fetch_jwt_svid(self, audience: str, *, timeout: float = 60) -> str:
+        """A JWT-SVID for this process over the Workload API, once the agent has an entry for
+        it (a new entry reaches the agent a few seconds after it was created)."""
+        from spiffe import WorkloadApiClient
+        from spiffe.errors import PySpiffeError
+
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            client = WorkloadApiClient(socket_path=self.agent_socket_url, default_timeout=5)
+            try:
+                return str(client.fetch_jwt_svid(audience={audience}).token)
+            except PySpiffeError as exc:
+                last = exc
+            finally:
+                client.close()
+            time.sleep(0.2)
+        raise TimeoutError(f"no JWT-SVID from the agent in {timeout:g}s: {last}")
