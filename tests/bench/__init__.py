@@ -32,8 +32,6 @@ SECTIONS: dict[str, Section] = {
                       "federate warm vs cold; fleet of 200 vs server cost ÷ cores; CLI verify start-up"),
     "kube": Section("tests.bench.kube_bench:run",
                     "warm `kube credential` (kubectl's exec plugin) vs python -c pass", default=False),
-    "kube": Section("tests.bench.kube_bench:run",
-                    "warm `kube credential` (kubectl's exec plugin) vs python -c pass", default=False),
     "platform": Section("script:tests/platform/bench/platform_bench.py",
                         "issuance over HTTP vs the signing floor and Keycloak; soak (minutes)",
                         default=False),
