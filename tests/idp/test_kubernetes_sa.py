@@ -16,6 +16,7 @@ import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -165,3 +166,26 @@ def test_the_controller_follows_kubelet_rotation(sa_world: SAWorld, tmp_path: Pa
     claims = parse((out / f"orders-{CLUSTER}.jwt").read_text().strip()).claims
     assert claims["sub"] == ORDERS_ID
     assert claims["act"] == {"sub": PRINCIPAL}
+
+
+def test_a_missing_upstream_ca_file_is_named(sa_world: SAWorld, tmp_path: Path) -> None:
+    """The upstream's ca_file is read for every fetch decision: gone -> 503 that says which."""
+    platform = sa_world.platform
+
+    def set_ca(path: str) -> None:
+        def edit(doc: dict[str, Any]) -> None:
+            for up in doc["upstreams"]:
+                if up["connector_id"] == "k8s":
+                    up["ca_file"] = path
+        platform.edit_config(edit)
+
+    path = tmp_path / "token"
+    path.write_text(sa_world.create_token("orders"))
+    user = CliUser(tmp_path / "user", platform_url=platform.issuer, ca_file=platform.ca_file)
+    set_ca(str(tmp_path / "no-such-ca.crt"))
+    try:
+        code, _, err = federate(sa_world, path, user=user)
+    finally:
+        set_ca(str(sa_world.kube.ca_file))
+    assert code != 0
+    assert "temporarily_unavailable" in err and "CA file of upstream 'k8s'" in err, err
