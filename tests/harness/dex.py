@@ -66,7 +66,7 @@ def free_port() -> int:
 
 def dex_binary() -> str:
     """The pinned Dex: built once per machine (or waited for, when a build is running)."""
-    out = subprocess.run(["bash", str(GOTOOLS), "dex"], capture_output=True, text=True, check=False,
+    out = subprocess.run(["nice", "bash", str(GOTOOLS), "dex"], capture_output=True, text=True, check=False,
                          stdin=subprocess.DEVNULL, timeout=3600)
     if out.returncode != 0:
         raise DexStartError(f"could not build dex:\n{out.stderr[-3000:]}")

@@ -53,7 +53,7 @@ def free_port() -> int:
 def spire_bin_dir() -> Path:
     """The folder with the pinned spire-server, spire-agent and oidc-discovery-provider (built
     once per machine, or waited for when a build is running)."""
-    out = subprocess.run(["bash", str(GOTOOLS), "spire"], capture_output=True, text=True, check=False,
+    out = subprocess.run(["nice", "bash", str(GOTOOLS), "spire"], capture_output=True, text=True, check=False,
                          stdin=subprocess.DEVNULL, timeout=3600)
     if out.returncode != 0:
         raise SpireStartError(f"could not build SPIRE:\n{out.stderr[-3000:]}")
