@@ -29,3 +29,24 @@ export function tokenFromText(text: string | undefined): string | undefined {
 
 /** A JWT-shaped run of text, for "the token under the cursor". */
 export const JWT_SHAPE = /[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*/;
+
+const JWT_RUN = /[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*/g;
+
+/**
+ * The JWT-shaped run of `line` that covers `character` (0-based), or undefined. Scans the line
+ * itself: VS Code's word lookup gives up on words longer than about 1000 characters, and
+ * tokens are 5-6 KB.
+ */
+export function tokenAround(line: string, character: number): { start: number; end: number; token: string } | undefined {
+    for (const m of line.matchAll(JWT_RUN)) {
+        const start = m.index ?? 0;
+        const end = start + m[0].length;
+        if (character >= start && character <= end) {
+            return { start, end, token: m[0] };
+        }
+        if (start > character) {
+            break;
+        }
+    }
+    return undefined;
+}

@@ -57,6 +57,9 @@ export function commandIds(section: string) {
         openDocs: `${section}.openDocs`,
         copyLoginCode: `${section}.copyLoginCode`,
         openLoginPage: `${section}.openLoginPage`,
+        decodeAt: `${section}.decodeAt`,
+        verifyAt: `${section}.verifyAt`,
+        copyClaimsAt: `${section}.copyClaimsAt`,
     } as const;
 }
 export type CommandIds = ReturnType<typeof commandIds>;

@@ -1,11 +1,12 @@
 /** The commands (all in category "MicroStax"). Each asks the daemon and shows the answer. */
 import * as vscode from 'vscode';
-import { clearDelayMs, JWT_SHAPE, tokenFromText } from '../common/clipboard';
+import { clearDelayMs, tokenAround, tokenFromText } from '../common/clipboard';
 import { ACTION_LABELS, configLocation, type ErrorAction, isCancellation, offersIssuerPick, presentError } from '../common/errors';
 import { environmentNameProblem, LOCAL_PLATFORM, platformUrlProblem, suggestEnvironmentName } from '../common/configurePlatform';
 import { rememberService, runFederateFlow, DEFAULT_SERVICE } from '../common/federateFlow';
 import type { CommandIds, ServerInfo } from '../common/identity';
 import { clusterTokenText, decodedDocument, federatedMessage, headerBudgetWarning, isUnconfigured, verifyMessage } from '../common/presentation';
+import { parseTokenAt } from '../common/hoverLinks';
 import { LoginPrompts } from '../common/loginPrompt';
 import type { SessionTracker } from '../common/sessionState';
 import {
@@ -83,6 +84,18 @@ export class Commands implements vscode.Disposable {
             r(this.ids.configurePlatform, () => this.configurePlatform()),
             r(this.ids.startLocalPlatform, () => this.startLocalPlatform()),
             r(this.ids.openDocs, () => this.openDocs()),
+            r(this.ids.decodeAt, async (arg?: unknown) => {
+                const token = await this.tokenAt(arg);
+                return token ? this.decode(token) : undefined;
+            }),
+            r(this.ids.verifyAt, async (arg?: unknown) => {
+                const token = await this.tokenAt(arg);
+                return token ? this.verify(token) : undefined;
+            }),
+            r(this.ids.copyClaimsAt, async (arg?: unknown) => {
+                const token = await this.tokenAt(arg);
+                return token ? this.copyClaims(token) : undefined;
+            }),
             r(this.ids.copyLoginCode, () => (this.prompts.last ? vscode.env.clipboard.writeText(this.prompts.last.userCode) : undefined)),
             r(this.ids.openLoginPage, () => {
                 const p = this.prompts.last;
@@ -232,9 +245,10 @@ export class Commands implements vscode.Disposable {
             if (!editor.selection.isEmpty) {
                 return tokenFromText(editor.document.getText(editor.selection));
             }
-            const range = editor.document.getWordRangeAtPosition(editor.selection.active, JWT_SHAPE);
-            if (range) {
-                return editor.document.getText(range);
+            const pos = editor.selection.active;
+            const found = tokenAround(editor.document.lineAt(pos.line).text, pos.character);
+            if (found) {
+                return found.token;
             }
         }
         const fromClipboard = tokenFromText(await vscode.env.clipboard.readText());
@@ -242,6 +256,36 @@ export class Commands implements vscode.Disposable {
             void vscode.window.showWarningMessage('MicroStax: select a token (or put the cursor on one), or copy one to the clipboard first.');
         }
         return fromClipboard;
+    }
+
+    /** The token at a hover link's position, read from the document (the link never holds it). */
+    private async tokenAt(arg: unknown): Promise<string | undefined> {
+        const at = parseTokenAt(arg);
+        if (!at) {
+            return undefined;
+        }
+        const doc = await vscode.workspace.openTextDocument(vscode.Uri.parse(at.uri));
+        if (at.line >= doc.lineCount) {
+            return undefined;
+        }
+        const found = tokenAround(doc.lineAt(at.line).text, at.character)?.token;
+        if (!found) {
+            this.log.warn(`No token at ${at.uri}:${at.line + 1}:${at.character + 1} any more.`);
+        }
+        return found;
+    }
+
+    private async copyClaims(token: string): Promise<void> {
+        try {
+            const r = await this.daemon.request<DecodeResult>(DaemonCommand.decode, { token });
+            if (!r.claims) {
+                return;
+            }
+            await vscode.env.clipboard.writeText(JSON.stringify(r.claims, null, 2));
+            void vscode.window.showInformationMessage('MicroStax: the token\'s claims (decoded, not verified) are on the clipboard.');
+        } catch (err) {
+            await this.reportError(err, 'Could not decode the token');
+        }
     }
 
     async decodeToken(): Promise<void> {

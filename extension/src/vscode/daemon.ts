@@ -21,6 +21,7 @@ import {
 } from 'vscode-languageclient/node';
 import type { ServerInfo } from '../common/identity';
 import { userErrorCode } from '../common/errors';
+import { hoverLinks, isTokenCard } from '../common/hoverLinks';
 import { DiscoveryError, discoverDaemon, type DaemonLaunch } from '../common/interpreter';
 import type { DaemonState } from '../common/presentation';
 import {
@@ -173,8 +174,13 @@ export class Daemon implements vscode.Disposable {
                         return next(params, token);
                     },
                 },
-                provideHover: (document, position, token, next) =>
-                    currentSettings(this.info).hoverEnabled ? next(document, position, token) : undefined,
+                provideHover: async (document, position, token, next) => {
+                    if (!currentSettings(this.info).hoverEnabled) {
+                        return undefined;
+                    }
+                    const hover = await next(document, position, token);
+                    return hover ? this.withLinks(hover, document, position) : hover;
+                },
             },
         };
 
@@ -261,6 +267,21 @@ export class Daemon implements vscode.Disposable {
         } else if (choice === 'Show Logs') {
             this.log.show();
         }
+    }
+
+    /** Decode · Verify · Copy Claims under a token's card (links name the position, not the token). */
+    private withLinks(hover: vscode.Hover, document: vscode.TextDocument, position: vscode.Position): vscode.Hover {
+        const first = hover.contents[0];
+        const text = typeof first === 'string' ? first : first && 'value' in first ? first.value : '';
+        if (!isTokenCard(text)) {
+            return hover;
+        }
+        const at = hover.range?.start ?? position;
+        const s = this.info.section;
+        const ids = { decodeAt: `${s}.decodeAt`, verifyAt: `${s}.verifyAt`, copyClaimsAt: `${s}.copyClaimsAt` };
+        const links = new vscode.MarkdownString(hoverLinks({ uri: document.uri.toString(), line: at.line, character: at.character }, ids));
+        links.isTrusted = { enabledCommands: Object.values(ids) };
+        return new vscode.Hover([...hover.contents, links], hover.range);
     }
 
     /** `microstax platform serve` with the same Python (or command) that runs the daemon. */

@@ -452,6 +452,12 @@ async function main() {
         }
         result.hover = card;
         await shot(page, 'hover');
+        // The card's links name the token's position; Copy Claims puts its claims on the clipboard.
+        step('hover: Copy Claims');
+        await page.locator('.monaco-hover a', { hasText: 'Copy Claims' }).first().click();
+        await toast(page, 'claims (decoded, not verified) are on the clipboard');
+        result.claims = await page.evaluate(() => navigator.clipboard.readText());
+        await clearNotifications(page);
         await page.keyboard.press('Escape');
 
         // 5. Sign out: the status bar changes.

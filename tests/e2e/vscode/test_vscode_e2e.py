@@ -327,6 +327,10 @@ def test_federate_from_the_palette(tmp_path: Path, vscode_toolchain: Toolchain, 
     assert "spiffe://" in card and "demo" in card, card
     assert "Classical (ES256): ✓ verified" in card.replace("`", ""), card
     assert "Post-quantum (ML-DSA-65): ✓ verified" in card.replace("`", ""), card
+    assert "Decode · Verify · Copy Claims" in card, card
+    claims = json.loads(result["claims"])  # Copy Claims from the card: the file's token's claims
+    assert claims["aud"] == CLUSTER or CLUSTER in claims["aud"], claims
+    assert claims["sub"].startswith("spiffe://") and claims["iss"] == platform.issuer, claims
 
     for shot in ("statusbar", "palette-1-environment", "palette-2-cluster", "palette-3-service",
                  "federated", "decoded", "view", "hover", "statusbar-signed-out"):
