@@ -75,3 +75,14 @@ test('6. a private environment as the last resort', async () => {
     assert.deepEqual([l.command, l.args, l.source], ['/storage/python-env/bin/python', ['-m', 'microstax', 'daemon'], 'privateEnvironment']);
     assert.equal(p.calls.at(-1), 'private');
 });
+
+test('Start Local Platform runs microstax platform serve the way the daemon runs', async () => {
+    const { platformServeCommand } = await import('../src/common/interpreter');
+    const py = { command: '/venv/bin/python', args: ['-m', 'microstax', 'daemon'], source: 'setting:python' as const, detail: '' };
+    assert.deepEqual(platformServeCommand(py, ['daemon']), { command: '/venv/bin/python', args: ['-m', 'microstax', 'platform', 'serve'] });
+    const script = { command: '/opt/microstax/bin/microstax', args: ['daemon'], source: 'setting:daemonCommand' as const, detail: '' };
+    assert.deepEqual(platformServeCommand(script, ['daemon']), { command: '/opt/microstax/bin/microstax', args: ['platform', 'serve'] });
+    const custom = { command: '/usr/bin/env', args: ['my-wrapper'], source: 'setting:daemonCommand' as const, detail: '' };
+    assert.equal(platformServeCommand(custom, ['daemon']), undefined, 'not ours to guess: the terminal gets the plain command');
+    assert.equal(platformServeCommand(undefined, ['daemon']), undefined);
+});

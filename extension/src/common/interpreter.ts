@@ -97,3 +97,18 @@ export async function discoverDaemon(settings: Settings, info: ServerInfo, probe
     const python = await probes.privateEnvironment();
     return { command: python, args: moduleArgs, source: 'privateEnvironment', detail: 'the private environment of this extension' };
 }
+
+/**
+ * `microstax platform serve` run the way the daemon runs (`<python> -m microstax`, or the
+ * console script of daemonCommand): Start Local Platform uses the same installation.
+ */
+export function platformServeCommand(launch: DaemonLaunch | undefined, daemonArgs: readonly string[]): { command: string; args: string[] } | undefined {
+    if (!launch || launch.args.length < daemonArgs.length) {
+        return undefined;
+    }
+    const head = launch.args.length - daemonArgs.length;
+    if (!daemonArgs.every((a, i) => launch.args[head + i] === a)) {
+        return undefined;
+    }
+    return { command: launch.command, args: [...launch.args.slice(0, head), 'platform', 'serve'] };
+}

@@ -22,7 +22,7 @@ import {
 import type { ServerInfo } from '../common/identity';
 import { userErrorCode } from '../common/errors';
 import { hoverLinks, isTokenCard } from '../common/hoverLinks';
-import { DiscoveryError, discoverDaemon, type DaemonLaunch } from '../common/interpreter';
+import { DiscoveryError, discoverDaemon, type DaemonLaunch, platformServeCommand } from '../common/interpreter';
 import type { DaemonState } from '../common/presentation';
 import {
     type ClusterState,
@@ -286,14 +286,7 @@ export class Daemon implements vscode.Disposable {
 
     /** `microstax platform serve` with the same Python (or command) that runs the daemon. */
     platformServeCommand(): { command: string; args: string[] } | undefined {
-        const launch = this._launch;
-        if (!launch) {
-            return undefined;
-        }
-        const tail = this.info.daemonArgs;
-        const args = launch.args.slice(0, launch.args.length - tail.length);
-        const matches = tail.every((a, i) => launch.args[launch.args.length - tail.length + i] === a);
-        return matches ? { command: launch.command, args: [...args, 'platform', 'serve'] } : undefined;
+        return platformServeCommand(this._launch, this.info.daemonArgs);
     }
 
     async stop(): Promise<void> {
