@@ -189,3 +189,15 @@ def test_a_missing_upstream_ca_file_is_named(sa_world: SAWorld, tmp_path: Path) 
         set_ca(str(sa_world.kube.ca_file))
     assert code != 0
     assert "temporarily_unavailable" in err and "CA file of upstream 'k8s'" in err, err
+
+
+def test_identity_verify_checks_a_service_account_token_from_discovery(sa_world: SAWorld) -> None:
+    """``identity verify --issuer`` finds the apiserver's keys through its discovery document
+    (the JWKS is served as application/jwk-set+json only) and names the service account."""
+    kube = sa_world.kube
+    token = sa_world.create_token("orders")
+    ran = sa_world.user.run("identity", "verify", "-", "--issuer", kube.sa_issuer, "--audience", "microstax",
+                            "--typ", "any", "--json", stdin=token, env={"SSL_CERT_FILE": str(kube.ca_file)})
+    assert ran.code == 0, ran.err + ran.out
+    text = ran.out
+    assert '"identityKind": "kubernetes"' in text and '"serviceAccount": "orders"' in text, text

@@ -65,6 +65,8 @@ class CachePolicy:
     retry_interval: float = 10.0
 
 
+#: kube-apiserver's /openid/v1/jwks answers 406 unless application/jwk-set+json is acceptable
+JWKS_HEADERS = {"Accept": "application/jwk-set+json, application/json"}
 #: Discovery documents change rarely and carry no useful caching headers on most IdPs.
 METADATA_POLICY = CachePolicy(default_max_age=3600.0)
 
@@ -228,7 +230,7 @@ class JWKSCache(_JWKSBase):
                 return snap
             self._begin()
             try:
-                response = request_json(self.client, "GET", self.url)
+                response = request_json(self.client, "GET", self.url, headers=JWKS_HEADERS)
             except OAuthError as exc:
                 return self._done(None, exc)
             return self._done(response, None)
@@ -252,7 +254,7 @@ class AsyncJWKSCache(_JWKSBase):
                 return snap
             self._begin()
             try:
-                response = await arequest_json(self.client, "GET", self.url)
+                response = await arequest_json(self.client, "GET", self.url, headers=JWKS_HEADERS)
             except OAuthError as exc:
                 return self._done(None, exc)
             return self._done(response, None)
