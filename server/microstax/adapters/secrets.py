@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from ..jose import loads_json, write_private_file
+from ..jose import loads_json, read_limited, write_private_file
 
 SERVICE = "microstax"
 INSECURE_ENV = "MICROSTAX_INSECURE_FILE_KEYRING"
@@ -225,7 +225,7 @@ class InsecureFileSecretStore:
                 hint=f"run 'chmod 600 {self.path}'",
             )
         try:
-            doc = loads_json(self.path.read_bytes(), "secret file")
+            doc = loads_json(read_limited(self.path), "secret file")
             if not isinstance(doc, dict) or not isinstance(doc.get("secrets", {}), dict):
                 raise ValueError("not a secret file")
         except (OSError, ValueError) as exc:
@@ -479,9 +479,11 @@ def read_secret_reference(ref: str, store: SecretStore | None) -> str | None:
     if scheme == "file":
         path = Path(os.path.expanduser(rest))
         try:
-            text = path.read_text("utf-8")
+            text = read_limited(path, max_bytes=64 * 1024).decode("utf-8")
         except FileNotFoundError:
             return None
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"the secret file {path} is not UTF-8 text") from exc
         except OSError as exc:
             raise ValueError(f"cannot read the secret file {path}: {exc.strerror}") from exc
         value = text.strip()

@@ -14,7 +14,16 @@ from typing import Any
 
 import click
 
-from ..jose import ACCESS_TOKEN_TYP, KeyStore, MalformedJSON, describe, loads_json, sign
+from ..jose import (
+    ACCESS_TOKEN_TYP,
+    MAX_FILE_BYTES,
+    KeyStore,
+    MalformedJSON,
+    describe,
+    loads_json,
+    read_limited,
+    sign,
+)
 from . import exit_codes
 from .errors import CLIError
 from .output import echo, emit_json, json_option, warn
@@ -37,7 +46,8 @@ def _claim_option(text: str) -> tuple[str, Any]:
 
 def _claims_file(path: str) -> dict[str, Any]:
     try:
-        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        raw = (sys.stdin.buffer.read(MAX_FILE_BYTES + 1) if path == "-"
+               else read_limited(Path(path)))
     except OSError as exc:
         raise CLIError(f"cannot read {path}: {exc.strerror or exc}", exit_code=exit_codes.USAGE,
                        code="io") from exc

@@ -48,7 +48,8 @@ def kube_authn(cluster: str, data_dir: Path | None, config_path: Path | None, is
         ca_pem = None
         if ca_file is not None:
             try:
-                ca_pem = ca_file.read_text(encoding="ascii")[:1 << 20]
+                from ..jose import read_limited
+                ca_pem = read_limited(ca_file, max_bytes=1 << 20).decode("ascii")
             except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"{ca_file}: cannot read the CA certificate "
                                   f"({getattr(exc, 'strerror', None) or 'not PEM text'})") from None

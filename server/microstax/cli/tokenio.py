@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ..jose import MAX_TOKEN_BYTES
+from ..jose import MAX_TOKEN_BYTES, read_limited
 from . import exit_codes
 from .errors import CLIError
 
@@ -41,8 +41,7 @@ def read_token(token: str | None, token_file: Path | None) -> str:
                        exit_code=exit_codes.USAGE, code="usage")
     if token_file is not None and str(token_file) != "-":
         try:
-            with token_file.open("rb") as handle:
-                raw = handle.read(_READ_LIMIT)
+            raw = read_limited(token_file, max_bytes=_READ_LIMIT)  # no FIFO, no /dev/zero
         except OSError as exc:
             raise CLIError(f"cannot read the token file {token_file}: {exc.strerror or exc}",
                            exit_code=exit_codes.USAGE, code="io") from exc

@@ -79,7 +79,8 @@ def kube_webhook_config(config_path: Path, server_url: str | None, ca_file: Path
     url = server_url or f"https://{kube.host}:{kube.port}{kube.path}"
     pem_path = ca_file or kube.cert_file
     try:
-        pem = pem_path.read_text(encoding="ascii")
+        from ..jose import read_limited
+        pem = read_limited(pem_path, max_bytes=1 << 20).decode("ascii")
     except (OSError, UnicodeDecodeError) as exc:
         raise CLIError(f"cannot read the CA file {pem_path}", exit_code=exit_codes.USAGE,
                        code="io") from exc

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..adapters.secrets import SealedRecordUnreadable, SecretStore
-from ..jose import ParsedToken, loads_json, write_private_file
+from ..jose import ParsedToken, loads_json, read_limited, write_private_file
 from .models import Failure
 
 log = logging.getLogger("microstax.identity")
@@ -106,7 +106,7 @@ class TokenVault:
 
     def read_meta(self, environment: str) -> tuple[dict[str, dict[str, Any]], dict[str, Failure]]:
         try:
-            doc = loads_json(self.meta_path(environment).read_bytes(), "token metadata")
+            doc = loads_json(read_limited(self.meta_path(environment)), "token metadata")
         except (OSError, ValueError):
             return {}, {}
         if not isinstance(doc, dict) or not isinstance(doc.get("entries") or {}, dict) \

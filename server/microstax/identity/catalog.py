@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import httpx
 
-from ..jose import loads_json, write_private_file
+from ..jose import loads_json, read_limited, write_private_file
 from ..oauth.exceptions import DiscoveryError, ProtocolError
 from ..oauth.http import arequest_json, safe_url
 from .config import ClusterEntry, EnvironmentConfig
@@ -174,7 +174,7 @@ class CatalogClient:
         hit = self._memory.get(key)
         if hit is None:
             try:
-                doc = loads_json(self._file(key).read_bytes(), "cached catalog")
+                doc = loads_json(read_limited(self._file(key)), "cached catalog")
                 hit = replace(parse_catalog(doc["catalog"], key), fetched_at=float(doc.get("fetchedAt", 0)))
             except (OSError, ValueError, KeyError, TypeError, ProtocolError):
                 return None

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..jose import loads_toml
+from ..jose import loads_toml, read_limited
 from .exceptions import ConfigError, UnknownEnvironment
 from .paths import config_path
 
@@ -487,7 +487,7 @@ def load(explicit: str | os.PathLike[str] | None = None) -> Config:
     """
     path, how = config_path(explicit)
     try:
-        raw = path.read_bytes()
+        raw = read_limited(path)
     except FileNotFoundError:
         if how != "default":
             raise ConfigError(f"the config file {path} ({how}) does not exist",

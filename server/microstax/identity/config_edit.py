@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
-from ..jose import loads_toml, write_private_file
+from ..jose import loads_toml, read_limited, write_private_file
 from . import config as config_mod
 from .exceptions import ConfigError
 
@@ -90,7 +90,7 @@ def add_platform(path: str | Path | None, name: str, platform: str, *, make_defa
     """Add the environment to the config file at ``path`` (None: the CLI's default file)."""
     target, _ = config_mod.config_path(path)
     try:
-        raw = target.read_bytes()[: _MAX_FILE + 1]
+        raw = read_limited(target, max_bytes=_MAX_FILE)
     except FileNotFoundError:
         raw = b""
     except OSError as exc:

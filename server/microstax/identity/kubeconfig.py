@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..jose import read_limited
 from .exceptions import ConfigError, UnknownCluster
 
 if TYPE_CHECKING:
@@ -158,8 +159,7 @@ def read_kubeconfig(path: Path) -> dict[str, Any] | None:
     import yaml
 
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_KUBECONFIG_BYTES + 1)
+        raw = read_limited(path, max_bytes=MAX_KUBECONFIG_BYTES)
     except FileNotFoundError:
         return None
     except OSError as exc:

@@ -37,7 +37,16 @@ import httpx
 
 from ..adapters import secrets as secrets_adapter
 from ..adapters.secrets import SealedStore, SecretStore, SecretStoreUnavailable
-from ..jose import PQ_HEADER, MalformedToken, ParsedToken, Verdict, describe, numeric_date, parse
+from ..jose import (
+    PQ_HEADER,
+    MalformedToken,
+    ParsedToken,
+    Verdict,
+    describe,
+    numeric_date,
+    parse,
+    read_limited_text,
+)
 from ..oauth import device as device_flow
 from ..oauth import revocation
 from ..oauth.client_credentials import client_credentials
@@ -845,7 +854,7 @@ class IdentityService:
 
     async def _read_subject_file(self, path: str) -> str:
         def read() -> str:
-            return Path(path).expanduser().read_text("utf-8").strip()
+            return read_limited_text(Path(path).expanduser(), max_bytes=64 * 1024).strip()
 
         try:
             return await asyncio.to_thread(read)

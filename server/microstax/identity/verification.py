@@ -60,6 +60,7 @@ from ..jose import (
     loads_json,
     numeric_date,
     parse,
+    read_limited,
 )
 from ..jose.describe import is_jwt_svid
 from ..oauth.hybrid import hybrid_required as _issuer_signs_hybrid
@@ -335,7 +336,7 @@ def load_jwks_file(path: str | Path) -> KeySet:
     """A JWKS file as a ``KeySet``; raises ``PolicyError`` (code ``io`` or ``jwks``)."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_limited(path)
     except OSError as exc:
         raise PolicyError(f"cannot read the JWKS file {path}: {exc.strerror or exc}", code="io") from exc
     try:

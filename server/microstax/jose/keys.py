@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 
 from .compact import b64url_decode, b64url_encode, loads_json
 from .exceptions import JoseError, KeyStoreError
+from .files import read_limited
 
 CLASSICAL_ALG = "ES256"
 PQ_ALG = "ML-DSA-65"
@@ -468,7 +469,7 @@ class KeyStore:
     def load(self) -> KeyStore:
         try:
             stat = self.path.stat()
-            raw = self.path.read_bytes()
+            raw = read_limited(self.path)
         except FileNotFoundError as exc:
             raise KeyStoreError(f"no key file at {self.path}; create one with 'microstax keys generate'") from exc
         except OSError as exc:

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import httpx
 
 from .. import __version__
-from ..jose import MalformedJSON, loads_json
+from ..jose import MalformedJSON, UnreadableFile, loads_json, read_limited
 from .exceptions import (
     HTTPStatusError,
     OAuthErrorResponse,
@@ -72,9 +72,12 @@ def _trust_context(ca_files: tuple[str, ...]) -> ssl.SSLContext:
     ctx = httpx.create_ssl_context()  # the system's trust (certifi, or SSL_CERT_FILE)
     for path in ca_files:
         try:
-            ctx.load_verify_locations(cafile=path)
+            # read bounded (a FIFO or /dev/zero named as a CA file must not hang us)
+            ctx.load_verify_locations(cadata=read_limited(path, max_bytes=4 * 1024 * 1024).decode("ascii"))
         except FileNotFoundError:
             raise TrustError(f"the CA file {path} does not exist", path) from None
+        except UnreadableFile as exc:
+            raise TrustError(f"the CA file {path} {exc.strerror}", path) from None
         except (ssl.SSLError, OSError, ValueError) as exc:
             raise TrustError(f"the CA file {path} holds no usable PEM certificate "
                              f"({getattr(exc, 'reason', None) or type(exc).__name__})", path) from None

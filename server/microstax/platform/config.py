@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from microstax.jose import KeySet, KeyStoreError, loads_toml
+from microstax.jose import KeySet, KeyStoreError, loads_toml, read_limited, read_limited_text
 
 from .errors import ConfigError
 from .secrets import is_valid_hash
@@ -209,7 +209,7 @@ def state_dsn(state: StateSettings, data_dir: Path,
     path = Path(state.dsn_file)
     path = path if path.is_absolute() else data_dir / path
     try:
-        dsn = path.read_text(encoding="utf-8").strip()
+        dsn = read_limited_text(path, max_bytes=64 * 1024).strip()
     except OSError as exc:
         raise ConfigError(f"{state.file}: state.dsn_file: cannot read {path}: "
                           f"{exc.strerror or exc}") from None
@@ -612,7 +612,7 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
 
 def load_config(path: Path) -> Config:
     try:
-        raw = path.read_bytes()
+        raw = read_limited(path)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such file; run 'microstax platform init'") from exc
     except OSError as exc:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from microstax.jose import HybridSigner, KeySet, KeyStore, sign, write_private_file
+from microstax.jose import HybridSigner, KeySet, KeyStore, read_limited, sign, write_private_file
 
 from .audit import AuditLog
 from .config import CENTRAL, Cluster, Config, dev_config_text, load_config, state_dsn
@@ -236,7 +236,7 @@ class Platform:
         secret_file = settings.data_dir / PLATFORM_SECRET_FILE
         if not secret_file.exists():
             write_private_file(secret_file, secrets.token_bytes(32).hex().encode())
-        self.form_secret = bytes.fromhex(secret_file.read_text().strip())
+        self.form_secret = bytes.fromhex(read_limited(secret_file, max_bytes=4096).decode().strip())
         retain = self._config.key_retain_seconds
         self.central = Issuer(self.base, "", settings.data_dir, cluster=None, retain_seconds=retain)
         self._cluster_issuers: dict[str, Issuer] = {}

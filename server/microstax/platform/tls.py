@@ -21,7 +21,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from microstax.jose import write_private_file
+from microstax.jose import read_limited, write_private_file
 
 from .errors import ConfigError
 
@@ -65,8 +65,8 @@ def ensure_dev_tls(data_dir: Path) -> list[str]:
 
     made: list[str] = []
     if (d / CA_CERT).exists() and (d / CA_KEY).exists():
-        ca_key = serialization.load_pem_private_key((d / CA_KEY).read_bytes(), None)
-        ca_cert = x509.load_pem_x509_certificate((d / CA_CERT).read_bytes())
+        ca_key = serialization.load_pem_private_key(read_limited(d / CA_KEY), None)
+        ca_cert = x509.load_pem_x509_certificate(read_limited(d / CA_CERT))
         if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
             raise ConfigError(f"{d / CA_KEY}: not an EC private key; delete {d} to start over")
     else:
@@ -147,8 +147,7 @@ def read_ca_pem(data_dir: Path, name: str) -> str | None:
         cached = _CA_CACHE.get(path)
         if cached is not None and cached[0] == mtime:
             return cached[1]
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_CA_BYTES + 1)
+        raw = read_limited(path, max_bytes=MAX_CA_BYTES)
     except OSError as exc:
         logging.getLogger("microstax.platform").error("cannot read the CA file %s: %s", path,
                                                       exc.strerror or type(exc).__name__)

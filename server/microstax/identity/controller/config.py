@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ...jose import loads_toml
+from ...jose import loads_toml, read_limited
 from ..exceptions import ConfigError
 
 DEFAULT_LISTEN = "127.0.0.1:8412"
@@ -446,7 +446,7 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "controller.toml",
 def load_config(path: Path) -> ControllerConfig:
     """Read and validate the controller config file. Raises ``ConfigError``."""
     try:
-        raw = path.read_bytes()
+        raw = read_limited(path)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such file", file=str(path),
                           hint="pass the config with --config FILE (see docs/controller.md)") from exc

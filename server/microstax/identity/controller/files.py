@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...jose import write_private_file
+from ...jose import read_limited, write_private_file
 
 FAULT_ENV = "MICROSTAX_CONTROLLER_FAULT"
 FAULT_EXIT_CODE = 86
@@ -102,8 +102,7 @@ def clean_stale_temps(path: Path) -> int:
 def read_token_file(path: Path) -> str | None:
     """The text of an existing token file, or None when there is none (or it is unreadable)."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_CREDENTIAL_BYTES + 1)
+        data = read_limited(path, max_bytes=MAX_CREDENTIAL_BYTES)  # no FIFO, no device
     except OSError:
         return None
     if len(data) > MAX_CREDENTIAL_BYTES:
@@ -136,8 +135,7 @@ def signature(path: Path) -> FileSignature | None:
 def read_credential(path: Path, what: str) -> str:
     """Read a subject token or a secret: stripped text, bounded. Raises ``CredentialFileError``."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_CREDENTIAL_BYTES + 1)
+        data = read_limited(path, max_bytes=MAX_CREDENTIAL_BYTES)  # no FIFO, no device
     except FileNotFoundError:
         raise CredentialFileError(f"the {what} file {path} does not exist") from None
     except OSError as exc:

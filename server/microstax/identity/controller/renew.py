@@ -19,6 +19,7 @@ import os
 import signal
 from pathlib import Path
 
+from ...jose import read_limited
 from .config import RenewSpec
 from .state import TokenMeta
 
@@ -35,7 +36,7 @@ class RenewOutcome:
 def read_pid(pid_file: Path) -> int | None:
     """The PID in ``pid_file``, or None when there is no file. Raises ``ValueError`` on junk."""
     try:
-        text = pid_file.read_text(encoding="ascii", errors="replace").strip()
+        text = read_limited(pid_file, max_bytes=64).decode("ascii", "replace").strip()
     except FileNotFoundError:
         return None
     if not text.isdigit() or int(text) <= 1:
