@@ -12,6 +12,7 @@ import { currentSettings, Daemon } from './vscode/daemon';
 import { TokenDocuments } from './vscode/documents';
 import { createLogChannel } from './vscode/log';
 import { IdentityStatusBar } from './vscode/statusBar';
+import { openSetting } from './vscode/settingsUi';
 import { IdentityTree } from './vscode/tree';
 
 const SETTINGS_DEBOUNCE_MS = 750;
@@ -89,7 +90,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
             for (const p of problems) {
                 void vscode.window
                     .showWarningMessage(`MicroStax: the setting ${info.section}.${p.key} ${p.message}; using the default.`, 'Open Settings')
-                    .then((c) => (c ? vscode.commands.executeCommand('workbench.action.openSettings', `${info.section}.${p.key}`) : undefined));
+                    .then((c) => (c ? openSetting(info.section, `${info.section}.${p.key}`) : undefined));
             }
             debouncer.push(classifyChange(info.section, (key) => e.affectsConfiguration(key)));
         }),

@@ -37,6 +37,7 @@ import { readSettings, type Settings, toInitializationOptions } from '../common/
 import { stderrLevel } from '../common/stderr';
 import type { RedactingLogChannel } from './log';
 import { probes } from './python';
+import { openSetting } from './settingsUi';
 
 /** Crashes allowed in CRASH_WINDOW_MS before the daemon is left stopped. */
 const MAX_CRASHES = 4;
@@ -263,7 +264,7 @@ export class Daemon implements vscode.Disposable {
     private async showSettingError(message: string, setting: string): Promise<void> {
         const choice = await vscode.window.showErrorMessage(message, 'Open Settings', 'Show Logs');
         if (choice === 'Open Settings') {
-            await vscode.commands.executeCommand('workbench.action.openSettings', setting);
+            await openSetting(this.info.section, setting);
         } else if (choice === 'Show Logs') {
             this.log.show();
         }

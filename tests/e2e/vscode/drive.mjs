@@ -217,6 +217,26 @@ async function configurePlatform(page, url, name) {
     return (await done.innerText()).trim();
 }
 
+/** microstax.python names no usable Python: the error says so, with Open Settings; the daemon is stopped. */
+async function badPython(page) {
+    step('bad python: notification');
+    const note = await toast(page, 'cannot start the daemon');
+    result.notifications.badPython = (await note.innerText()).trim();
+    await note.locator('.monaco-button', { hasText: 'Open Settings' }).first().waitFor({ state: 'visible', timeout: STEP_MS });
+    result.statusTexts.badPython = await waitForStatus(page, /daemon stopped/, 'daemon stopped');
+    result.statusColours = { badPython: await page.locator(STATUS_ITEM).evaluate((el) => getComputedStyle(el).backgroundColor) };
+    await openView(page);
+    const welcome = page.locator('.part.sidebar .welcome-view-content', { hasText: 'daemon is not running' }).first();
+    await welcome.waitFor({ state: 'visible', timeout: STEP_MS });
+    result.welcome = (await welcome.innerText()).trim();
+    await shot(page, 'bad-python');
+    step('bad python: Open Settings');
+    await note.locator('.monaco-button', { hasText: 'Open Settings' }).first().click();
+    const setting = page.locator('.settings-editor .setting-item-contents', { hasText: 'Python interpreter that has the' }).first();
+    await setting.waitFor({ state: 'visible', timeout: STEP_MS });
+    result.settingShown = (await setting.innerText()).trim();
+}
+
 async function states(page) {
     const DOWN_URL = env('MSX_DOWN_URL');
     const PLATFORM_URL = env('MSX_PLATFORM_URL');
@@ -333,6 +353,12 @@ async function main() {
         await page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ state: 'visible', timeout: STEP_MS });
         if (SCENARIO === 'private-environment') {
             await privateEnvironment(page);
+            step('done');
+            result.ok = true;
+            return;
+        }
+        if (SCENARIO === 'bad-python') {
+            await badPython(page);
             step('done');
             result.ok = true;
             return;

@@ -344,6 +344,33 @@ def test_federate_from_the_palette(tmp_path: Path, vscode_toolchain: Toolchain, 
             shutil.copy(ARTIFACTS / f"{shot}.png", DOCS_MEDIA / f"{shot}.png")
 
 
+# ---- a bad python setting ------------------------------------------------------------------
+
+
+@pytest.mark.timeout(600)
+def test_a_bad_python_setting_says_so(tmp_path: Path, vscode_toolchain: Toolchain, desktop_session: Any,
+                                      platform: PlatformServer, workspace: Path) -> None:
+    """``microstax.python`` names a file that is no Python: the error names the setting and
+    offers Open Settings (which opens it); the status bar says the daemon stopped, in the error
+    colour; the view says the daemon is not running."""
+    root = tmp_path / "vscode"
+    missing = tmp_path / "no-such-python"
+    artifacts = ARTIFACTS / "bad-python"
+    with running_code_server(root, vscode_toolchain, platform, workspace, python=missing,
+                             env=code_server_env(vscode_toolchain, root), artifacts=artifacts) as server:
+        result = drive(vscode_toolchain, server, tmp_path, scenario="bad-python", artifacts=artifacts)
+    note = result["notifications"]["badPython"]
+    assert "microstax.python" in note and str(missing) in note and "Open Settings" in note, note
+    assert result["statusTexts"]["badPython"] == "MicroStax: daemon stopped", result["statusTexts"]
+    assert result["statusColours"]["badPython"] not in ("rgba(0, 0, 0, 0)", "transparent"), result["statusColours"]
+    assert "Restart Daemon" in result["welcome"] and "Show Logs" in result["welcome"], result["welcome"]
+    assert "Python interpreter that has the" in result["settingShown"], result["settingShown"]
+    assert (artifacts / "bad-python.png").stat().st_size > 1000
+    if os.environ.get("MICROSTAX_VSCODE_UPDATE_README") == "1":
+        DOCS_MEDIA.mkdir(exist_ok=True)
+        shutil.copy(artifacts / "bad-python.png", DOCS_MEDIA / "bad-python.png")
+
+
 # ---- every other state, from a first run ---------------------------------------------------
 
 STATES_ARTIFACTS = ARTIFACTS / "states"
