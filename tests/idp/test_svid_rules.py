@@ -92,3 +92,38 @@ def test_workload_api_subject_errors(subject: str, says: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(tomllib.loads(_controller(subject)))
     assert says in str(info.value), str(info.value)
+
+
+def test_a_policy_can_refuse_jwt_svids_where_access_tokens_are_asked_for() -> None:
+    result = evaluate(token(), MATERIAL, issuer=ISSUER, audiences=("microstax",), accept_jwt_svid=False)
+    assert not result.valid and result.reason == "typ_mismatch", result.reason
+
+
+async def test_a_receiver_takes_jwt_svids_only_from_issuers_that_opt_in(tmp_path: Any) -> None:
+    """The verifier service's policy refuses SVIDs unless the issuer's table says jwt_svid."""
+    from microstax.identity.verification import TrustedIssuer, VerificationPolicy, Verifier
+    from microstax.receivers.config import load_config
+
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [JWK]}))
+
+    def receiver(extra: str) -> VerificationPolicy:
+        path = tmp_path / "verifier.toml"
+        path.write_text(f'[[issuers]]\nissuer = "{ISSUER}"\njwks = ["{jwks}"]\nhybrid = "classical-only"\n'
+                        f'{extra}\n[[routes]]\nprefix = "/"\naudience = "microstax"\n')
+        return load_config(path).verification_policy()
+
+    for extra, valid in (("", False), ("jwt_svid = true", True), ("jwt_svid = false", False)):
+        verifier = Verifier(receiver(extra))
+        try:
+            result = await verifier.verify(token(), audiences=("microstax",))
+        finally:
+            await verifier.aclose()
+        assert result.valid is valid, (extra, result.reason, result.message)
+    # the CLI's and the editor's policy takes them by default
+    verifier = Verifier(VerificationPolicy(issuers=(TrustedIssuer(ISSUER, jwks=(str(jwks),),
+                                                                  hybrid="classical-only"),)))
+    try:
+        assert (await verifier.verify(token(), audiences=("microstax",))).valid
+    finally:
+        await verifier.aclose()

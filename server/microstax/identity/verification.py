@@ -166,6 +166,9 @@ class TrustedIssuer:
     #: plain http on non-loopback hosts (loopback is always allowed)
     allow_http: bool = False
     hybrid: HybridMode = "auto"
+    #: accept this issuer's JWT-SVIDs (typ JWT/JOSE/absent, SPIFFE ID sub, aud required) where
+    #: ``at+jwt`` is asked for; None: the policy's ``accept_jwt_svid``
+    jwt_svid: bool | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.issuer, str) or not self.issuer:
@@ -186,8 +189,9 @@ class TrustedIssuer:
                 raise PolicyError(f"trusted issuer: {name!r} must be a string")
         if "jwks" in kwargs:
             kwargs["jwks"] = _str_tuple(kwargs["jwks"], "trusted issuer 'jwks'")
-        if "allow_http" in kwargs and not isinstance(kwargs["allow_http"], bool):
-            raise PolicyError("trusted issuer: 'allow_http' must be true or false")
+        for flag in ("allow_http", "jwt_svid"):
+            if flag in kwargs and not isinstance(kwargs[flag], bool):
+                raise PolicyError(f"trusted issuer: {flag!r} must be true or false")
         if "issuer" not in kwargs:
             raise PolicyError("a trusted issuer needs its exact 'issuer' URL")
         return cls(**kwargs)
@@ -222,6 +226,10 @@ class VerificationPolicy:
     token_cache_size: int = 4096
     #: network timeout per fetch, seconds
     timeout: float = 10.0
+    #: accept JWT-SVIDs where ``at+jwt`` is asked for, from every trusted issuer whose own
+    #: ``jwt_svid`` is not set (the CLI and the editor show tokens for what they are; a
+    #: receiver's config turns this off and opts issuers in one by one)
+    accept_jwt_svid: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.audiences, str):
@@ -461,12 +469,13 @@ class Verification:
 def evaluate(token: str | ParsedToken, material: KeyMaterial, *, issuer: str | None,
              audiences: Sequence[str] = (), typ: tuple[str, ...] | None = (ACCESS_TOKEN_TYP,),
              leeway: float = 30.0, required_claims: tuple[str, ...] = ("exp",),
-             now: float | None = None) -> Verification:
+             now: float | None = None, accept_jwt_svid: bool = True) -> Verification:
     """Check ``token`` against ``material`` (pure: no I/O). ``issuer``: the exact ``iss``
-    required (None: not checked); ``audiences``: ``aud`` must contain one of them."""
+    required (None: not checked); ``audiences``: ``aud`` must contain one of them;
+    ``accept_jwt_svid``: a JWT-SVID passes where ``at+jwt`` is asked for."""
     if isinstance(audiences, str):
         audiences = (audiences,)
-    if typ is not None and ACCESS_TOKEN_TYP in typ:
+    if accept_jwt_svid and typ is not None and ACCESS_TOKEN_TYP in typ:
         # A JWT-SVID (SPIFFE JWT-SVID spec) is what it is: typ JWT/JOSE/absent, a SPIFFE ID as
         # sub, and an audience it must carry (a validator checks it names itself; §3).
         svid = token if isinstance(token, ParsedToken) else _try_parse(token)
@@ -683,14 +692,15 @@ class _Base:
                      ((audiences,) if isinstance(audiences, str) else audiences))
         typ_value = self.policy.typ if typ is UNSET else cast("tuple[str, ...] | None", typ)
         now = self.clock() if now is None else now
+        svid = self.policy.accept_jwt_svid if settings.jwt_svid is None else settings.jwt_svid
         key = VerdictCache.key(parsed.text, settings.issuer, auds, typ_value, self.policy.leeway,
-                               self.policy.required_claims, material.hybrid_required)
+                               self.policy.required_claims, material.hybrid_required, svid)
         hit = self.cache.get(key, material.keys, now)
         if hit is not None:
             return hit
         result = evaluate(parsed, material, issuer=settings.issuer, audiences=auds, typ=typ_value,
                           leeway=self.policy.leeway, required_claims=self.policy.required_claims,
-                          now=now)
+                          now=now, accept_jwt_svid=svid)
         self.cache.put(key, material.keys, result, now, self.policy.leeway)
         return result
 

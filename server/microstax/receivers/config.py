@@ -16,6 +16,8 @@
                                   # "classical-only" (IdPs that sign ES256 alone) or "auto"
                                   # (PQ required when the issuer's metadata says it signs hybrid)
                                   # only when the config says so explicitly
+    # jwt_svid = true             # also accept this issuer's JWT-SVIDs (a SPIRE discovery
+                                  # provider's); off by default: at+jwt access tokens only
     # discovery_url, jwks, allow_http: see identity.verification.TrustedIssuer
 
     [[routes]]                    # first prefix match wins; no match -> 403
@@ -134,8 +136,9 @@ class VerifierConfig:
 
     def verification_policy(self) -> VerificationPolicy:
         """The one verify policy's settings for these issuers (audiences come per route)."""
+        # A receiver takes JWT-SVIDs only from issuers whose table says jwt_svid = true.
         return VerificationPolicy(issuers=self.issuers, leeway=self.leeway, typ=self.typ,
-                                  token_cache_size=self.cache_entries)
+                                  token_cache_size=self.cache_entries, accept_jwt_svid=False)
 
     def route(self, path: str) -> RouteRule | None:
         path = normalise_path(path)
