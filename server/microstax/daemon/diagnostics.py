@@ -13,6 +13,7 @@ a digest of the token, never by its text).
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ..jose import JoseError, find_tokens, humanize_seconds, numeric_date, parse
+
+log = logging.getLogger(__name__)
 
 LONG_LIVED_SECONDS = 24 * 3600
 INFORMATION, WARNING = "information", "warning"
@@ -122,7 +125,12 @@ def iter_token_findings(text: str, now: float, cache: TokenTimes) -> Iterator[Fi
     items: None (not a token), a finding, or a ``live`` pseudo-finding (no diagnostic) that
     only carries the moment the token expires, for ``next_change``."""
     for start, end in find_tokens(text):
-        times = cache.get(text[start:end])
+        try:
+            times = cache.get(text[start:end])
+        except Exception:  # one odd token never suppresses the findings of the others
+            log.exception("reading the times of a token failed")
+            yield None
+            continue
         if isinstance(times, Malformed):
             yield Finding("malformed", start, end, WARNING,
                           f"This looks like a JWT but is malformed: {times.message}. It cannot be decoded "

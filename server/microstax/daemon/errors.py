@@ -17,6 +17,7 @@ from ..jose import JoseError
 log = logging.getLogger(__name__)
 
 USER_ERROR_CODE = -32001
+INVALID_PARAMS_CODE = -32602  # JSON-RPC: a command argument of the wrong shape (BAD_REQUEST)
 INTERNAL_ERROR_CODE = -32603
 
 #: the default ``action`` per code, for errors that do not bring their own
@@ -79,7 +80,8 @@ def to_jsonrpc(exc: BaseException, *, command: str) -> JsonRpcException:
     data = user_error_data(exc)
     if data is not None:
         log.info("%s: %s (%s)", command, data.get("message"), data.get("code"))
-        error = JsonRpcException(message=str(data.get("message") or data["code"]), code=USER_ERROR_CODE,
+        code = INVALID_PARAMS_CODE if data.get("code") == "BAD_REQUEST" else USER_ERROR_CODE
+        error = JsonRpcException(message=str(data.get("message") or data["code"]), code=code,
                                  data=data)
     else:
         log.error("%s failed unexpectedly", command, exc_info=exc)

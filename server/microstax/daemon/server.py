@@ -8,7 +8,10 @@
     notifications microstax/*             session.py (identity events, expiry timers)
 
 Handlers never let an exception out unexplained: user errors become JSON-RPC ``-32001`` with
-``data.code``; anything else is logged with context and answered with ``-32603``.
+``data.code`` (a command argument of the wrong shape: ``-32602``, ``BAD_REQUEST``); anything
+else is logged with context and answered with ``-32603``. Every request gets an answer: one
+whose params do not deserialize is answered ``-32602``, a message that is not JSON ``-32700``
+(pygls would only show a message and leave the client waiting).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcParseError
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.workspace import TextDocument
@@ -65,6 +69,30 @@ class MicrostaxProtocol(LanguageServerProtocol):
         if task is not None and not task.done():
             task.cancel()
 
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        """pygls' deserialisation, except that a request whose params do not fit its method is
+        answered ``-32602`` here (pygls raises, shows a message, and never answers it)."""
+        try:
+            return super().structure_message(data)
+        except JsonRpcException:
+            method, msg_id = data.get("method"), data.get("id")
+            if not isinstance(method, str) or isinstance(msg_id, bool) \
+                    or not isinstance(msg_id, int | str):
+                raise  # a notification or a response: nobody waits for an answer
+            log.warning("%s (request %s): invalid params", method[:80], str(msg_id)[:40])
+            self._send_response(msg_id, None, JsonRpcInvalidParams(
+                f"invalid params for {method[:80]}").to_response_error())
+            return _ANSWERED
+
+    def handle_message(self, message: Any) -> None:
+        if message is _ANSWERED:
+            return
+        super().handle_message(message)
+
+
+#: What ``structure_message`` returns for a request it already answered with an error.
+_ANSWERED = object()
+
 
 class MicrostaxServer(LanguageServer):
     """pygls' server plus the daemon's state: settings, key cache, documents, the session."""
@@ -87,6 +115,16 @@ class MicrostaxServer(LanguageServer):
         self._diag_timers: dict[str, asyncio.TimerHandle] = {}
         self._warm_tasks: dict[str, asyncio.Task[None]] = {}
         self.keys.listeners.append(lambda issuer: self.warm_all())
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """A message that is not JSON (or nests too deep for the parser) is answered with a
+        JSON-RPC parse error (id null, as the spec says), and logged; the rest as pygls does."""
+        if source is JsonRpcException and isinstance(error, ValueError | RecursionError):
+            log.warning("a message from the client is not valid JSON-RPC: %s", type(error).__name__)
+            error_json = {"code": JsonRpcParseError.CODE, "message": "parse error: the message is not valid JSON"}
+            self.protocol._send_data({"jsonrpc": "2.0", "id": None, "error": error_json})
+            return
+        super().report_server_error(error, source)
 
     # -- state helpers ------------------------------------------------------------------
     def is_trusted(self, issuer: str) -> bool:
@@ -214,9 +252,11 @@ class MicrostaxServer(LanguageServer):
                 return
             try:
                 parsed = parse(text[start:end])
+                self.verifier.verdict(parsed)
             except JoseError:
                 continue
-            self.verifier.verdict(parsed)
+            except Exception:  # one odd token must not stop the others being verified
+                log.exception("verifying a token of %s ahead of hovers failed", uri)
 
     def forget_document(self, uri: str) -> None:
         warm = self._warm_tasks.pop(uri, None)
