@@ -100,7 +100,9 @@ def test_sign_in_federate_status_sign_out(client: Client, platform: PlatformServ
     r = client.run("identity", "federate", "--service", "payments", "--target", EU)
     assert r.returncode == 0, r.stderr
     token = r.stdout.strip()
-    keys = KeySet.from_jwks(httpx.get(platform.jwks_uri).json())
+    # the classical set at jwks_uri and the ML-DSA set at microstax_pq_jwks_uri
+    keys = KeySet.from_jwks(httpx.get(platform.jwks_uri).json()).union(
+        KeySet.from_jwks(httpx.get(f"{platform.issuer}/pq-jwks.json").json()))
     claims = verify(token, keys, Policy(issuer=platform.issuer, audience=EU, require_pq=True)).claims
     assert claims["sub"].endswith("/svc/payments") and claims["act"] == {"sub": "dev"}
 

@@ -538,8 +538,9 @@ class KeyStore:
             if entry.retired is None or entry.retired > switch:
                 entry.retired = switch
         signer = HybridSigner.generate()
-        self._entries.extend([_StoredKey(signer.classical, now, activates=switch),
-                              _StoredKey(signer.pq, now, activates=switch)])
+        activates = switch if publish_ahead > 0 else None  # None: signs at once, on every clock
+        self._entries.extend([_StoredKey(signer.classical, now, activates=activates),
+                              _StoredKey(signer.pq, now, activates=activates)])
         self.prune(now=now, save=False)
         self.save()
         return signer
