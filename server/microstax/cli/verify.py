@@ -34,9 +34,11 @@ from ..jose import (
     ACCESS_TOKEN_TYP,
     MalformedToken,
     ParsedToken,
+    Policy,
     Verdict,
     describe,
     parse,
+    precheck,
 )
 from . import exit_codes
 from .errors import CLIError
@@ -128,6 +130,11 @@ def verify(token: str | None, token_file: Path | None, issuer: str | None, audie
         _report(Verdict(False, "not_checked", "not_checked", exc.reason, exc.message), None, {},
                 {}, as_json)
         raise click.exceptions.Exit(exit_codes.INVALID) from None
+    _, early = precheck(parsed, Policy(typ=None, leeway=leeway))
+    if early is not None:  # refused on its shape alone: no key is fetched for it
+        _report(Verdict(False, "not_checked", "not_checked", early.reason, early.message), parsed,
+                {}, {}, as_json)
+        raise click.exceptions.Exit(exit_codes.INVALID)
 
     claimed = parsed.claims.get("iss")
     lookup_issuer = issuer or (claimed if isinstance(claimed, str) else None)

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from ..identity.verification import evaluate, token_kids
-from ..jose import JoseError, MalformedToken, describe, parse
+from ..jose import PQ_HEADER, JoseError, MalformedToken, Policy, Verdict, describe, parse, precheck
 from .errors import UserError
 from .hovercard import render_card, summary
 from .verifycache import IssuerKeys
@@ -35,6 +35,10 @@ async def verify(token: str, keys: IssuerKeys, *, issuer: str | None = None,
     """``{v, valid, reason?, summary, markdown}``: the token checked against its issuer's keys
     (``issuer`` when given, else the token's own ``iss``), fetched now if not cached."""
     parsed = _parse(token)
+    _, early = precheck(parsed, Policy(typ=None))
+    if early is not None:  # refused on its shape alone: no key is fetched for it
+        return _answer(parsed, Verdict(False, "not_checked", "not_checked" if PQ_HEADER in parsed.header
+                                       else "absent", early.reason, early.message), now)
     iss = issuer or parsed.claims.get("iss")
     if not isinstance(iss, str) or not iss:
         raise UserError("INVALID_TOKEN", "the token names no issuer ('iss'); pass the issuer to verify it against")
@@ -56,6 +60,10 @@ async def verify(token: str, keys: IssuerKeys, *, issuer: str | None = None,
     # any typ: foreign IdPs send 'JWT'; the PQ part is required as the one policy decides
     verdict = evaluate(parsed, material, issuer=iss, audiences=(audience,) if audience else (),
                        typ=None, now=now).verdict
+    return _answer(parsed, verdict, now)
+
+
+def _answer(parsed: Any, verdict: Verdict, now: float | None) -> dict[str, Any]:
     desc = describe(parsed, verdict=verdict, now=now)
     result: dict[str, Any] = {"v": VERSION, "valid": verdict.valid, "summary": summary(desc),
                               "markdown": render_card(desc)}

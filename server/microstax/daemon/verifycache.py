@@ -27,7 +27,7 @@ from ..identity.verification import (
     material_from_keys,
     token_kids,
 )
-from ..jose import PQ_HEADER, KeySet, ParsedToken, Verdict
+from ..jose import PQ_HEADER, KeySet, ParsedToken, Policy, Verdict, precheck
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,10 @@ class OfflineVerifier:
     def verdict(self, parsed: ParsedToken, now: float | None = None) -> Verdict:
         now = self._clock() if now is None else now
         has_pq = PQ_HEADER in parsed.header
+        _, early = precheck(parsed, Policy(typ=None))
+        if early is not None:  # invalid on its shape alone: no key is fetched for it
+            return Verdict(False, "not_checked", "not_checked" if has_pq else "absent",
+                           early.reason, early.message)
         issuer = parsed.claims.get("iss")
         if not isinstance(issuer, str) or not issuer:
             return Verdict.unverifiable("the token names no issuer ('iss'), so there are no keys to check it with",

@@ -60,6 +60,7 @@ from ..jose import (
     loads_json,
     numeric_date,
     parse,
+    precheck,
     read_limited,
 )
 from ..jose.describe import is_jwt_svid
@@ -681,10 +682,20 @@ class _Base:
         return trusted
 
     def _parse(self, token: str) -> ParsedToken | Verification:
-        try:
-            return parse(token)
-        except MalformedToken as exc:
-            return Verification.refused(exc.reason, exc.message, None)
+        """The parsed token, or its refusal when it fails a check that needs no keys (shape,
+        ``alg``, forbidden header members, ``kid``, PQ part, claim types): such a token never
+        makes us fetch a key set."""
+        parsed, error = precheck(token, Policy(typ=None, leeway=self.policy.leeway,
+                                               required_claims=self.policy.required_claims))
+        if error is None and parsed is not None:
+            return parsed
+        assert error is not None
+        if parsed is None:
+            return Verification.refused(error.reason, error.message, None)
+        has_pq = PQ_HEADER in parsed.header
+        verdict = Verdict(False, "not_checked", "not_checked" if has_pq else "absent",
+                          error.reason, error.message)
+        return Verification.from_verdict(verdict, parsed, error, issuer=None, material=None)
 
     def _decide(self, parsed: ParsedToken, settings: TrustedIssuer, material: KeyMaterial,
                 audiences: Sequence[str] | None, typ: Any, now: float | None) -> Verification:

@@ -43,6 +43,7 @@ from .hybrid import (
     VerifiedToken,
     check,
     numeric_date,
+    precheck,
     sign,
     verify,
 )
@@ -67,6 +68,6 @@ __all__ = [
     "PQInvalid", "PQMissing", "ParsedToken", "Policy", "SigningKey", "TokenDescription",
     "TypeMismatch", "UnknownKey", "UnreadableFile", "UnsupportedAlgorithm", "Verdict",
     "VerificationKey", "VerifiedToken", "VerifiedTokenCache", "check", "describe", "find_tokens",
-    "humanize_seconds", "loads_json", "loads_toml", "numeric_date", "parse", "read_limited", "read_limited_text", "relative", "sign", "thumbprint", "verification_key_from_jwk",
+    "humanize_seconds", "loads_json", "loads_toml", "numeric_date", "parse", "precheck", "read_limited", "read_limited_text", "relative", "sign", "thumbprint", "verification_key_from_jwk",
     "verify", "write_private_file",
 ]

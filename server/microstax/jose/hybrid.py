@@ -362,6 +362,62 @@ def _check_claims(claims: Mapping[str, Any], policy: Policy, now: float) -> None
     check_claim_types(claims)  # last: a pinned issuer or audience names the more useful reason
 
 
+def _check_header(header: Mapping[str, Any], policy: Policy) -> str:
+    """The header rules that need no key: no member we never honour, an allow-listed ``alg``
+    (never ``none``), the ``typ``. Returns the ``alg``."""
+    if not FORBIDDEN_HEADER_MEMBERS.isdisjoint(header):
+        forbidden = sorted(FORBIDDEN_HEADER_MEMBERS.intersection(header))[0]
+        raise ForbiddenHeader(f"the header carries {forbidden!r}, which is never honoured")
+    alg: str = header["alg"]
+    if alg not in policy.classical_algs:
+        raise UnsupportedAlgorithm(f"algorithm {alg[:20]!r} is not accepted")
+    _check_typ(header, policy.typ)
+    return alg
+
+
+def precheck(token: str | bytes | ParsedToken, policy: Policy = Policy()
+             ) -> tuple[ParsedToken | None, JoseError | None]:
+    """Everything ``check`` can refuse without keys: run it before fetching any, so a token
+    that is not even shaped right (malformed, ``alg`` none or not allow-listed, a key URL or
+    ``crit`` in the header, a ``kid`` that cannot be a lookup key, a misshapen PQ part,
+    registered claims of the wrong JSON type) never makes anyone fetch a key set.
+
+    Returns ``(parsed or None, the error or None)``; time claims are left to ``check`` (they
+    depend on the clock, not on the token's shape).
+    """
+    try:
+        parsed = token if isinstance(token, ParsedToken) else parse(token, max_bytes=policy.max_bytes)
+    except MalformedToken as exc:
+        return None, exc
+    header = parsed.header
+    try:
+        _check_header(header, policy)
+        kid = header.get("kid")
+        if type(kid) is not str or not 0 < len(kid) <= 256 or not kid.isprintable():
+            raise BadKeyId("the token 'kid' is missing or not a plain key id")
+        part = header.get(PQ_HEADER)
+        if part is not None:
+            if type(part) is not dict or part.keys() != _PQ_MEMBERS or not all(
+                    isinstance(v, str) for v in part.values()):
+                raise PQInvalid("the 'pq' header member must hold exactly 'protected' and 'signature'")
+            try:
+                pq_alg, _ = _pq_protected(part["protected"])
+            except BadKeyId as exc:
+                raise PQInvalid(exc.message) from exc
+            if pq_alg not in policy.pq_algs:
+                raise PQInvalid(f"PQ algorithm {pq_alg[:20]!r} is not accepted")
+        claims = parsed.claims
+        for name in _TIME_CLAIMS:
+            _seconds(claims, name)
+        for name in policy.required_claims:
+            if name not in claims:
+                raise MissingClaim(f"the token has no {name!r} claim")
+        check_claim_types(claims)
+    except InvalidToken as exc:
+        return parsed, exc
+    return parsed, None
+
+
 def check(token: str | bytes | ParsedToken, keys: KeySet, policy: Policy = Policy(), *,
           now: float | None = None) -> tuple[Verdict, ParsedToken | None, JoseError | None]:
     """Verify without raising: the verdict, the parsed token (if it parsed), the first error.
@@ -380,13 +436,7 @@ def check(token: str | bytes | ParsedToken, keys: KeySet, policy: Policy = Polic
     classical_key = None
     classical_kid: str | None = None
     try:
-        if not FORBIDDEN_HEADER_MEMBERS.isdisjoint(header):
-            forbidden = sorted(FORBIDDEN_HEADER_MEMBERS.intersection(header))[0]
-            raise ForbiddenHeader(f"the header carries {forbidden!r}, which is never honoured")
-        alg = header["alg"]
-        if alg not in policy.classical_algs:
-            raise UnsupportedAlgorithm(f"algorithm {alg[:20]!r} is not accepted")
-        _check_typ(header, policy.typ)
+        alg = _check_header(header, policy)
         kid = header.get("kid")
         # A kid the key set publishes is a known-good lookup key; anything else is vetted
         # (so the error says bad_kid or unknown_kid) and refused.

@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from microstax.jose import JoseError, KeySet, Policy, check, loads_json, parse
+from microstax.jose import JoseError, KeySet, Policy, check, loads_json, precheck
 from microstax.jose.compact import b64url_decode
 
 from ..config import GRANT_TOKEN_EXCHANGE, Config
@@ -80,10 +80,10 @@ async def verify_party(req: TokenRequest, token: str, what: str) -> Party:
     """Verify a subject or actor token against the issuers this endpoint trusts."""
     platform, issuer = req.platform, req.issuer
     config = platform.config
-    try:
-        parsed = parse(token)
-    except JoseError as exc:
-        raise invalid_grant(f"the {what} is malformed ({exc.reason})") from exc
+    parsed, early = precheck(token, Policy(typ=None, required_claims=("exp", "sub")))
+    if parsed is None or early is not None:  # refused on its shape: no upstream key fetch
+        reason = early.reason if early is not None else "malformed"
+        raise invalid_grant(f"the {what} is {'malformed' if parsed is None else 'invalid'} ({reason})")
     iss = parsed.claims.get("iss")
     if not isinstance(iss, str):
         raise invalid_grant(f"the {what} has no issuer")
