@@ -86,3 +86,16 @@ test('Start Local Platform runs microstax platform serve the way the daemon runs
     assert.equal(platformServeCommand(custom, ['daemon']), undefined, 'not ours to guess: the terminal gets the plain command');
     assert.equal(platformServeCommand(undefined, ['daemon']), undefined);
 });
+
+test('2. microstax.python naming no file says so, naming the setting', async () => {
+    const p = { ...probes(), exists: async (f: string) => f === '/usr/bin/python3' };
+    await assert.rejects(
+        discoverDaemon(settings({ python: '/nope/python3' }), info, p),
+        (err: unknown) => err instanceof DiscoveryError && err.setting === 'microstax.python' && /\(\/nope\/python3\) does not exist/.test(err.message),
+    );
+    await assert.rejects(
+        discoverDaemon(settings({ python: '/usr/bin/python3' }), info, p),
+        (err: unknown) => err instanceof DiscoveryError && /cannot import/.test(err.message),
+        'an existing file without the package: the other message',
+    );
+});

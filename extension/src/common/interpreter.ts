@@ -35,6 +35,8 @@ export interface DiscoveryProbes {
     pythonExtensionInterpreter(): Promise<string | undefined>;
     /** Whether `python` can import `module`. */
     hasModule(python: string, module: string): Promise<boolean>;
+    /** Whether a file exists at `path` (to tell "no such file" from "no package"); absent: not checked. */
+    exists?(path: string): Promise<boolean>;
     /** Absolute path of an executable on PATH. */
     which(name: string): Promise<string | undefined>;
     /** Creates (or re-uses) the private environment with the bundled wheel installed; returns its Python. */
@@ -63,6 +65,13 @@ export async function discoverDaemon(settings: Settings, info: ServerInfo, probe
     }
 
     if (settings.python) {
+        if (probes.exists && !(await probes.exists(settings.python))) {
+            throw new DiscoveryError(
+                `The interpreter in ${info.section}.python (${settings.python}) does not exist. ` +
+                    `Point the setting at a Python that has the "${info.module}" package, or clear it to let the extension find one (or make its own).`,
+                `${info.section}.python`,
+            );
+        }
         if (!(await probes.hasModule(settings.python, info.module))) {
             throw new DiscoveryError(
                 `The interpreter in ${info.section}.python (${settings.python}) cannot import the "${info.module}" package. ` +

@@ -1,4 +1,5 @@
 /** The probes behind the interpreter discovery order (src/common/interpreter.ts). */
+import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ServerInfo } from '../common/identity';
@@ -85,6 +86,14 @@ export function probes(context: vscode.ExtensionContext, info: ServerInfo, log: 
     return {
         pythonExtensionInterpreter: () => pythonExtensionInterpreter(log),
         hasModule,
+        exists: async (file: string) => {
+            try {
+                await stat(file);
+                return true;
+            } catch {
+                return false;
+            }
+        },
         which,
         privateEnvironment: () => privateEnvironment(context, info, log, showLogs),
         log,

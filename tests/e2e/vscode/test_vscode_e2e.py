@@ -360,7 +360,7 @@ def test_a_bad_python_setting_says_so(tmp_path: Path, vscode_toolchain: Toolchai
                              env=code_server_env(vscode_toolchain, root), artifacts=artifacts) as server:
         result = drive(vscode_toolchain, server, tmp_path, scenario="bad-python", artifacts=artifacts)
     note = result["notifications"]["badPython"]
-    assert "microstax.python" in note and str(missing) in note and "Open Settings" in note, note
+    assert "microstax.python" in note and f"({missing}) does not exist" in note and "Open Settings" in note, note
     assert result["statusTexts"]["badPython"] == "MicroStax: daemon stopped", result["statusTexts"]
     assert result["statusColours"]["badPython"] not in ("rgba(0, 0, 0, 0)", "transparent"), result["statusColours"]
     assert "Restart Daemon" in result["welcome"] and "Show Logs" in result["welcome"], result["welcome"]
