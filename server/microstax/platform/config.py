@@ -317,7 +317,8 @@ class _Table:
 
     def number(self, key: str, default: float) -> float:
         value = self.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        # (not 0 < value < inf: a TOML 'nan' fails it too, and NaN would disable a rate limit)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
             raise self.fail(key, "expected a positive number")
         return float(value)
 
