@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..adapters.secrets import SealedRecordUnreadable, SecretStore
-from ..jose import ParsedToken, loads_json, read_limited, write_private_file
+from ..jose import ParsedToken, loads_json, numeric_date, read_limited, write_private_file
 from .models import Failure
 
 log = logging.getLogger("microstax.identity")
@@ -112,7 +112,10 @@ class TokenVault:
         if not isinstance(doc, dict) or not isinstance(doc.get("entries") or {}, dict) \
                 or not isinstance(doc.get("failures") or {}, dict):
             return {}, {}
-        entries = {k: v for k, v in (doc.get("entries") or {}).items() if isinstance(v, dict)}
+        # times that are no moments (a hand-edited or damaged file) drop the entry
+        entries = {k: v for k, v in (doc.get("entries") or {}).items() if isinstance(v, dict)
+                   and numeric_date(v.get("expiresAt")) is not None
+                   and ("issuedAt" not in v or numeric_date(v["issuedAt"]) is not None)}
         failures = {}
         for cluster, raw in (doc.get("failures") or {}).items():
             if isinstance(raw, dict):

@@ -139,3 +139,17 @@ def test_cli_verify_with_a_jwks_file_says_invalid(mint: Callable[..., str], keys
     token_file.write_text(mint(exp=value, iat=int(time.time())))
     code = main(["identity", "verify", "--token-file", str(token_file), "--jwks", str(jwks)])
     assert code == exit_codes.INVALID, capsys.readouterr()
+
+
+@pytest.mark.parametrize("value", [10**400, -1, 1e308, None, "soon", [1], True])
+def test_token_metadata_with_odd_times_is_dropped(tmp_path: Any, value: Any) -> None:
+    from microstax.identity.cache import TokenVault
+    vault = TokenVault(None, tmp_path)
+    vault.dir.mkdir()
+    good = {"expiresAt": NOW + 60, "issuedAt": NOW, "target": "eu"}
+    doc = {"entries": {"a": {**good, "expiresAt": value}, "b": {**good, "issuedAt": value},
+                       "c": good}}
+    vault.meta_path("dev").write_text(json.dumps(doc))
+    entries, _ = vault.read_meta("dev")
+    assert list(entries) == ["c"]
+    vault.load("dev", with_tokens=False)
