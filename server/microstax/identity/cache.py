@@ -22,11 +22,13 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..adapters.secrets import SealedRecordUnreadable, SecretStore
 from ..jose import ParsedToken, loads_json, numeric_date, read_limited, write_private_file
-from .models import Failure
+
+if TYPE_CHECKING:  # models pulls in jose.describe (and cryptography): not on kubectl's warm path
+    from .models import Failure
 
 log = logging.getLogger("microstax.identity")
 
@@ -119,6 +121,8 @@ class TokenVault:
         failures = {}
         for cluster, raw in (doc.get("failures") or {}).items():
             if isinstance(raw, dict):
+                from .models import Failure
+
                 try:
                     failures[cluster] = Failure.from_json(raw)
                 except (TypeError, ValueError):

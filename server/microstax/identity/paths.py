@@ -9,14 +9,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
-
 APP = "microstax"
 CONFIG_ENV = "MICROSTAX_CONFIG"
 STATE_ENV = "MICROSTAX_STATE_DIR"
 
 
 def default_config_path() -> Path:
+    import platformdirs  # only when no override names the path (kubectl's warm path often has one)
+
     return Path(platformdirs.user_config_dir(APP)) / "config.toml"
 
 
@@ -36,6 +36,8 @@ def state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     elif os.environ.get(STATE_ENV):
         path = Path(os.environ[STATE_ENV]).expanduser()
     else:
+        import platformdirs
+
         path = Path(platformdirs.user_state_dir(APP))
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path

@@ -12,10 +12,13 @@ nesting at most ``MAX_JSON_DEPTH`` levels; its error is a ``tomllib.TOMLDecodeEr
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
 import tomllib
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .compact import MAX_JSON_DEPTH
@@ -108,4 +111,37 @@ def loads_toml(raw: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> dict[str
     return tomllib.loads(raw)
 
 
-__all__ = ["MAX_FILE_BYTES", "UnreadableFile", "loads_toml", "read_limited", "read_limited_text"]
+def write_private_file(path: Path, data: bytes, *,
+                       before_replace: Callable[[], None] | None = None) -> None:
+    """Atomically write ``data`` to ``path`` with mode 0600 (temp file, fsync, rename).
+
+    Missing parent folders are created private (0700). The temporary file is
+    ``.<name>.*.tmp`` beside ``path``. ``before_replace`` runs once the data is durable and
+    before it becomes visible: where fault-injection tests crash a writer.
+    """
+    import tempfile  # not at module level: kubectl's warm credential path only reads
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if before_replace is not None:
+            before_replace()
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+__all__ = ["MAX_FILE_BYTES", "UnreadableFile", "loads_toml", "read_limited", "read_limited_text",
+           "write_private_file"]

@@ -7,13 +7,10 @@ key is bound to. Private key files are written atomically with mode 0600 and nev
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 
 from .compact import b64url_decode, b64url_encode, loads_json
 from .exceptions import JoseError, KeyStoreError
-from .files import read_limited
+from .files import read_limited, write_private_file
 
 CLASSICAL_ALG = "ES256"
 PQ_ALG = "ML-DSA-65"
@@ -402,36 +399,6 @@ class HybridSigner:
 
     def key_set(self) -> KeySet:
         return KeySet([self.classical.verification_key(), self.pq.verification_key()])
-
-
-def write_private_file(path: Path, data: bytes, *,
-                       before_replace: Callable[[], None] | None = None) -> None:
-    """Atomically write ``data`` to ``path`` with mode 0600 (temp file, fsync, rename).
-
-    Missing parent folders are created private (0700). The temporary file is
-    ``.<name>.*.tmp`` beside ``path``. ``before_replace`` runs once the data is durable and
-    before it becomes visible: where fault-injection tests crash a writer.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if before_replace is not None:
-            before_replace()
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 @dataclass
