@@ -545,9 +545,12 @@ class VerdictCache:
         self.misses = 0
 
     @staticmethod
+    def digest(token: str) -> bytes:
+        return hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=32).digest()
+
+    @staticmethod
     def key(token: str, *checks: Any) -> tuple[Any, ...]:
-        digest = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=32).digest()
-        return (digest, *checks)
+        return (VerdictCache.digest(token), *checks)
 
     def get(self, key: tuple[Any, ...], keys: KeySet, now: float) -> Verification | None:
         if self.max_entries <= 0:
@@ -610,8 +613,43 @@ class _Base:
         #: while every snapshot behind them is fresh (at most HOT_SECONDS) and they hold the
         #: token's kids; anything else goes through the resolver (refetch, stale-on-error)
         self._hot: dict[TrustedIssuer, tuple[KeyMaterial, float]] = {}
+        #: (token digest, issuer pin, audiences, typ) -> (settings, kid, pq_kid, verdict key):
+        #: what the full path derived from this very token, so a token seen again is answered
+        #: from the verdict cache without parsing it (only while its keys are hot, above)
+        self._seen: dict[tuple[Any, ...], tuple[TrustedIssuer, str | None, str | None, tuple[Any, ...]]] = {}
 
     HOT_SECONDS = 30.0
+
+    def _seen_key(self, token: str, issuer: Any, audiences: Any, typ: Any) -> tuple[Any, ...] | None:
+        if self.cache.max_entries <= 0:
+            return None
+        auds = tuple(audiences) if isinstance(audiences, list | tuple) else audiences
+        key = (VerdictCache.digest(token), issuer, auds, tuple(typ) if isinstance(typ, list) else typ)
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def _cached_verdict(self, seen: tuple[Any, ...] | None, now: float | None) -> Verification | None:
+        """The cached verdict of a token seen before, skipping the parse: exactly the lookup
+        ``_decide`` would make after the same (deterministic) parse, pin and hot key lookup."""
+        hit = self._seen.get(seen) if seen is not None else None
+        if hit is None:
+            return None
+        settings, kid, pq_kid, key = hit
+        material = self._hot_material(settings, kid, pq_kid)
+        if material is None or key[-2] != material.hybrid_required:  # key: (..., hybrid_required, svid)
+            return None
+        return self.cache.get(key, material.keys, self.clock() if now is None else now)
+
+    def _note_seen(self, seen: tuple[Any, ...] | None, settings: TrustedIssuer, kid: str | None,
+                   pq_kid: str | None, key: tuple[Any, ...]) -> None:
+        if seen is None:
+            return
+        if len(self._seen) >= 2 * self.cache.max_entries:
+            self._seen.clear()
+        self._seen[seen] = (settings, kid, pq_kid, key)
 
     def _hot_material(self, settings: TrustedIssuer, kid: str | None, pq_kid: str | None
                       ) -> KeyMaterial | None:
@@ -698,7 +736,9 @@ class _Base:
         return Verification.from_verdict(verdict, parsed, error, issuer=None, material=None)
 
     def _decide(self, parsed: ParsedToken, settings: TrustedIssuer, material: KeyMaterial,
-                audiences: Sequence[str] | None, typ: Any, now: float | None) -> Verification:
+                audiences: Sequence[str] | None, typ: Any, now: float | None
+                ) -> tuple[Verification, tuple[Any, ...]]:
+        """The verdict (from the cache or ``evaluate``) and the cache key it is kept under."""
         auds = tuple(self.policy.audiences if audiences is None else
                      ((audiences,) if isinstance(audiences, str) else audiences))
         typ_value = self.policy.typ if typ is UNSET else cast("tuple[str, ...] | None", typ)
@@ -708,12 +748,12 @@ class _Base:
                                self.policy.required_claims, material.hybrid_required, svid)
         hit = self.cache.get(key, material.keys, now)
         if hit is not None:
-            return hit
+            return hit, key
         result = evaluate(parsed, material, issuer=settings.issuer, audiences=auds, typ=typ_value,
                           leeway=self.policy.leeway, required_claims=self.policy.required_claims,
                           now=now, accept_jwt_svid=svid)
         self.cache.put(key, material.keys, result, now, self.policy.leeway)
-        return result
+        return result, key
 
 
 class Verifier(_Base):
@@ -798,6 +838,10 @@ class Verifier(_Base):
                      now: float | None = None) -> Verification:
         """Verify ``token``. ``issuer`` pins it (the caller vouches); None: the token's ``iss``
         must be one of the policy's issuers. Raises only ``KeysUnavailable``/``PolicyError``."""
+        seen = self._seen_key(token, issuer, audiences, typ)
+        cached = self._cached_verdict(seen, now)
+        if cached is not None:
+            return cached
         parsed = self._parse(token)
         if isinstance(parsed, Verification):
             return parsed
@@ -806,7 +850,9 @@ class Verifier(_Base):
             return settings
         kid, pq_kid = token_kids(parsed)
         material = await self.keys(settings, kid, pq_kid=pq_kid)
-        return self._decide(parsed, settings, material, audiences, typ, now)
+        result, key = self._decide(parsed, settings, material, audiences, typ, now)
+        self._note_seen(seen, settings, kid, pq_kid, key)
+        return result
 
     async def aclose(self) -> None:
         own, self._own = self._own, []
@@ -899,6 +945,10 @@ class SyncVerifier(_Base):
     def verify(self, token: str, *, issuer: str | TrustedIssuer | None = None,
                audiences: Sequence[str] | None = None, typ: Any = UNSET,
                now: float | None = None) -> Verification:
+        seen = self._seen_key(token, issuer, audiences, typ)
+        cached = self._cached_verdict(seen, now)
+        if cached is not None:
+            return cached
         parsed = self._parse(token)
         if isinstance(parsed, Verification):
             return parsed
@@ -907,7 +957,9 @@ class SyncVerifier(_Base):
             return settings
         kid, pq_kid = token_kids(parsed)
         material = self.keys(settings, kid, pq_kid=pq_kid)
-        return self._decide(parsed, settings, material, audiences, typ, now)
+        result, key = self._decide(parsed, settings, material, audiences, typ, now)
+        self._note_seen(seen, settings, kid, pq_kid, key)
+        return result
 
     def close(self) -> None:
         own, self._own = self._own, []

@@ -16,6 +16,23 @@ from typing import IO, Any
 
 from .gate import Identity, safe_text
 
+try:  # five times quicker than json.dumps: one line per request is on the hot path
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; stay correct without it
+    _orjson = None  # type: ignore[assignment]
+
+
+def _dumps(event: dict[str, Any]) -> str:
+    """One compact JSON line, ASCII only (non-ASCII escaped, as ``ensure_ascii`` does)."""
+    if _orjson is not None:
+        try:
+            raw = _orjson.dumps(event, option=_orjson.OPT_APPEND_NEWLINE)
+        except TypeError:  # orjson.JSONEncodeError: json.dumps decides
+            raw = b"\x80"
+        if raw.isascii():
+            return raw.decode("ascii")
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=True) + "\n"
+
 
 class AuditLog:
     def __init__(self, target: str) -> None:
@@ -45,7 +62,7 @@ class AuditLog:
             event.update(sub=identity.subject, actor=list(identity.actors),
                          client_id=identity.client_id, jti=identity.token_id,
                          iss=identity.issuer, aud=identity.audience, cached=identity.cached)
-        line = json.dumps(event, separators=(",", ":"), ensure_ascii=True) + "\n"
+        line = _dumps(event)
         with self._lock:
             try:
                 self._out.write(line)

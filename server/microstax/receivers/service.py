@@ -30,7 +30,7 @@ from pathlib import Path
 from ..identity.verification import Verifier
 from .asgi import JSON, NO_STORE, Receive, Scope, Send, read_body, refuse, respond
 from .audit import AuditLog
-from .config import ConfigError, VerifierConfig, load_config
+from .config import ConfigError, HeaderNames, VerifierConfig, load_config
 from .gate import Gate, Identity, Refusal
 from .kube import MAX_REVIEW_BYTES, BadReview, parse_review, review_response
 from .metrics import CONTENT_TYPE, Metrics
@@ -56,6 +56,7 @@ class VerifierService:
         self._mtime = self._stat()
         self.state = _State(config, Gate(config, Verifier(config.verification_policy())))
         self.started = time.time()
+        self._encoded: dict[int, tuple[Identity, HeaderNames, list[tuple[bytes, bytes]]]] = {}
 
     # -- configuration ------------------------------------------------------------------------
     def _stat(self) -> int | None:
@@ -157,10 +158,22 @@ class VerifierService:
         self.metrics.accepted("authz", seconds, identity.cached)
         self.audit.record("authz", 200, method=scope["method"], path=original_path,
                           seconds=seconds, identity=identity)
-        out = [(k.encode("latin-1"), v.encode("latin-1"))
-               for k, v in identity.headers(state.config.headers).items()]
+        await respond(send, 200, self._identity_headers(identity, state.config), b"")
+
+    def _identity_headers(self, identity: Identity, config: VerifierConfig) -> list[tuple[bytes, bytes]]:
+        """The encoded response headers for ``identity``; the same ``Identity`` object (a token
+        answered from the verified-token cache) reuses them."""
+        names = config.headers
+        hit = self._encoded.get(id(identity))
+        if hit is not None and hit[0] is identity and hit[1] is names:
+            return hit[2]
+        out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in identity.headers(names).items()]
         out.append(NO_STORE)
-        await respond(send, 200, out, b"")
+        if identity.cached:
+            if len(self._encoded) >= 4096:
+                self._encoded.clear()
+            self._encoded[id(identity)] = (identity, names, out)
+        return out
 
     async def _tokenreview(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
