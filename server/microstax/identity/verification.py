@@ -744,6 +744,10 @@ class _Base:
         typ_value = self.policy.typ if typ is UNSET else cast("tuple[str, ...] | None", typ)
         now = self.clock() if now is None else now
         svid = self.policy.accept_jwt_svid if settings.jwt_svid is None else settings.jwt_svid
+        if self.cache.max_entries <= 0:  # no cache: no digest of the token either
+            return evaluate(parsed, material, issuer=settings.issuer, audiences=auds, typ=typ_value,
+                            leeway=self.policy.leeway, required_claims=self.policy.required_claims,
+                            now=now, accept_jwt_svid=svid), ()
         key = VerdictCache.key(parsed.text, settings.issuer, auds, typ_value, self.policy.leeway,
                                self.policy.required_claims, material.hybrid_required, svid)
         hit = self.cache.get(key, material.keys, now)
