@@ -56,7 +56,7 @@ _EXPORTS = {
     "Verdict": "hybrid",
     "VerifiedToken": "hybrid",
     "check": "hybrid",
-    "numeric_date": "hybrid",
+    "numeric_date": "compact",
     "precheck": "hybrid",
     "sign": "hybrid",
     "verify": "hybrid",
@@ -80,6 +80,7 @@ if TYPE_CHECKING:
         ParsedToken,
         find_tokens,
         loads_json,
+        numeric_date,
         parse,
     )
     from .describe import (
@@ -125,7 +126,6 @@ if TYPE_CHECKING:
         Verdict,
         VerifiedToken,
         check,
-        numeric_date,
         precheck,
         sign,
         verify,

@@ -285,3 +285,21 @@ def find_tokens(text: str) -> Iterator[tuple[int, int]]:
     """Yield ``(start, end)`` offsets of JWT-shaped runs in ``text`` (not validated)."""
     for match in JWT_IN_TEXT_RE.finditer(text):
         yield match.start(), match.end()
+
+
+#: NumericDates we accept (here, not in hybrid: kubectl's warm credential path reads times
+#: without loading the signature code): 1970-01-01 .. 9999-12-31 (a negative time or one past year 9999
+#: is not a moment any issuer means; it also cannot be shown as a date).
+MAX_NUMERIC_DATE = 253402300799
+
+
+def numeric_date(value: Any) -> float | None:
+    """``value`` as seconds since the epoch when it is a JSON number in the accepted range
+    (not a bool, not NaN/infinity, not negative, not past year 9999), else ``None``."""
+    kind = type(value)  # exactly int or float: not bool, checked without a float() round trip
+    if kind is int:
+        if 0 <= value <= MAX_NUMERIC_DATE:
+            return value
+    elif kind is float and 0.0 <= value <= MAX_NUMERIC_DATE:  # NaN fails both comparisons
+        return value
+    return None

@@ -24,10 +24,12 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .compact import (
+    MAX_NUMERIC_DATE,
     MAX_TOKEN_BYTES,
     ParsedToken,
     b64url_decode,
     b64url_encode,
+    numeric_date,
     parse,
     parse_json_object,
 )
@@ -251,27 +253,12 @@ def _prepare_pq(parsed: ParsedToken, keys: KeySet, policy: Policy
     return "verified", kid, None, job
 
 
-#: NumericDates we accept: 1970-01-01 .. 9999-12-31 (a negative time or one past year 9999
-#: is not a moment any issuer means; it also cannot be shown as a date).
-MAX_NUMERIC_DATE = 253402300799
 #: Registered claims and the one JSON type each may have (RFC 7519 §4.1, RFC 8693 §4,
 #: RFC 9068 §2.2); a claim present with any other type (``null`` included) is rejected.
 _STRING_CLAIMS = ("iss", "sub", "jti", "typ", "scope", "client_id", "azp")
 _OBJECT_CLAIMS = ("act", "may_act", "cnf")
 _TIME_CLAIMS = ("exp", "nbf", "iat")
 _ABSENT: Any = object()
-
-
-def numeric_date(value: Any) -> float | None:
-    """``value`` as seconds since the epoch when it is a JSON number in the accepted range
-    (not a bool, not NaN/infinity, not negative, not past year 9999), else ``None``."""
-    kind = type(value)  # exactly int or float: not bool, checked without a float() round trip
-    if kind is int:
-        if 0 <= value <= MAX_NUMERIC_DATE:
-            return value
-    elif kind is float and 0.0 <= value <= MAX_NUMERIC_DATE:  # NaN fails both comparisons
-        return value
-    return None
 
 
 def _seconds(claims: Mapping[str, Any], name: str) -> float | None:
