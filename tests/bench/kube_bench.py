@@ -4,8 +4,9 @@
 kubectl runs the plugin on every invocation, so a warm ``kube credential`` (a fresh token in
 the shared token cache) is measured as wall time against ``python -c pass`` in the same run
 (goal ≤ 3×). Two forms: ``python -m microstax kube credential`` (what ``microstax kube config``
-writes into kubeconfigs; answers from the cache before loading the CLI framework) and the
-``microstax`` console script (through click). The platform runs on loopback; the secret store
+writes into kubeconfigs) and the ``microstax`` console script; both go through
+``microstax.launcher``, which answers from the cache before loading the CLI framework. A floor
+row (python importing only json, tomllib and AES-GCM) shows what any warm path costs. The platform runs on loopback; the secret store
 is the 0600 file store (``MICROSTAX_INSECURE_FILE_KEYRING=1``), as in the tests: with an OS
 keyring, the keyring's own import and D-Bus round trip come on top.
 """
@@ -26,6 +27,8 @@ from .report import Report, Row
 REPO = Path(__file__).resolve().parents[2]
 GOAL = 3.0
 TARGET = "stx-eu-west-cluster"
+#: the imports no warm path can do without (the config's TOML, JSON, AES-GCM), nothing else
+FLOOR = "import json, os, tomllib; from cryptography.hazmat.primitives.ciphers.aead import AESGCM"
 
 
 def _timed(cmd: list[str], env: dict[str, str]) -> float:
@@ -54,6 +57,8 @@ def run(options: Any) -> Report:
             env = {k: v for k, v in os.environ.items() if not k.startswith("MICROSTAX_")}
             env.update({"MICROSTAX_CONFIG": str(config), "MICROSTAX_STATE_DIR": str(work / "state"),
                         "MICROSTAX_INSECURE_FILE_KEYRING": "1"})
+            # an installed CLI has its bytecode cached: let the first (unmeasured) runs write it
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
             subprocess.run([micro, "login"], env=env, check=True, capture_output=True, timeout=120)
             cold = subprocess.run([micro, "kube", "credential", "--target", TARGET], env=env, check=True,
                                   capture_output=True, text=True, timeout=120)
@@ -62,21 +67,32 @@ def run(options: Any) -> Report:
             check = subprocess.run(plugin, env=env, capture_output=True, text=True, check=True, timeout=60)
             assert json.loads(check.stdout)["status"]["token"] == token, "the warm call re-exchanged"
             commands = {"base": [py, "-c", "pass"], "plugin": plugin,
-                        "script": [micro, "kube", "credential", "--target", TARGET, "--env", "dev"]}
+                        "script": [micro, "kube", "credential", "--target", TARGET, "--env", "dev"],
+                        "floor": [py, "-c", FLOOR]}
             samples: dict[str, list[float]] = {k: [] for k in commands}
             for r in range(rounds):
                 order = list(commands) if r % 2 else list(reversed(commands))
                 for name in order:
                     samples[name].append(_timed(commands[name], env))
-    base, plug, script = (min(samples[k]) for k in ("base", "plugin", "script"))
+    base, plug, script, floor = (min(samples[k]) for k in ("base", "plugin", "script", "floor"))
     ratio = plug / base
     report.rows.append(Row('python -c pass (wall)', f"{base * 1e3:.1f} ms"))
     report.rows.append(Row("python -m microstax kube credential, warm (wall)", f"{plug * 1e3:.1f} ms"))
     report.rows.append(Row("warm plugin ÷ python -c pass", f"{ratio:.2f}×", f"≤ {GOAL:.0f}×", ratio <= GOAL))
-    report.rows.append(Row("microstax kube credential (console script, click), warm",
+    report.rows.append(Row("microstax kube credential (console script), warm",
                            f"{script * 1e3:.1f} ms = {script / base:.2f}× python -c pass"))
+    report.rows.append(Row("floor: python importing only json, tomllib and AES-GCM",
+                           f"{floor * 1e3:.1f} ms = {floor / base:.2f}× python -c pass"))
     report.notes.append(f"minimum of {rounds} interleaved rounds; secret store: the 0600 file store "
                         "(with an OS keyring its import and D-Bus call come on top); kubelogin's "
                         "get-token was not measured side by side")
-    report.notes.append("where the time goes (`python -X importtime`): about 95 ms is importing `microstax.jose` (cryptography's backends, the ML-DSA code), pulled in by `identity.config`, `identity.cache` and `adapters.secrets` at module level; the cache read itself is under a millisecond. Lazy exports in `microstax.jose` (as `microstax.identity` has) would leave tomllib, json and AES-GCM on this path, which is what the 3× goal needs")
+    report.notes.append("where the time goes (`python -X importtime`): the warm path imports "
+                        "only microstax.launcher, identity.config (its dataclasses), identity.cache, "
+                        "adapters.secrets and AES-GCM; microstax.jose is a lazy package, so no "
+                        "signature code, click or httpx loads (tests/unit/test_lazy_imports.py). "
+                        "What is left is the standard library those modules share (dataclasses, "
+                        "pathlib, logging, hashlib, typing: ~20 ms of imports) on top of the floor row")
+    report.notes.append("bytecode caching on (PYTHONDONTWRITEBYTECODE removed for the measured "
+                        "commands), as in an installed CLI; with it off every run recompiles "
+                        "microstax's modules")
     return report
