@@ -96,7 +96,7 @@ async def test_fleet_with_faults(fleet, service_factory, caplog: pytest.LogCaptu
     assert {e.state.name for e in events} >= {"fake-ok", "fake-hang", "fake-deny"}
 
     # nothing secret in any log line: session tokens, refresh token, exchanged tokens
-    session = svc._sessions["dev"]
+    session = svc.sessions.memory["dev"]
     secrets_seen = [session.access_token, session.refresh_token or "x" * 40]
     secrets_seen += [o.result.token for o in outcomes if o.result is not None]
     text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
@@ -113,7 +113,7 @@ async def test_failed_refresh_serves_the_cached_token(fleet, service_factory) ->
     first = await svc.federate(FederateRequest(target="fake-ok"))
     ok.mode = "5xx"
     # due for refresh-ahead: pretend most of its lifetime has passed
-    for entry in svc._entries.values():
+    for entry in svc.tokens.entries.values():
         entry.issued_at -= 10_000
     served = await svc.federate(FederateRequest(target="fake-ok"))
     assert served.token == first.token and served.from_cache
@@ -123,7 +123,7 @@ async def test_failed_refresh_serves_the_cached_token(fleet, service_factory) ->
     state = next(c for c in status.clusters if c.name == "fake-ok").token
     assert state.state == "exchanged" and state.failure is not None  # served, and the cause reported
     # once it has expired, the failure is the answer
-    for entry in svc._entries.values():
+    for entry in svc.tokens.entries.values():
         entry.expires_at = time.time() + 1
     with pytest.raises(IdpUnavailable):
         await svc.federate(FederateRequest(target="fake-ok"))

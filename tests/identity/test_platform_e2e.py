@@ -149,15 +149,15 @@ async def test_single_flight_and_silent_refresh(platform: PlatformServer, client
     import time
     from dataclasses import replace
 
-    session = svc._sessions["dev"]
+    session = svc.sessions.memory["dev"]
     old = replace(session, obtained_at=time.time() - 870, expires_at=time.time() + 30)
-    await svc._save_session(old)
+    await svc.sessions.save(old)
     events: list[object] = []
     svc.subscribe(events.append)
     info = await svc.session("dev")
     assert info.expires_at > time.time() + 600
     assert any(isinstance(e, IdentityChanged) and e.reason == "refreshed" for e in events)
-    assert svc._sessions["dev"].refresh_token != session.refresh_token
+    assert svc.sessions.memory["dev"].refresh_token != session.refresh_token
 
 
 async def test_subject_token_file_workload(platform: PlatformServer, client_config: Path, service_factory,

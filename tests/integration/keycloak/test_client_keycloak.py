@@ -224,8 +224,8 @@ async def test_browser_sign_in_with_pkce_then_federate(service: IdentityService,
     import time
     from dataclasses import replace
 
-    session = service._sessions["kc"]
-    await service._save_session(replace(session, obtained_at=time.time() - 280, expires_at=time.time() + 20))
+    session = service.sessions.memory["kc"]
+    await service.sessions.save(replace(session, obtained_at=time.time() - 280, expires_at=time.time() + 20))
     refreshed = await service.session("kc")
     assert refreshed.expires_at > time.time() + 200
 

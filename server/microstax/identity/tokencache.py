@@ -1,0 +1,182 @@
+"""The exchanged-token cache of one process: entries, failures, in-flight exchanges, the vault.
+
+``TokenCache`` owns the verified tokens exchanged so far (per ``CacheKey``), the last failure
+per (environment, cluster), the exchanges under way (single-flight: concurrent callers for one
+key share one exchange), and what the vault (``cache.TokenVault``) kept from earlier runs.
+A token is served while fresh (refresh-ahead); when its re-exchange fails the previous token
+is served until it expires, with the failure attached.
+
+It emits no events: after an exchange succeeds or fails it calls ``on_change`` (the facade's
+handler, which reports ``ClusterStateChanged``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from ..jose import VerifiedToken
+from .cache import CacheEntry, CacheKey, TokenVault
+from .context import Context
+from .exceptions import IdentityError, KeyringUnavailable
+from .federation import failure_of
+from .locks import file_lock
+from .models import ClusterInfo, Failure
+
+log = logging.getLogger("microstax.identity")
+
+#: ``on_change(environment, cluster, identity)`` after an exchange succeeded or failed
+OnClusterChange = Callable[[str, ClusterInfo, str], Awaitable[None]]
+Exchange = Callable[[], Awaitable[tuple[str, VerifiedToken]]]
+
+
+class TokenCache:
+    """Exchanged tokens (see the module docstring)."""
+
+    def __init__(self, ctx: Context, on_change: OnClusterChange, *, persist: bool = True) -> None:
+        self.ctx = ctx
+        self.on_change = on_change
+        self.persist_tokens = persist
+        self.entries: dict[CacheKey, CacheEntry] = {}
+        self.failures: dict[tuple[str, str], Failure] = {}
+        self._inflight: dict[CacheKey, asyncio.Future[CacheEntry]] = {}
+        self._vault_loaded: set[str] = set()
+        self._vault_meta: dict[str, dict[str, dict[str, Any]]] = {}
+        self._notified_expired: set[CacheKey] = set()
+
+    # -- serving --------------------------------------------------------------------------------
+
+    async def get(self, key: CacheKey, cluster: ClusterInfo, exchange: Exchange, *,
+                  force: bool = False) -> tuple[CacheEntry, bool, Failure | None]:
+        """(entry, from cache?, the failed refresh if a previous token is served instead)."""
+        if key.environment not in self._vault_loaded:
+            await self.ensure_vault(key.environment)
+        entry = self.entries.get(key)
+        if entry is not None and not force and entry.fresh(refresh_ahead=self.ctx.config.defaults.refresh_ahead):
+            return entry, True, None
+        future = self._inflight.get(key)
+        if future is None:
+            future = asyncio.ensure_future(self._exchange(key, cluster, exchange))
+            self._inflight[key] = future
+
+            def done(f: asyncio.Future[CacheEntry], k: CacheKey = key) -> None:
+                if self._inflight.get(k) is f:
+                    del self._inflight[k]
+                if not f.cancelled():
+                    f.exception()  # retrieved: an error nobody awaits is not "never retrieved"
+
+            future.add_done_callback(done)
+        try:
+            return await asyncio.shield(future), False, None
+        except IdentityError as exc:
+            stale = self.entries.get(key)
+            if stale is not None and stale.valid():
+                log.warning("%s: refresh failed, serving the previous token for %ds more: %s",
+                            cluster.name, int(stale.expires_at - time.time()), exc.message)
+                return stale, True, failure_of(exc)
+            raise
+
+    async def _exchange(self, key: CacheKey, cluster: ClusterInfo, exchange: Exchange) -> CacheEntry:
+        try:
+            token, verified = await exchange()
+        except IdentityError as exc:
+            self.failures[(key.environment, cluster.name)] = failure_of(exc)
+            await self.on_change(key.environment, cluster, key.identity)
+            raise
+        claims = verified.claims
+        exp = float(claims["exp"])
+        iat = claims.get("iat")
+        issued = float(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else time.time()
+        entry = CacheEntry(key, token, exp, min(issued, time.time()), verified.parsed)
+        self.entries[key] = entry
+        self.failures.pop((key.environment, cluster.name), None)
+        self._notified_expired.discard(key)
+        await self.on_change(key.environment, cluster, key.identity)
+        return entry
+
+    def record_failure(self, env_name: str, cluster: str, failure: Failure) -> None:
+        self.failures[(env_name, cluster)] = failure
+
+    def best(self, env_name: str, cluster: str, identity: str | None, now: float) -> CacheEntry | None:
+        """The valid token of (environment, cluster, identity) that lasts longest; from the
+        vault's metadata (token-less) when this process holds none."""
+        best: CacheEntry | None = None
+        for key, entry in self.entries.items():
+            if (key.environment == env_name and key.target == cluster and key.identity == identity
+                    and entry.valid(now) and (best is None or entry.expires_at > best.expires_at)):
+                best = entry
+        if best is None and identity is not None:
+            for m in self._vault_meta.get(env_name, {}).values():
+                if (m.get("target") == cluster and m.get("identity") == identity
+                        and float(m.get("expiresAt", 0)) - 5 > now):
+                    best = CacheEntry(CacheKey(identity, env_name, cluster, str(m.get("service")), (), ""),
+                                      "", float(m["expiresAt"]), float(m.get("issuedAt", now)))
+        return best
+
+    def newly_expired(self, now: float) -> list[CacheKey]:
+        """Keys whose token expired since the last call (each reported once)."""
+        out = []
+        for key, entry in list(self.entries.items()):
+            if not entry.valid(now) and key not in self._notified_expired:
+                self._notified_expired.add(key)
+                out.append(key)
+        return out
+
+    def cancel(self) -> None:
+        for fut in list(self._inflight.values()):
+            fut.cancel()
+
+    # -- the vault ------------------------------------------------------------------------------
+
+    async def ensure_vault(self, env_name: str, *, with_tokens: bool = True) -> None:
+        if env_name in self._vault_loaded or not self.persist_tokens:
+            return
+        store = self.ctx.vault_store() if with_tokens else None
+        vault = TokenVault(store, self.ctx.state_dir)
+        try:
+            snap = await self.ctx.in_thread(lambda: vault.load(env_name, with_tokens=store is not None))
+        except KeyringUnavailable as exc:
+            log.warning("exchanged tokens of earlier runs are not available: %s", exc.message)
+            snap = await self.ctx.in_thread(lambda: vault.load(env_name, with_tokens=False))
+        for entry in snap.entries.values():
+            self.entries.setdefault(entry.key, entry)
+        for cluster, failure in snap.failures.items():
+            self.failures.setdefault((env_name, cluster), failure)
+        self._vault_meta[env_name] = snap.meta
+        if store is not None:
+            self._vault_loaded.add(env_name)
+
+    async def persist(self, env_name: str, clusters: Iterable[str]) -> None:
+        if not self.persist_tokens:
+            return
+        vault = TokenVault(self.ctx.vault_store(), self.ctx.state_dir)
+        names = set(clusters)
+        entries = [e for k, e in self.entries.items() if k.environment == env_name and k.target in names]
+        failures = {c: f for (e, c), f in self.failures.items() if e == env_name and c in names}
+        cleared = names - set(failures)
+        try:
+            async with file_lock(vault.lock_path(env_name), timeout=30):
+                await self.ctx.in_thread(lambda: vault.save(env_name, entries, failures, cleared=cleared))
+        except (KeyringUnavailable, OSError, TimeoutError) as exc:
+            log.warning("could not keep the exchanged tokens for later runs: %s",
+                        getattr(exc, "message", type(exc).__name__))
+
+    async def forget(self, env_name: str, *, keep_vault: bool, reload: bool = False) -> None:
+        """Drop the environment's tokens and failures held in memory; without ``keep_vault``
+        the vault's too; with ``reload`` read the vault again on next use."""
+        for key in [k for k in self.entries if k.environment == env_name]:
+            del self.entries[key]
+        for fk in [k for k in self.failures if k[0] == env_name]:
+            del self.failures[fk]
+        if reload or not keep_vault:
+            self._vault_loaded.discard(env_name)
+        if not keep_vault:
+            vault = TokenVault(self.ctx.vault_store(), self.ctx.state_dir)
+            async with file_lock(vault.lock_path(env_name), timeout=30):
+                await self.ctx.in_thread(vault.clear, env_name)
+
+
+__all__ = ["TokenCache"]
