@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
 JWT_REPLACEMENT = "eyJ…[redacted]"
 SECRET_REPLACEMENT = "[redacted]"
@@ -59,12 +58,6 @@ def _field_sub(match: re.Match[str]) -> str:
     if value.lower() in ("null", "none", "true", "false"):
         return match.group(0)
     return f"{match.group('key')}{match.group('q')}{SECRET_REPLACEMENT}"
-
-
-def _redact_arg(arg: Any) -> Any:
-    if isinstance(arg, int | float | bool) or arg is None:
-        return arg
-    return redact(str(arg))
 
 
 class RedactingFilter(logging.Filter):

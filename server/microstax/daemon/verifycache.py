@@ -140,13 +140,6 @@ class IssuerKeys:
         """``material(issuer).keys``."""
         return (await self.material(issuer, refresh=refresh)).keys
 
-    def put(self, issuer: str, keys: KeySet | KeyMaterial) -> None:
-        """Seed the cache (keys obtained elsewhere, e.g. by a command that verified a token)."""
-        entry = self._entries.setdefault(issuer, _Entry())
-        entry.material = keys if isinstance(keys, KeyMaterial) else material_from_keys(issuer, keys)
-        entry.fetched_at, entry.error = self._clock(), None
-        entry.generation += 1
-
     def clear(self) -> None:
         for entry in self._entries.values():
             if entry.task is not None and not entry.task.done():

@@ -19,7 +19,6 @@ Flavours:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -136,10 +135,3 @@ async def exchange(
                                    require_token_type=flavour != "dex")
     return response
 
-
-def scopes_of(value: str | Sequence[str] | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return tuple(value.split())
-    return tuple(s for item in value for s in str(item).split())
