@@ -168,7 +168,7 @@ def read_kubeconfig(path: Path) -> dict[str, Any] | None:
         raise ConfigError(f"the kubeconfig {path} is over {MAX_KUBECONFIG_BYTES} bytes")
     try:
         doc = yaml.safe_load(raw.decode("utf-8")) if raw.strip() else None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:  # (nested too deep)
         raise ConfigError(f"the kubeconfig {path} is not valid YAML ({type(exc).__name__})",
                           hint="fix it, or write elsewhere with --kubeconfig") from None
     if doc is not None and not isinstance(doc, dict):

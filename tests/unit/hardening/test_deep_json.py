@@ -228,3 +228,12 @@ def test_cli_mint_with_deep_claims(tmp_path: Path, capsys: pytest.CaptureFixture
     code = main(["token", "mint", "--keys", str(tmp_path / "k"), "--iss", "https://i", "--sub", "s",
                  "--aud", "a", "--claim", "x:=" + nested(DEEP)])
     assert code == exit_codes.USAGE, capsys.readouterr().err
+
+
+def test_a_deep_kubeconfig(tmp_path: Path) -> None:
+    from microstax.identity.exceptions import ConfigError
+    from microstax.identity.kubeconfig import read_kubeconfig
+    path = tmp_path / "config"
+    path.write_text("clusters: " + "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ConfigError, match="YAML"):
+        read_kubeconfig(path)
