@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -47,3 +48,25 @@ async def test_a_hostile_upstream_jwks(make_inproc: MakeInProc, name: str) -> No
     assert 400 <= r.status_code < 600 and r.status_code != 500, r.text
     assert isinstance(r.json().get("error"), str)
     assert (await mx.cc()).status_code == 200  # still serving
+
+
+async def test_an_endless_upstream_jwks_is_cut_off(make_inproc: MakeInProc) -> None:
+    """An upstream that never stops sending is read up to the limit, not to the end."""
+    async def endless() -> Any:
+        yield b'{"keys": ['
+        while True:
+            yield b'"x", ' * 8192
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=endless(), headers={"Content-Type": "application/json"})
+
+    corp = HybridSigner.generate()
+    mx = await make_inproc({
+        "upstreams": [{"connector_id": "corp", "issuer": CORP, "jwks_uri": f"{CORP}/jwks",
+                       "audience": "microstax", "subject_prefix": "corp:"}],
+    }, upstream_transport=httpx.MockTransport(handler))
+    now = int(time.time())
+    token = sign({"iss": CORP, "sub": "alice", "aud": "microstax", "iat": now, "exp": now + 300},
+                 corp, typ="JWT")
+    r = await mx.exchange(token, service="default", connector_id="corp")
+    assert 400 <= r.status_code < 600 and r.status_code != 500, r.text

@@ -70,17 +70,24 @@ class UpstreamKeys:
             except (ssl.SSLError, ValueError) as exc:
                 raise UpstreamUnavailable(f"the CA for the upstream JWKS at {jwks_uri} is not usable") from exc
         try:
+            # kube-apiserver's /openid/v1/jwks answers 406 unless jwk-set+json is acceptable
             async with httpx.AsyncClient(timeout=self.timeout, transport=self._transport, verify=verify,
-                                         follow_redirects=False) as client:
-                # kube-apiserver's /openid/v1/jwks answers 406 unless jwk-set+json is acceptable
-                response = await client.get(jwks_uri, headers={"Accept": JWKS_ACCEPT})
+                                         follow_redirects=False) as client, \
+                    client.stream("GET", jwks_uri, headers={"Accept": JWKS_ACCEPT}) as response:
+                status = response.status_code
+                body = bytearray()
+                if status == 200:
+                    async for chunk in response.aiter_bytes():  # bounded: never the whole of an
+                        body += chunk                           # endless answer
+                        if len(body) > MAX_JWKS_BYTES:
+                            break
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"cannot fetch the upstream JWKS at {jwks_uri}: {type(exc).__name__}") from exc
-        if response.status_code != 200:
-            raise UpstreamUnavailable(f"the upstream JWKS at {jwks_uri} answered {response.status_code}")
-        if len(response.content) > MAX_JWKS_BYTES:
+        if status != 200:
+            raise UpstreamUnavailable(f"the upstream JWKS at {jwks_uri} answered {status}")
+        if len(body) > MAX_JWKS_BYTES:
             raise UpstreamUnavailable(f"the upstream JWKS at {jwks_uri} is too large")
         try:
-            return KeySet.from_jwks(loads_json(response.content, "upstream JWKS"))
+            return KeySet.from_jwks(loads_json(bytes(body), "upstream JWKS"))
         except (ValueError, JoseError) as exc:
             raise UpstreamUnavailable(f"the upstream JWKS at {jwks_uri} is not a usable JWKS") from exc
