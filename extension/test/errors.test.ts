@@ -129,3 +129,14 @@ test('Verify Token with no issuer to trust offers to pick an environment', async
     assert.equal(offersIssuerPick(userError('INVALID_TOKEN', 'this is not a well-formed JWT: bad base64')), false);
     assert.equal(offersIssuerPick(new Error('boom')), false);
 });
+
+test('a bad command argument (-32602 with BAD_REQUEST data) is shown as what it is', () => {
+    const bad = Object.assign(new Error('target: expected a cluster name'), {
+        code: -32602, data: { code: 'BAD_REQUEST', message: 'target: expected a cluster name' } });
+    const p = presentError(bad, 'Federation failed');
+    assert.equal(p.message, 'Federation failed: target: expected a cluster name');
+    assert.equal(p.code, 'BAD_REQUEST');
+    // -32602 without our data stays a generic failure
+    const plain = presentError(Object.assign(new Error('Invalid params'), { code: -32602 }), 'x');
+    assert.equal(plain.code, undefined);
+});

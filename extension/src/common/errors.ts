@@ -2,7 +2,7 @@
  * Turning a daemon failure into a message and buttons. User errors (JSON-RPC -32001) carry
  * `data: {code, message, action?}`; anything else is unexpected and points at the logs.
  */
-import { USER_ERROR_CODE, type UserErrorData } from './protocol';
+import { INVALID_PARAMS_CODE, USER_ERROR_CODE, type UserErrorData } from './protocol';
 
 export type ErrorAction = 'signIn' | 'openSettings' | 'retry' | 'showLogs' | 'restartDaemon' | 'startLocalPlatform' | 'openConfigFile';
 
@@ -72,7 +72,8 @@ const NOT_RUNNING = /(connection (got )?(closed|disposed)|client is not running|
 export function presentError(err: unknown, what: string): ErrorPresentation {
     const e = (err ?? {}) as ResponseErrorLike;
     const message = typeof e.message === 'string' ? e.message : String(err);
-    if (isUserErrorData(e.data) && (e.code === USER_ERROR_CODE || e.code === undefined)) {
+    // -32602 (invalid params) carries the same data for a bad command argument (BAD_REQUEST).
+    if (isUserErrorData(e.data) && (e.code === USER_ERROR_CODE || e.code === INVALID_PARAMS_CODE || e.code === undefined)) {
         const data = e.data;
         const actions: ErrorAction[] = [];
         if (data.action && KNOWN_ACTIONS.has(data.action)) {

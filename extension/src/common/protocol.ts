@@ -28,6 +28,8 @@ export const DaemonNotification = {
 
 /** The JSON-RPC error code of every user error; `data.code` says which one. */
 export const USER_ERROR_CODE = -32001;
+/** JSON-RPC invalid params: the daemon's answer to a bad command argument (data.code BAD_REQUEST). */
+export const INVALID_PARAMS_CODE = -32602;
 
 export type UserErrorCode =
     | 'NOT_SIGNED_IN'
