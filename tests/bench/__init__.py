@@ -27,7 +27,8 @@ SECTIONS: dict[str, Section] = {
     "jose": Section("tests.bench.jose_bench:run",
                     "hybrid verify/mint vs the raw crypto floor, vs pyjwt; cached repeat verify"),
     "daemon": Section("tests.bench.daemon_bench:run",
-                      "hover on a 5 MiB doc with 1,000 JWTs vs an empty hover; federate warm vs cold"),
+                      "hover on a 5 MiB doc with 1,000 JWTs vs an empty hover; federate warm vs cold; "
+                      "daemon cold vs client cold (daemon_cold.py)"),
     "client": Section("tests.bench.client_bench:run",
                       "federate warm vs cold; fleet of 200 vs server cost ÷ cores; CLI verify start-up"),
     "kube": Section("tests.bench.kube_bench:run",

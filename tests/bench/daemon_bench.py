@@ -312,4 +312,10 @@ def run(options: Any) -> Report:
         rows, notes = asyncio.run(federate_bench(rounds, base, work))
         report.rows.extend(rows)
         report.notes.extend(notes)
+        # daemon cold ÷ client cold (its own platform and keyring session; imports this module)
+        from . import daemon_cold
+
+        rows, notes = asyncio.run(daemon_cold.measure(rounds, base, work))
+        report.rows.extend(rows)
+        report.notes.extend(notes)
     return report
