@@ -160,3 +160,37 @@ def test_offline_verify_never_imports_httpx(signer: HybridSigner, tmp_path: Path
                          timeout=60, check=False)
     assert b"exit=0 httpx=False" in out.stderr, out.stderr.decode()
     assert json.loads(out.stdout)["valid"] is True
+
+
+async def test_a_token_seen_again_is_answered_from_the_cache_before_parsing(
+        signer: HybridSigner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The verifier service's hot path: a cached verdict for the very same token (same issuer
+    pin, audiences and typ) is found by the token's digest, without parsing it again, while the
+    issuer's keys are hot; any other question, or a moment past ``exp``, takes the full path."""
+    from microstax.identity import verification
+
+    prechecks: list[str] = []
+    original = verification.precheck
+
+    def counting(token: object, policy: object) -> object:
+        prechecks.append("x")
+        return original(token, policy)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(verification, "precheck", counting)
+    now = [float(int(time.time()))]
+    with Issuer(signer.key_set().to_jwks()) as idp:
+        verifier = Verifier(VerificationPolicy(issuers=(TrustedIssuer(idp.issuer),), audiences=(AUD,)),
+                            clock=lambda: now[0])
+        try:
+            token = sign({**claims(idp.issuer), "iat": int(now[0]), "exp": int(now[0]) + 20}, signer)
+            first = await verifier.verify(token)
+            assert first.valid and not first.cached and len(prechecks) == 1
+            again = await verifier.verify(token)
+            assert again.valid and again.cached and len(prechecks) == 1  # not parsed again
+            other = await verifier.verify(token, audiences=("elsewhere",))
+            assert other.reason == "audience_mismatch" and len(prechecks) == 2
+            now[0] += 20 + verifier.policy.leeway + 1  # past exp: the cached "valid" must not answer
+            late = await verifier.verify(token)
+            assert not late.valid and late.reason == "expired", late.reason
+        finally:
+            await verifier.aclose()
