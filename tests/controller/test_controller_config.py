@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from microstax.identity.controller import load_config, parse_config
-from microstax.identity.controller.config import Timing
+from microstax.controller import load_config, parse_config
+from microstax.controller.config import Timing
 from microstax.identity.exceptions import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from microstax.identity.controller import parse_config as parse_controller_config
+from microstax.controller import parse_config as parse_controller_config
 from microstax.platform.config import parse_config as parse_platform_config
 
 REPO = Path(__file__).resolve().parents[2]

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from microstax.identity.controller.config import RenewSpec
-from microstax.identity.controller.files import (
+from microstax.controller.config import RenewSpec
+from microstax.controller.files import (
     FAULT_ENV,
     FAULT_EXIT_CODE,
     CredentialFileError,
@@ -28,9 +28,9 @@ from microstax.identity.controller.files import (
     signature,
     write_token,
 )
-from microstax.identity.controller.logs import JsonFormatter, log_event
-from microstax.identity.controller.renew import run_hook
-from microstax.identity.controller.state import TokenMeta
+from microstax.controller.logs import JsonFormatter, log_event
+from microstax.controller.renew import run_hook
+from microstax.controller.state import TokenMeta
 
 TOKEN_A = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlLWEtc2lnbmF0dXJl"
 TOKEN_B = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJiIn0.c2lnbmF0dXJlLWItc2lnbmF0dXJl"
@@ -51,7 +51,7 @@ def test_write_token_is_0600_and_replaces(tmp_path: Path) -> None:
 
 def _write_in_child(out: Path, writes: int, crash_at: int) -> int:
     code = ("import sys; from pathlib import Path; "
-            "from microstax.identity.controller.files import write_token\n"
+            "from microstax.controller.files import write_token\n"
             f"for _ in range({writes}): write_token(Path(sys.argv[1]), {TOKEN_B!r})")
     env = {**os.environ, FAULT_ENV: f"crash-before-rename@{crash_at}"}
     return subprocess.run([sys.executable, "-c", code, str(out)], env=env, capture_output=True,

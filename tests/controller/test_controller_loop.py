@@ -9,10 +9,10 @@ from pathlib import Path
 
 import httpx
 
-from microstax.identity.controller.acquire import Acquired, AcquireError, Acquirer
-from microstax.identity.controller.config import EntrySpec
-from microstax.identity.controller.runner import Controller
-from microstax.identity.controller.state import TokenMeta, fingerprint
+from microstax.controller.acquire import Acquired, AcquireError, Acquirer
+from microstax.controller.config import EntrySpec
+from microstax.controller.runner import Controller
+from microstax.controller.state import TokenMeta, fingerprint
 from microstax.jose import HybridSigner, parse, sign
 
 SIGNER = HybridSigner.generate()

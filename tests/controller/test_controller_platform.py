@@ -38,8 +38,8 @@ from tests.controller.ctlkit import (
 )
 from tests.harness.platform import PlatformServer
 
-from microstax.identity.controller.files import FAULT_ENV, FAULT_EXIT_CODE
-from microstax.identity.controller.schedule import EXPIRY_MARGIN
+from microstax.controller.files import FAULT_ENV, FAULT_EXIT_CODE
+from microstax.controller.schedule import EXPIRY_MARGIN
 from microstax.jose import parse
 
 

@@ -8,16 +8,16 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from microstax.identity.controller.config import EntrySpec, SubjectSpec, Timing
-from microstax.identity.controller.metrics import make_registry, render
-from microstax.identity.controller.schedule import (
+from microstax.controller.config import EntrySpec, SubjectSpec, Timing
+from microstax.controller.metrics import make_registry, render
+from microstax.controller.schedule import (
     EXPIRY_MARGIN,
     backoff_delay,
     refresh_at,
     servable,
     withdraw_at,
 )
-from microstax.identity.controller.state import EntryState, TokenMeta, overall_health
+from microstax.controller.state import EntryState, TokenMeta, overall_health
 
 T = Timing(refresh_fraction=0.5, jitter=0.1, min_backoff=1.0, max_backoff=60.0)
 

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from microstax.adapters import secrets as sa
+from microstax.controller.acquire import targets_from_catalog
 from microstax.identity import config as cfg
 from microstax.identity.cache import CacheEntry, CacheKey
 from microstax.identity.catalog import (
@@ -21,7 +22,6 @@ from microstax.identity.catalog import (
     merge_clusters,
     parse_catalog,
 )
-from microstax.identity.controller.acquire import targets_from_catalog
 from microstax.identity.exceptions import ConfigError, UnknownEnvironment
 from microstax.identity.federation import hint_for
 from microstax.identity.locks import EnvironmentLocks

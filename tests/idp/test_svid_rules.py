@@ -11,7 +11,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from microstax.identity.controller.config import parse_config
+from microstax.controller.config import parse_config
 from microstax.identity.exceptions import ConfigError
 from microstax.identity.verification import evaluate, material_from_keys
 from microstax.jose import KeySet, describe

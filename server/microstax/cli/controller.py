@@ -29,9 +29,9 @@ from . import exit_codes
               help="Validate the config, print the entries it defines as JSON, and exit.")
 def controller(config_path: Path, listen: str | None, log_level: str, check: bool) -> None:
     """Keep a fresh federated token on disk for each configured workload and target."""
-    from ..identity.controller import load_config, run_controller
-    from ..identity.controller.config import split_listen
-    from ..identity.controller.logs import LOGGER_NAME, log_event, setup
+    from ..controller import load_config, run_controller
+    from ..controller.config import split_listen
+    from ..controller.logs import LOGGER_NAME, log_event, setup
     from ..identity.exceptions import ConfigError
 
     logger = setup(log_level, sys.stderr)

@@ -111,8 +111,8 @@ def _raises(fn: Callable[[], Any], *types: type[BaseException]) -> BaseException
 
 
 def test_config_readers(hostile: Path) -> None:
+    from microstax.controller.config import load_config as controller_load
     from microstax.identity import config as user_config
-    from microstax.identity.controller.config import load_config as controller_load
     from microstax.identity.exceptions import ConfigError
     from microstax.platform import ConfigError as PlatformConfigError
     from microstax.platform.config import load_config as platform_load
@@ -132,12 +132,12 @@ def test_platform_dsn_file(hostile: Path, tmp_path: Path) -> None:
 
 
 def test_controller_files(hostile: Path) -> None:
-    from microstax.identity.controller.files import (
+    from microstax.controller.files import (
         CredentialFileError,
         read_credential,
         read_token_file,
     )
-    from microstax.identity.controller.renew import read_pid
+    from microstax.controller.renew import read_pid
     assert read_token_file(hostile) is None
     _raises(lambda: read_credential(hostile, "subject token"), CredentialFileError)
     _raises(lambda: read_pid(hostile), OSError, ValueError)

@@ -150,8 +150,8 @@ def test_toml_nesting_is_bounded(text: str) -> None:
 
 @pytest.mark.parametrize("text", DEEP_TOML[:2], ids=range(2))
 def test_every_toml_config_reader(tmp_path: Path, text: str) -> None:
+    from microstax.controller.config import load_config as controller_load
     from microstax.identity import config as user_config
-    from microstax.identity.controller.config import load_config as controller_load
     from microstax.identity.exceptions import ConfigError as IdentityConfigError
     from microstax.platform import ConfigError as PlatformConfigError
     from microstax.platform.config import load_config as platform_load

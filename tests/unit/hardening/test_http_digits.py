@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from tests.harness.loopback_http import LoopbackServer
 
-from microstax.identity.controller.config import split_listen
+from microstax.controller.config import split_listen
 from microstax.jose import HybridSigner
 from microstax.oauth.exceptions import RateLimited
 from microstax.oauth.http import delta_seconds, make_client, request_json, retry_after_seconds

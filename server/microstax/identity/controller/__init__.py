@@ -1,25 +1,17 @@
-"""The identity controller: keeps federated token files fresh for long-running workloads.
+"""Moved: the controller is a front end, now ``microstax.controller`` (beside cli/ and daemon/).
 
-``microstax identity controller --config FILE`` (docs/controller.md). The pure parts —
-configuration (``config``), schedule and backoff (``schedule``), per-entry state and health
-(``state``), token files (``files``) — are kept apart from the async loop (``runner``), the
-network (``acquire``), the renew hook (``renew``) and the health/metrics server (``health``,
-``metrics``).
+A temporary re-export shim for code that still imports ``microstax.identity.controller`` and
+its submodules; it is the one upward import in identity/ and goes once no caller is left.
 """
 
-from .config import (
-    ClientSpec,
-    ControllerConfig,
-    EntrySpec,
-    RenewSpec,
-    SubjectSpec,
-    Timing,
-    load_config,
-    parse_config,
-)
-from .runner import Controller, run_controller
+from __future__ import annotations
 
-__all__ = [
-    "ClientSpec", "Controller", "ControllerConfig", "EntrySpec", "RenewSpec", "SubjectSpec",
-    "Timing", "load_config", "parse_config", "run_controller",
-]
+import importlib
+import sys
+
+from ...controller import *  # noqa: F403
+from ...controller import __all__ as __all__
+
+for _name in ("acquire", "config", "files", "health", "logs", "metrics", "renew", "runner",
+              "schedule", "state", "svid"):
+    sys.modules[f"{__name__}.{_name}"] = importlib.import_module(f"microstax.controller.{_name}")

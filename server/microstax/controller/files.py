@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...jose import read_limited, write_private_file
+from ..jose import read_limited, write_private_file
 
 FAULT_ENV = "MICROSTAX_CONTROLLER_FAULT"
 FAULT_EXIT_CODE = 86

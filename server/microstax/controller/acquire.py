@@ -37,10 +37,12 @@ from typing import Any
 
 import httpx
 
-from ...jose import JoseError, MalformedToken, numeric_date, parse
-from ...oauth.client_credentials import client_credentials
-from ...oauth.discovery import ProviderMetadata
-from ...oauth.exceptions import (
+from ..identity.catalog import Catalog, catalog_cluster, fetch_catalog, service_spiffe_id
+from ..identity.verification import KeysUnavailable, TrustedIssuer, VerificationPolicy, Verifier
+from ..jose import JoseError, MalformedToken, numeric_date, parse
+from ..oauth.client_credentials import client_credentials
+from ..oauth.discovery import ProviderMetadata
+from ..oauth.exceptions import (
     DiscoveryError,
     OAuthError,
     OAuthErrorResponse,
@@ -48,11 +50,9 @@ from ...oauth.exceptions import (
     RateLimited,
     TransportError,
 )
-from ...oauth.exchange import ExchangeConfigError, ExchangeRequest, exchange
-from ...oauth.jwks import AsyncKeyResolver
-from ...oauth.tokens import ClientAuth, TokenResponse, token_type_uri
-from ..catalog import Catalog, catalog_cluster, fetch_catalog, service_spiffe_id
-from ..verification import KeysUnavailable, TrustedIssuer, VerificationPolicy, Verifier
+from ..oauth.exchange import ExchangeConfigError, ExchangeRequest, exchange
+from ..oauth.jwks import AsyncKeyResolver
+from ..oauth.tokens import ClientAuth, TokenResponse, token_type_uri
 from .config import EntrySpec
 from .files import CredentialFileError, read_credential
 from .state import TokenMeta, fingerprint
@@ -245,11 +245,11 @@ class Acquirer:
             target = await self.resolve(spec)
             response = await self._request(spec, target)
             return await self._verify(spec, target, response)
+        except ExchangeConfigError as exc:  # an OAuthError of our own making: before the others
+            raise AcquireError("config", exc.message) from None
         except OAuthError as exc:
             cause, retry_after = oauth_cause(exc)
             raise AcquireError(cause, exc.message, retry_after=retry_after) from None
-        except ExchangeConfigError as exc:
-            raise AcquireError("config", str(exc)) from None
 
     async def _request(self, spec: EntrySpec, target: Target) -> TokenResponse:
         auth = self._client_auth(spec)

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ...jose import loads_toml, read_limited
-from ..exceptions import ConfigError
+from ..identity.exceptions import ConfigError
+from ..jose import loads_toml, read_limited
 
 DEFAULT_LISTEN = "127.0.0.1:8412"
 SUBJECT_TYPES = ("kubernetes", "spiffe", "jwt")

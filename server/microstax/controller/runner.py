@@ -31,9 +31,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ...jose import MalformedToken, numeric_date, parse
-from ...oauth.http import make_async_client
-from ..exceptions import ConfigError
+from ..identity.exceptions import ConfigError
+from ..jose import MalformedToken, numeric_date, parse
+from ..oauth.http import make_async_client
 from .acquire import Acquired, AcquireError, Acquirer
 from .config import ControllerConfig, EntrySpec, load_config, split_listen
 from .files import (

@@ -19,7 +19,7 @@ import os
 import signal
 from pathlib import Path
 
-from ...jose import read_limited
+from ..jose import read_limited
 from .config import RenewSpec
 from .state import TokenMeta
 

@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models import iso
+from ..identity.models import iso
 from .config import EntrySpec
 from .schedule import backoff_delay, refresh_at, servable, withdraw_at
 
