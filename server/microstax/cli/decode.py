@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from ..identity.present import clean_block, render_text
 from ..jose import PQ_HEADER, describe, parse
 from .output import echo, emit_json, json_option
+from .present import clean_block, render_text
 from .tokenio import read_token, token_options
 
 

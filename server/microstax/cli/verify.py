@@ -19,7 +19,6 @@ from typing import Any
 
 import click
 
-from ..identity.present import clean, render_text
 from ..identity.verification import (
     HYBRID_MODES,
     KeyMaterial,
@@ -43,6 +42,7 @@ from ..jose import (
 from . import exit_codes
 from .errors import CLIError
 from .output import echo, emit_json, json_option, warn
+from .present import clean, render_text
 from .tokenio import read_token, token_options
 
 

@@ -1,6 +1,6 @@
 """The identity layer: environments and clusters, sign-in and session, federate, cache, status.
 
-Public API (imported lazily, so ``identity.present`` stays cheap to import)::
+Public API (imported lazily, so importing the package stays cheap)::
 
     from microstax.identity import IdentityService, FederateRequest
 

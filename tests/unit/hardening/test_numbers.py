@@ -15,10 +15,10 @@ from hardening_helpers import NOW, dumps, raw_token
 
 from microstax.cli import exit_codes
 from microstax.cli.main import cli, main
+from microstax.cli.present import render_text
 from microstax.daemon.diagnostics import TokenTimes, findings
 from microstax.daemon.hovercard import render_card, summary
 from microstax.identity.federation import subject_from_jwt
-from microstax.identity.present import render_text
 from microstax.jose import (
     JoseError,
     KeySet,

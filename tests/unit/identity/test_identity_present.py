@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from microstax.identity.present import clean, render_text
+from microstax.cli.present import clean, render_text
 from microstax.jose import HybridSigner, Policy, check, describe, sign
 
 SIGNER = HybridSigner.generate()

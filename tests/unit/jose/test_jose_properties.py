@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from jose_helpers import NOW, b64, b64json, base_claims
 
+from microstax.cli.present import render_text
 from microstax.daemon.hovercard import render_card, summary
-from microstax.identity.present import render_text
 from microstax.jose import HybridSigner, JoseError, KeySet, Policy, check, describe, parse, sign
 
 SIGNER = HybridSigner.generate()
