@@ -136,6 +136,7 @@ class IdentityService:
                 await self._background
             self._background = None
         self.tokens.cancel()
+        await self.tokens.flush()
         if self.ctx.owns_http:
             await self.ctx.http.aclose()
 

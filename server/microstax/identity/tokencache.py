@@ -13,6 +13,7 @@ handler, which reports ``ClusterStateChanged``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -46,6 +47,9 @@ class TokenCache:
         self._vault_loaded: set[str] = set()
         self._vault_meta: dict[str, dict[str, dict[str, Any]]] = {}
         self._notified_expired: set[CacheKey] = set()
+        #: clusters whose vault record is to be written, per environment, and the writers
+        self._dirty: dict[str, set[str]] = {}
+        self._writers: dict[str, asyncio.Task[None]] = {}
 
     # -- serving --------------------------------------------------------------------------------
 
@@ -150,10 +154,32 @@ class TokenCache:
             self._vault_loaded.add(env_name)
 
     async def persist(self, env_name: str, clusters: Iterable[str]) -> None:
+        """Keep the clusters' tokens and failures in the vault for later runs. Written behind:
+        the caller does not wait for the sealed write (a cold federate costs the exchange, not
+        the disk and the keyring); writes for one environment coalesce, and ``flush`` (called by
+        ``IdentityService.aclose``) waits for all of them."""
         if not self.persist_tokens:
             return
+        self._dirty.setdefault(env_name, set()).update(clusters)
+        task = self._writers.get(env_name)
+        if task is None or task.done():
+            self._writers[env_name] = asyncio.ensure_future(self._write_behind(env_name))
+
+    async def _write_behind(self, env_name: str) -> None:
+        while self._dirty.get(env_name):
+            await self._save(env_name, self._dirty.pop(env_name))
+
+    async def flush(self, env_name: str | None = None) -> None:
+        """Wait for the vault writes under way (of one environment, or all)."""
+        names = [env_name] if env_name is not None else list(self._writers)
+        for name in names:
+            task = self._writers.get(name)
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(task)
+
+    async def _save(self, env_name: str, names: set[str]) -> None:
         vault = TokenVault(self.ctx.vault_store(), self.ctx.state_dir)
-        names = set(clusters)
         entries = [e for k, e in self.entries.items() if k.environment == env_name and k.target in names]
         failures = {c: f for (e, c), f in self.failures.items() if e == env_name and c in names}
         cleared = names - set(failures)
@@ -174,6 +200,8 @@ class TokenCache:
         if reload or not keep_vault:
             self._vault_loaded.discard(env_name)
         if not keep_vault:
+            self._dirty.pop(env_name, None)
+            await self.flush(env_name)
             vault = TokenVault(self.ctx.vault_store(), self.ctx.state_dir)
             async with file_lock(vault.lock_path(env_name), timeout=30):
                 await self.ctx.in_thread(vault.clear, env_name)
