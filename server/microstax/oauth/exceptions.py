@@ -6,7 +6,8 @@
     │   ├── HTTPStatusError       an unexpected HTTP status without an OAuth error body; ``status`` (``protocol``)
     │   └── DiscoveryError        discovery or JWKS documents missing or wrong (``discovery``)
     ├── RateLimited               429; ``retry_after`` seconds when the server said (``rate_limited``)
-    └── OAuthErrorResponse        an RFC 6749 §5.2 error (``error``, ``error_description``) (``auth``)
+    ├── OAuthErrorResponse        an RFC 6749 §5.2 error (``error``, ``error_description``) (``auth``)
+    └── ExchangeConfigError       the request cannot be made for this IdP flavour: our side is wrong (``config``)
 """
 
 from __future__ import annotations
@@ -63,3 +64,9 @@ class OAuthErrorResponse(OAuthError):
         self.error = error
         self.description = description
         self.status = status
+
+
+class ExchangeConfigError(OAuthError):
+    """The request cannot be made for this identity provider flavour (our side is wrong)."""
+
+    kind = "config"

@@ -24,6 +24,7 @@ from typing import Literal
 
 import httpx
 
+from .exceptions import ExchangeConfigError
 from .tokens import (
     GRANT_TOKEN_EXCHANGE,
     TOKEN_TYPE_ACCESS,
@@ -37,10 +38,6 @@ from .tokens import (
 Flavour = Literal["microstax", "dex", "keycloak", "rfc8693"]
 FLAVOURS: tuple[Flavour, ...] = ("microstax", "dex", "keycloak", "rfc8693")
 DEX_DEFAULT_SCOPES = ("openid", "profile", "email", "groups")
-
-
-class ExchangeConfigError(ValueError):
-    """The request cannot be made for this identity provider flavour (our side is wrong)."""
 
 
 @dataclass(frozen=True, slots=True)
