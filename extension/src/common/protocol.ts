@@ -37,6 +37,7 @@ export type UserErrorCode =
     | 'UNKNOWN_CLUSTER'
     | 'EXCHANGE_DENIED'
     | 'IDP_UNAVAILABLE'
+    | 'UNTRUSTED_TOKEN'
     | 'INVALID_TOKEN'
     | 'KEYRING_UNAVAILABLE'
     | 'LOGIN_FAILED'

@@ -72,7 +72,7 @@ TRANSLATIONS: list[tuple[str, int, str]] = [
     ("microstax.identity.exceptions.LoginTimeout", exit_codes.NOT_SIGNED_IN, "LOGIN_TIMEOUT"),
     ("microstax.identity.exceptions.LoginFailed", exit_codes.DENIED, "LOGIN_FAILED"),
     ("microstax.identity.exceptions.ExchangeDenied", exit_codes.DENIED, "EXCHANGE_DENIED"),
-    ("microstax.identity.exceptions.UntrustedToken", exit_codes.INVALID, "IDP_UNAVAILABLE"),
+    ("microstax.identity.exceptions.UntrustedToken", exit_codes.INVALID, "UNTRUSTED_TOKEN"),
     ("microstax.identity.exceptions.IdpUnavailable", exit_codes.UNAVAILABLE, "IDP_UNAVAILABLE"),
     ("microstax.identity.exceptions.PartialFailure", exit_codes.PARTIAL, "PARTIAL"),
     ("microstax.identity.exceptions.IdentityError", exit_codes.USAGE, "BAD_REQUEST"),

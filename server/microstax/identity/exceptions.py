@@ -16,7 +16,7 @@ that says what to do next. Messages never contain a token or a secret.
     │   └── LoginTimeout            the device code or browser sign-in expired (``LOGIN_TIMEOUT``)
     ├── ExchangeDenied              the IdP refused the exchange (``EXCHANGE_DENIED``)
     ├── IdpUnavailable              unreachable, timed out, 5xx, 429, garbage (``IDP_UNAVAILABLE``)
-    │   └── UntrustedToken          what came back failed verification (``IDP_UNAVAILABLE``)
+    ├── UntrustedToken              what came back failed verification (``UNTRUSTED_TOKEN``)
     ├── InvalidSubjectToken         a subject token (file) is not a usable JWT (``INVALID_TOKEN``)
     ├── BadRequest                  an argument is missing or wrong (``BAD_REQUEST``)
     └── PartialFailure              a fleet operation failed for some targets (``PARTIAL``)
@@ -140,11 +140,12 @@ class IdpUnavailable(IdentityError):
     failure_kind = "network"
 
 
-class UntrustedToken(IdpUnavailable):
-    """The identity provider answered a token that fails verification (issuer, audience, …)."""
+class UntrustedToken(IdentityError):
+    """The identity provider answered a token that fails verification (issuer, audience, …):
+    it answered, so it is not unavailable, and retrying will not help."""
 
+    code = "UNTRUSTED_TOKEN"
     failure_kind = "auth"
-    action = None
 
 
 class InvalidSubjectToken(IdentityError):
