@@ -9,7 +9,6 @@ import http.server
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import threading
@@ -30,12 +29,6 @@ SPIRE_ISSUER = "https://spire.prod.example.org"
 K8S_SA = "system:serviceaccount:shop:orders"
 SVID_ID = "spiffe://prod.example.org/ns/shop/sa/orders"
 ORDERS_ID = "spiffe://dev.microstax.local/env/dev/svc/orders"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, *, interval: float = 0.1,

@@ -29,7 +29,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -42,6 +41,8 @@ import httpx
 import yaml
 
 from microstax.platform.tls import dev_tls_files, ensure_dev_tls
+
+from .net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 GOTOOLS = REPO / "scripts" / "lib" / "gotools.sh"
@@ -56,12 +57,6 @@ DEFAULT_CLIENTS: tuple[Mapping[str, Any], ...] = (
 
 class DexStartError(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def dex_binary() -> str:

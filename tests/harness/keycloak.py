@@ -37,7 +37,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,8 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+
+from .net import free_port as _free_port
 
 REPO = Path(__file__).resolve().parents[2]
 ENSURE_SCRIPT = REPO / "scripts" / "lib" / "keycloak.sh"
@@ -86,12 +87,6 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 class KeycloakStartError(RuntimeError):
     """Keycloak could not be provisioned or did not come up."""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:

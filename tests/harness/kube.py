@@ -39,7 +39,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -53,6 +52,8 @@ import yaml
 
 from microstax.platform.tls import dev_tls_files, ensure_dev_tls
 
+from .net import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
@@ -64,12 +65,6 @@ RELOAD_TIMEOUT_S = 90
 
 class KubeStartError(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def kube_apiserver_binary() -> str:

@@ -30,7 +30,6 @@ import pwd
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,8 @@ from types import TracebackType
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
+
+from .net import free_port as _free_port
 
 ENV_DSN = "MICROSTAX_TEST_PG_DSN"
 SUPERUSER = "microstax"
@@ -66,13 +67,6 @@ def find_bin_dir() -> Path:
         return int(m.group()) if m else 0
 
     return max(found, key=major)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class PostgresCluster:

@@ -35,6 +35,8 @@ import tomli_w
 from microstax.jose import PQ_HEADER, KeyStore, sign
 from microstax.jose.compact import b64url_decode, b64url_encode
 
+from .net import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 MICROSTAX = REPO / ".venv" / "bin" / "microstax"
 ENVOY = REPO / ".venv" / "bin" / "envoy"
@@ -45,12 +47,6 @@ _BASE_IDS = itertools.count(int(os.getpid() % 1000) * 10 + 3100)
 
 class StartError(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes] | None, log: Path, what: str,

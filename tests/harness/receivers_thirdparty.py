@@ -45,7 +45,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from tests.harness.postgres import _free_port as free_port
+from tests.harness.net import free_port
 
 from microstax.jose import PQ_HEADER
 

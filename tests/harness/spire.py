@@ -22,7 +22,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -33,6 +32,8 @@ import httpx
 
 from microstax.platform.tls import dev_tls_files, ensure_dev_tls
 
+from .net import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 GOTOOLS = REPO / "scripts" / "lib" / "gotools.sh"
 TRUST_DOMAIN = "workloads.example.org"
@@ -42,12 +43,6 @@ START_TIMEOUT_S = 60
 
 class SpireStartError(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def spire_bin_dir() -> Path:

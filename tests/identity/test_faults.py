@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.harness.net import free_port
 from tests.harness.platform import PlatformServer
-from tests.identity.fakeidp import FakeIdP, free_port
+from tests.identity.fakeidp import FakeIdP
 from tests.identity.helpers import write_config
 
 from microstax.adapters.secrets import MemorySecretStore
@@ -92,6 +93,10 @@ async def test_fleet_with_faults(fleet, service_factory, caplog: pytest.LogCaptu
     assert tokens["fake-ok"]["state"] == "exchanged"
     assert tokens["fake-hang"]["state"] == "failed" and tokens["fake-hang"]["failure"]["kind"] == "network"
     assert tokens["fake-deny"]["failure"]["kind"] == "auth"
+    # a token that fails verification is no outage: its own code, no retry offered
+    assert tokens["fake-bad_signature"]["failure"]["code"] == "UNTRUSTED_TOKEN"
+    assert not isinstance(by["fake-bad_signature"].error, IdpUnavailable)
+    assert by["fake-bad_signature"].error.to_json().get("action") is None  # type: ignore[union-attr]
     assert status["summary"] == "4 of 13 clusters exchanged"
     assert {e.state.name for e in events} >= {"fake-ok", "fake-hang", "fake-deny"}
 

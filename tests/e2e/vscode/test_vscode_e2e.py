@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from typing import Any
 import httpx
 import pytest
 import tomli_w
+from tests.harness.net import free_port
 from tests.harness.platform import PlatformServer
 
 from microstax.jose import KeySet, Policy, verify
@@ -84,12 +84,6 @@ QUIET_SETTINGS: dict[str, Any] = {
     "workbench.colorTheme": "Default Dark Modern",
     "workbench.secondarySideBar.defaultVisibility": "hidden",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -15,8 +15,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from tests.harness.net import free_port
 from tests.harness.platform import PlatformServer
-from tests.harness.receivers import free_port
 
 from microstax.receivers import (
     Refusal,

@@ -273,7 +273,7 @@ def test_rotated_keys_are_refetched_and_cached_keys_outlive_the_issuer(tmp_path)
 
 
 def test_no_keys_at_all_is_503_not_a_pass(tmp_path, tokens: Tokens, platform: PlatformServer) -> None:
-    from tests.harness.receivers import free_port
+    from tests.harness.net import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"
     config = verifier_config(dead)
