@@ -16,7 +16,7 @@ import hashlib
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -158,13 +158,22 @@ def private_key_findings(text: str) -> Iterator[Finding]:
                       "secrets manager, and rotate this key if it was ever shared.")
 
 
+def scan(text: str, now: float, cache: TokenTimes) -> Iterator[Finding | None]:
+    """Every item of ``text`` the server looks at, one at a time (it yields to other work
+    between them): the tokens' items (``iter_token_findings``), then pasted private keys."""
+    yield from iter_token_findings(text, now, cache)
+    yield from private_key_findings(text)
+
+
+def publishable(items: Iterable[Finding | None]) -> list[Finding]:
+    """The items that become diagnostics (``live`` excluded), in document order."""
+    return sorted((f for f in items if f is not None and f.kind != "live"), key=lambda f: f.start)
+
+
 def findings(text: str, now: float, cache: TokenTimes | None = None) -> list[Finding]:
-    """All diagnostics-worthy findings of ``text``, in document order (``live`` excluded)."""
-    cache = cache or TokenTimes()
-    found = [f for f in iter_token_findings(text, now, cache) if f is not None and f.kind != "live"]
-    found.extend(private_key_findings(text))
-    found.sort(key=lambda f: f.start)
-    return found
+    """All diagnostics-worthy findings of ``text``, in document order: what the server
+    publishes (``scan`` then ``publishable``), in one call."""
+    return publishable(scan(text, now, cache or TokenTimes()))
 
 
 def next_change(items: list[Finding], now: float) -> float | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from pygls.exceptions import JsonRpcException
 
+from ..identity.exceptions import IdentityError
 from ..jose import JoseError
 
 log = logging.getLogger(__name__)
@@ -58,13 +59,12 @@ def user_error_data(exc: BaseException) -> dict[str, Any] | None:
     """``{code, message, action?}`` when ``exc`` is a user error of any layer, else None."""
     if isinstance(exc, UserError):
         return exc.to_json()
-    to_json = getattr(exc, "to_json", None)
-    code = getattr(exc, "code", None)
-    if callable(to_json) and isinstance(code, str) and code.isupper():
-        # identity-layer errors (IdentityError) carry the protocol's codes and their actions
-        data = dict(to_json())
+    if isinstance(exc, IdentityError):
+        # identity-layer errors carry the protocol's codes and their actions
+        code = exc.code
+        data = dict(exc.to_json())
         data.setdefault("code", code)
-        data.setdefault("message", getattr(exc, "message", str(exc)))
+        data.setdefault("message", exc.message)
         if "action" not in data and code in ACTIONS:
             data["action"] = ACTIONS[code]
         return data

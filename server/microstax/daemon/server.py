@@ -194,20 +194,17 @@ class MicrostaxServer(LanguageServer):
         text, version = doc.source, doc.version
         now = time.time()
         found: list[diag.Finding] = []
-        for i, finding in enumerate(diag.iter_token_findings(text, now, self.token_times)):
+        for i, finding in enumerate(diag.scan(text, now, self.token_times)):
             if finding is not None:
                 found.append(finding)
             if i % _DIAG_BATCH == _DIAG_BATCH - 1:
                 await asyncio.sleep(0)  # let hovers and commands through
                 if doc.source is not text:
                     return  # changed meanwhile; the change scheduled a new run
-        found.extend(diag.private_key_findings(text))
         index = self.line_index(doc)
         enc = self.encoding()
         out = []
-        for f in found:
-            if f.kind == "live":
-                continue
+        for f in diag.publishable(found):
             start, end = index.position(f.start, enc), index.position(f.end, enc)
             out.append(types.Diagnostic(
                 range=types.Range(types.Position(*start), types.Position(*end)),
