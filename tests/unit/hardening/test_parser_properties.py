@@ -190,7 +190,7 @@ def test_user_config(doc: dict[str, Any]) -> None:
                                 "client_id", "client_secret", "renew", "scopes", "audience"]),
                          max_size=3)}))
 def test_controller_config(doc: dict[str, Any]) -> None:
-    from microstax.identity.controller.config import parse_config
+    from microstax.controller.config import parse_config
     from microstax.identity.exceptions import ConfigError
     try:
         parse_config(doc, file="controller.toml", path=Path("/tmp/controller.toml"))
