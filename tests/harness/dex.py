@@ -28,7 +28,6 @@ import contextlib
 import os
 import secrets
 import shutil
-import signal
 import ssl
 import subprocess
 import time
@@ -43,6 +42,7 @@ import yaml
 from microstax.platform.tls import dev_tls_files, ensure_dev_tls
 
 from .net import free_port
+from .processes import stop_process_group
 
 REPO = Path(__file__).resolve().parents[2]
 GOTOOLS = REPO / "scripts" / "lib" / "gotools.sh"
@@ -167,16 +167,7 @@ class DexServer:
 
     def stop(self) -> None:
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_process_group(proc, grace=20)
 
     def __enter__(self) -> DexServer:
         return self.start()

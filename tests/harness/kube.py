@@ -38,7 +38,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import time
@@ -53,6 +52,7 @@ import yaml
 from microstax.platform.tls import dev_tls_files, ensure_dev_tls
 
 from .net import free_port
+from .processes import stop_process_group
 
 REPO = Path(__file__).resolve().parents[2]
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
@@ -226,16 +226,7 @@ class KubeAPIServer:
         for attr in ("process", "etcd"):
             proc = getattr(self, attr)
             setattr(self, attr, None)
-            if proc is None or proc.poll() is not None:
-                continue
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+            stop_process_group(proc, grace=20)
 
     def __enter__(self) -> KubeAPIServer:
         return self.start()

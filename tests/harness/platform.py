@@ -46,6 +46,7 @@ from typing import Any
 import httpx
 import pytest
 import tomli_w
+from tests.harness.processes import stop_process_group
 
 REPO = Path(__file__).resolve().parents[2]
 MICROSTAX = REPO / ".venv" / "bin" / "microstax"
@@ -133,16 +134,7 @@ class PlatformServer:
 
     def stop(self) -> None:
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_process_group(proc)
 
     def __enter__(self) -> PlatformServer:
         return self.start()

@@ -36,6 +36,7 @@ from microstax.jose import PQ_HEADER, KeyStore, sign
 from microstax.jose.compact import b64url_decode, b64url_encode
 
 from .net import free_port
+from .processes import stop_process_group
 
 REPO = Path(__file__).resolve().parents[2]
 MICROSTAX = REPO / ".venv" / "bin" / "microstax"
@@ -70,16 +71,7 @@ def tail(path: Path, lines: int = 40) -> str:
 
 
 def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+    stop_process_group(proc)
 
 
 class _Managed:

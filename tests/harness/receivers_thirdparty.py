@@ -30,7 +30,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from tests.harness.net import free_port
+from tests.harness.processes import stop_process_group
 
 from microstax.jose import PQ_HEADER
 
@@ -181,16 +181,7 @@ class Receiver:
 
     def stop(self) -> None:
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_process_group(proc)
 
     def __enter__(self) -> Receiver:
         return self.start()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import time
@@ -33,6 +32,7 @@ import httpx
 from microstax.platform.tls import dev_tls_files, ensure_dev_tls
 
 from .net import free_port
+from .processes import stop_process_group
 
 REPO = Path(__file__).resolve().parents[2]
 GOTOOLS = REPO / "scripts" / "lib" / "gotools.sh"
@@ -213,16 +213,7 @@ server_api {{ address = "unix://{self.server_socket}" }}
     def stop(self) -> None:
         for name in ("agent", "oidc", "server"):
             proc = self.procs.pop(name, None)
-            if proc is None or proc.poll() is not None:
-                continue
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+            stop_process_group(proc, grace=20)
 
     def __enter__(self) -> SpireDeployment:
         return self.start()
