@@ -11,26 +11,21 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from tests.daemon.conftest import execute
 from tests.daemon.platform_env import write_config
+from tests.harness.wait import async_wait_until
 
 
 def change(client, settings) -> None:  # type: ignore[no-untyped-def]
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=settings))
 
 
-async def eventually(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
 async def test_bad_values_are_reported_and_ignored(start_daemon):
     client = await start_daemon({"logLevel": "loud", "hover": "yes", "diagnostics": True, "unknown": 1})
-    await eventually(lambda: len(client.messages) >= 2)
+    await async_wait_until(lambda: len(client.messages) >= 2, 5, what="two warnings")
     warnings = [m.message for m in client.messages if m.type == types.MessageType.Warning]
     assert any("logLevel" in w for w in warnings) and any("hover" in w for w in warnings)
     change(client, {"microstax": {"configFile": 42}})
-    await eventually(lambda: any("configFile" in m.message for m in client.messages))
+    await async_wait_until(lambda: any("configFile" in m.message for m in client.messages), 5,
+                           what="a warning about configFile")
 
 
 async def test_log_level(start_daemon):
@@ -46,8 +41,8 @@ async def test_log_level(start_daemon):
     change(client, {"microstax": {"logLevel": "info"}})
     await asyncio.sleep(0.1)
     await user_error()
-    await eventually(lambda: any("INVALID_TOKEN" in m.message and m.type == types.MessageType.Info
-                                 for m in client.log_messages))
+    await async_wait_until(lambda: any("INVALID_TOKEN" in m.message and m.type == types.MessageType.Info
+                                       for m in client.log_messages), 5, what="the user error logged at info")
 
 
 async def test_config_file_and_environment(start_daemon, tmp_path: Path):
@@ -61,8 +56,9 @@ async def test_config_file_and_environment(start_daemon, tmp_path: Path):
     assert (await execute(client, "microstax.identityStatus"))["environment"] == "alpha"
 
     change(client, {"microstax": {"environment": "beta"}})
-    await asyncio.sleep(0.1)
-    assert (await execute(client, "microstax.identityStatus"))["environment"] == "beta"
+    async def beta() -> bool:
+        return bool((await execute(client, "microstax.identityStatus"))["environment"] == "beta")
+    await async_wait_until(beta, 10, what="the status follows the environment setting")
     assert (await execute(client, "microstax.identityStatus", {"environment": "alpha"}))["environment"] == "alpha"
 
     change(client, {"microstax": {"configFile": str(two), "environment": ""}})

@@ -15,6 +15,7 @@ from tests.daemon.conftest import execute, hover, open_doc
 from tests.daemon.platform_env import write_config
 from tests.daemon.tokenfactory import mint
 from tests.harness.platform import PlatformServer
+from tests.harness.wait import async_wait_until
 
 
 async def rpc_error(awaitable) -> JsonRpcException:  # type: ignore[no-untyped-def]
@@ -107,7 +108,8 @@ async def test_login_timeout_and_cancellation(desktop_session, start_daemon, tmp
         client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="login-1"))
         err = await rpc_error(asyncio.wait_for(request, 5))
         assert err.code == -32800
-        await asyncio.sleep(0.2)
-        assert any("microstax.login cancelled by the client" in m.message for m in client.log_messages)
+        await async_wait_until(
+            lambda: any("microstax.login cancelled by the client" in m.message for m in client.log_messages),
+            10, what="the cancelled sign-in is logged")
         status = await asyncio.wait_for(execute(client, "microstax.identityStatus"), 10)
         assert status["signedIn"] is False

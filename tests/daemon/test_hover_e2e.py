@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -11,6 +10,7 @@ from lsprotocol import types
 from tests.daemon.conftest import execute, hover, open_doc
 from tests.daemon.issuer import local_issuer
 from tests.daemon.tokenfactory import mint
+from tests.harness.wait import async_wait_until
 
 from microstax.jose import HybridSigner
 from microstax.jose.compact import b64url_encode
@@ -113,11 +113,13 @@ async def test_hover_setting_turns_cards_off(client):
     open_doc(client, "file:///w/s.txt", tok)
     assert await hover(client, "file:///w/s.txt", 0, 5) is not None
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"microstax": {"hover": False}}))
-    await asyncio.sleep(0.1)
-    assert await hover(client, "file:///w/s.txt", 0, 5) is None
+    async def off() -> bool:
+        return await hover(client, "file:///w/s.txt", 0, 5) is None
+    await async_wait_until(off, 10, what="no hover card once hover is off")
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"microstax": {"hover": True}}))
-    await asyncio.sleep(0.1)
-    assert await hover(client, "file:///w/s.txt", 0, 5) is not None
+    async def on() -> bool:
+        return await hover(client, "file:///w/s.txt", 0, 5) is not None
+    await async_wait_until(on, 10, what="a hover card once hover is on again")
 
 
 async def test_incremental_edits_are_followed(client):

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from tests.daemon.tokenfactory import claims_for
+from tests.harness.wait import async_wait_until
 
 from microstax.daemon.verifycache import LOADING, IssuerKeys, OfflineVerifier
 from microstax.jose import HybridSigner, KeySet, parse, sign
@@ -40,11 +41,10 @@ async def test_loading_then_verified():
     token = parse(sign(claims_for("user", issuer=ISS), signer))
     first = verifier.verdict(token)
     assert first.classical == "unverifiable" and first.message == LOADING
-    await asyncio.sleep(0.01)
+    await async_wait_until(lambda: calls, 5, what="the key fetch starts")
     assert verifier.verdict(token).message == LOADING and calls == [ISS]  # one fetch in flight
     gate.set()
-    await asyncio.sleep(0.01)
-    later = verifier.verdict(token)
+    later = await async_wait_until(lambda: (v := verifier.verdict(token)).valid and v, 5, what="the keys arrive")
     assert later.valid and later.classical == "verified" and later.pq == "verified"
 
 
@@ -70,14 +70,13 @@ async def test_fetch_failure_is_reported_and_backed_off():
     _, verifier = make(fetch, clock=clock)
     token = parse(sign(claims_for("user", issuer=ISS), HybridSigner.generate()))
     assert verifier.verdict(token).message == LOADING
-    await asyncio.sleep(0.01)
-    failed = verifier.verdict(token)
+    failed = await async_wait_until(
+        lambda: (v := verifier.verdict(token)).message != LOADING and v, 5, what="the failed fetch")
     assert "could not be fetched" in (failed.message or "") and "connection refused" in (failed.message or "")
     assert calls == 1  # backing off
     clock.t += 11
     verifier.verdict(token)
-    await asyncio.sleep(0.01)
-    assert calls == 2
+    await async_wait_until(lambda: calls == 2, 5, what="a second fetch after the back-off")
 
 
 async def test_slow_issuer_is_bounded():
@@ -89,8 +88,8 @@ async def test_slow_issuer_is_bounded():
     keys.bound = 0.05
     token = parse(sign(claims_for("user", issuer=ISS), HybridSigner.generate()))
     verifier.verdict(token)
-    await asyncio.sleep(0.2)
-    assert "did not arrive within" in (verifier.verdict(token).message or "")
+    await async_wait_until(lambda: "did not arrive within" in (verifier.verdict(token).message or ""), 5,
+                           what="the bounded fetch gives up")
     with pytest.raises(TimeoutError):
         await keys.get("https://other.example")
 
@@ -109,8 +108,7 @@ async def test_rotation_refetches_for_an_unknown_kid():
     token = parse(sign(claims_for("user", issuer=ISS), new))
     clock.t += 11  # past the minimum interval between fetches
     assert "lack this token's key id" in (verifier.verdict(token).message or "")
-    await asyncio.sleep(0.01)
-    assert verifier.verdict(token).valid
+    await async_wait_until(lambda: verifier.verdict(token).valid, 5, what="the refetched keys verify the token")
 
 
 async def test_tampered_and_stripped_tokens():

@@ -24,13 +24,11 @@ connector_id="microstax", id_token_lifetime=None)``:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
 import ssl
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +41,7 @@ from microstax.platform.tls import dev_tls_files, ensure_dev_tls
 
 from .net import free_port
 from .processes import stop_process_group
+from .wait import WaitTimeout, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 GOTOOLS = REPO / "scripts" / "lib" / "gotools.sh"
@@ -153,17 +152,18 @@ class DexServer:
 
     def _wait_ready(self) -> None:
         ctx = ssl.create_default_context(cafile=str(self.ca_file))
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
+
+        def ready() -> bool:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise DexStartError(f"dex exited:\n{self.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                r = httpx.get(f"{self.issuer}/.well-known/openid-configuration", verify=ctx, timeout=3)
-                if r.status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise DexStartError(f"dex was not ready in {START_TIMEOUT_S}s:\n{self.log_tail()}")
+            r = httpx.get(f"{self.issuer}/.well-known/openid-configuration", verify=ctx, timeout=3)
+            return r.status_code == 200
+
+        try:
+            wait_until(ready, START_TIMEOUT_S, interval=0.1, what="dex ready", ignore=(httpx.HTTPError,))
+        except WaitTimeout:
+            raise DexStartError(f"dex was not ready in {START_TIMEOUT_S}s:\n{self.log_tail()}") from None
 
     def stop(self) -> None:
         proc, self.process = self.process, None

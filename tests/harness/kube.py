@@ -34,13 +34,11 @@ pre-test hook) or ``bash scripts/lib/gotools.sh kube-apiserver`` (builds or wait
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import ssl
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -53,6 +51,7 @@ from microstax.platform.tls import dev_tls_files, ensure_dev_tls
 
 from .net import free_port
 from .processes import stop_process_group
+from .wait import WaitTimeout, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
@@ -197,30 +196,34 @@ class KubeAPIServer:
              "--initial-cluster", f"s=http://127.0.0.1:{peer}", "--logger=zap", "--log-outputs=stderr"],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.etcd.poll() is not None:
+        etcd = self.etcd
+
+        def healthy() -> bool:
+            if etcd.poll() is not None:
                 raise KubeStartError(f"etcd exited:\n{self._tail(self.etcd_log_path)}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{client}/health", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise KubeStartError(f"etcd did not become healthy:\n{self._tail(self.etcd_log_path)}")
+            return httpx.get(f"http://127.0.0.1:{client}/health", timeout=2).status_code == 200
+
+        try:
+            wait_until(healthy, START_TIMEOUT_S, interval=0.1, what="etcd healthy", ignore=(httpx.HTTPError,))
+        except WaitTimeout:
+            raise KubeStartError(f"etcd did not become healthy:\n{self._tail(self.etcd_log_path)}") from None
 
     def _wait_ready(self) -> None:
         ctx = ssl.create_default_context(cafile=str(self.ca_file))
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
+
+        def ready() -> bool:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise KubeStartError(f"kube-apiserver exited:\n{self.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                r = httpx.get(f"{self.url}/readyz", verify=ctx, timeout=3,
-                              headers={"Authorization": f"Bearer {self.admin_token}"})
-                if r.status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise KubeStartError(f"kube-apiserver was not ready in {START_TIMEOUT_S}s:\n{self.log_tail()}")
+            r = httpx.get(f"{self.url}/readyz", verify=ctx, timeout=3,
+                          headers={"Authorization": f"Bearer {self.admin_token}"})
+            return r.status_code == 200
+
+        try:
+            wait_until(ready, START_TIMEOUT_S, interval=0.2, what="kube-apiserver ready",
+                       ignore=(httpx.HTTPError,))
+        except WaitTimeout:
+            raise KubeStartError(f"kube-apiserver was not ready in {START_TIMEOUT_S}s:\n{self.log_tail()}") from None
 
     def stop(self) -> None:
         for attr in ("process", "etcd"):
@@ -261,12 +264,11 @@ class KubeAPIServer:
         _atomic_write(self.authn_path, _dump(config))
         if not wait:
             return
-        deadline = time.monotonic() + RELOAD_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.log_text().count("reloaded authentication config") > before:
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"the apiserver did not reload {self.authn_path}:\n{self.log_tail()}")
+        try:
+            wait_until(lambda: self.log_text().count("reloaded authentication config") > before,
+                       RELOAD_TIMEOUT_S, interval=0.2, what="authentication config reloaded")
+        except WaitTimeout:
+            raise TimeoutError(f"the apiserver did not reload {self.authn_path}:\n{self.log_tail()}") from None
 
     # -- kubectl ---------------------------------------------------------------------------
     def _write_admin_kubeconfig(self) -> None:

@@ -47,6 +47,7 @@ import httpx
 import pytest
 import tomli_w
 from tests.harness.processes import stop_process_group
+from tests.harness.wait import WaitTimeout, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 MICROSTAX = REPO / ".venv" / "bin" / "microstax"
@@ -120,14 +121,12 @@ class PlatformServer:
         self.process = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                         start_new_session=True, env={**os.environ, **self.env})
         log.close()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.ready_file.exists():
+        process = self.process
+        with contextlib.suppress(WaitTimeout):
+            if wait_until(lambda: self.ready_file.exists() or process.poll() is not None,
+                          START_TIMEOUT_S, interval=0.05, what="platform ready file") and self.ready_file.exists():
                 self.issuer = self.ready_file.read_text().strip()
                 return self
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
         tail = self.log_tail()
         self.stop()
         raise PlatformStartError(f"the platform did not start:\n{tail}")

@@ -23,7 +23,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -37,6 +36,7 @@ from microstax.jose.compact import b64url_decode, b64url_encode
 
 from .net import free_port
 from .processes import stop_process_group
+from .wait import WaitTimeout, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 MICROSTAX = REPO / ".venv" / "bin" / "microstax"
@@ -52,14 +52,14 @@ class StartError(RuntimeError):
 
 def wait_port(port: int, proc: subprocess.Popen[bytes] | None, log: Path, what: str,
               timeout: float = START_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        if proc is not None and proc.poll() is not None:
-            break
-        time.sleep(0.05)
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    with contextlib.suppress(WaitTimeout):
+        if wait_until(lambda: listening() or (proc is not None and proc.poll() is not None),
+                      timeout, interval=0.05, what=f"{what} listening") and listening():
+            return
     raise StartError(f"{what} did not start listening on {port}:\n{tail(log)}")
 
 
@@ -258,17 +258,15 @@ class VerifierProcess(_Managed):
              "--port", str(self.port), "--ready-file", str(self.ready_file), *self.extra_args],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.ready_file.exists():
+        proc = self.proc
+        with contextlib.suppress(WaitTimeout):
+            if wait_until(lambda: self.ready_file.exists() or proc.poll() is not None,
+                          START_TIMEOUT_S, interval=0.05, what="verifier ready file") and self.ready_file.exists():
                 lines = self.ready_file.read_text().split()
                 self.url = lines[0]
                 self.kube_url = lines[1] if len(lines) > 1 else None
                 self.port = int(self.url.rsplit(":", 1)[1])
                 return self
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
         self.stop()
         raise StartError(f"the verifier did not start:\n{tail(self.log_path)}")
 

@@ -46,6 +46,7 @@ from urllib.parse import urlsplit
 import httpx
 from tests.harness.net import free_port
 from tests.harness.processes import stop_process_group
+from tests.harness.wait import WaitTimeout, wait_until
 
 from microstax.jose import PQ_HEADER
 
@@ -57,6 +58,10 @@ TARGET = "stx-eu-west-cluster"
 OTHER_CLUSTER = "stx-us-east-cluster"
 APACHE_BIN = Path("/usr/sbin/apache2")
 APACHE_MODULES = Path("/usr/lib/apache2/modules")
+
+
+class _Exited(Exception):
+    """The receiver's process ended while we waited for it."""
 
 
 class ReceiverStartError(RuntimeError):
@@ -167,14 +172,17 @@ class Receiver:
             self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=self.workdir, start_new_session=True, env={**os.environ, **self.environment()})
         out.close()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            with contextlib.suppress(httpx.HTTPError):
-                if self.ready():
-                    return self
-            time.sleep(0.1)
+        process = self.process
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise _Exited
+            return bool(self.ready())
+
+        with contextlib.suppress(WaitTimeout, _Exited):
+            wait_until(ready, START_TIMEOUT_S, interval=0.1, what=f"{self.name} ready",
+                       ignore=(httpx.HTTPError,))
+            return self
         tail = self.log_tail()
         self.stop()
         raise ReceiverStartError(f"{self.name} did not start (logs in {self.log_dir}):\n{tail}")

@@ -33,6 +33,7 @@ from microstax.platform.tls import dev_tls_files, ensure_dev_tls
 
 from .net import free_port
 from .processes import stop_process_group
+from .wait import WaitTimeout, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 GOTOOLS = REPO / "scripts" / "lib" / "gotools.sh"
@@ -164,15 +165,14 @@ server_api {{ address = "unix://{self.server_socket}" }}
         return r
 
     def _wait(self, what: str, name: str, ready: object) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            proc = self.procs[name]
-            if proc.poll() is not None:
+        def done() -> bool:
+            if self.procs[name].poll() is not None:
                 raise SpireStartError(f"{what} exited:\n{self.log_tail(name)}")
-            with contextlib.suppress(httpx.HTTPError, OSError):
-                if callable(ready) and ready():
-                    return
-            time.sleep(0.1)
+            return bool(callable(ready) and ready())
+
+        with contextlib.suppress(WaitTimeout):
+            wait_until(done, START_TIMEOUT_S, interval=0.1, what=f"{what} ready", ignore=(httpx.HTTPError, OSError))
+            return
         raise SpireStartError(f"{what} was not ready in {START_TIMEOUT_S}s:\n{self.log_tail(name)}")
 
     def start(self) -> SpireDeployment:

@@ -4,7 +4,6 @@ HTTP, against the real platform's keys."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from tests.harness.net import free_port
 from tests.harness.platform import PlatformServer
+from tests.harness.wait import wait_until
 
 from microstax.receivers import (
     Refusal,
@@ -65,9 +65,7 @@ def app_url(platform: PlatformServer) -> Iterator[str]:
                                            log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline and thread.is_alive():
-        time.sleep(0.02)
+    wait_until(lambda: server.started or not thread.is_alive(), 30, interval=0.02, what="the app listening")
     assert server.started
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import time
 
 import httpx
 import pytest
 from tests.harness.platform import PlatformServer
 from tests.harness.receivers import VerifierProcess
+from tests.harness.wait import wait_until
 
 from .conftest import CLUSTER, Tokens, verifier_config
 
@@ -160,27 +160,21 @@ def test_config_reload_on_change_and_bad_config_kept(platform: PlatformServer, t
         config = verifier_config(platform.issuer)
         config["routes"].insert(0, {"prefix": "/api", "audience": CLUSTER, "scopes": ["admin"]})
         verifier.write_config(config)
-        deadline = time.monotonic() + 20
-        while check(verifier, tokens.good).status_code != 403 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert check(verifier, tokens.good).status_code == 403
+        wait_until(lambda: check(verifier, tokens.good).status_code == 403, 20, interval=0.2,
+                   what="the new rule refuses a token without scope admin")
         # a broken config is logged and the previous one stays
         (verifier.config_path).write_text("[[issuers]]\nissuer = 42\n")
         verifier.sighup()
-        deadline = time.monotonic() + 20
-        while "config not reloaded" not in verifier.log_text() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert "config not reloaded" in verifier.log_text()
+        wait_until(lambda: "config not reloaded" in verifier.log_text(), 20, interval=0.1,
+                   what="the broken config is logged")
         assert check(verifier, tokens.good).status_code == 403
         assert verifier.proc is not None and verifier.proc.poll() is None
         # new issuers: a new verifier (fresh key cache) takes over
         config = verifier_config(platform.issuer)
         config["issuers"].append({"issuer": "https://other.example", "hybrid": "auto"})
         verifier.write_config(config)
-        deadline = time.monotonic() + 20
-        while check(verifier, tokens.good).status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert check(verifier, tokens.good).status_code == 200
+        wait_until(lambda: check(verifier, tokens.good).status_code == 200, 20, interval=0.2,
+                   what="the new config admits the good token")
         assert check(verifier, tokens.stripped).status_code == 401
 
 
@@ -254,17 +248,14 @@ def test_rotated_keys_are_refetched_and_cached_keys_outlive_the_issuer(tmp_path)
         first = platform.client_credentials(audience=CLUSTER)["access_token"]
         assert check(verifier, first).status_code == 200
         platform.rotate_keys()
-        deadline = time.monotonic() + 30
-        rotated = first
-        while kid(rotated) == kid(first) and time.monotonic() < deadline:  # the platform reloads
-            time.sleep(0.2)
-            rotated = platform.client_credentials(audience=CLUSTER)["access_token"]
-        assert kid(rotated) != kid(first)
+
+        def signed_with_new_key() -> str | None:  # the platform reloads
+            token = platform.client_credentials(audience=CLUSTER)["access_token"]
+            return str(token) if kid(token) != kid(first) else None
+        rotated = wait_until(signed_with_new_key, 30, interval=0.2, what="a token signed with the new key")
         # an unknown kid triggers a refetch (rate-limited: at most every 10 s)
-        deadline = time.monotonic() + 60
-        while check(verifier, rotated).status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert check(verifier, rotated).status_code == 200
+        wait_until(lambda: check(verifier, rotated).status_code == 200, 60, interval=0.5,
+                   what="a token under the rotated key is accepted")
         platform.stop()
         # the issuer is gone: a new token of a known key still verifies from the cached keys
         fresh = resign(rotated, platform.data_dir, lambda c: c.update(jti="fresh-after-stop"))
