@@ -27,7 +27,6 @@ from tests.controller.ctlkit import (
     Watcher,
     client_workload,
     controller_toml,
-    free_port,
     jwks_fetcher,
     kill_platform,
     kubelet_write,
@@ -36,6 +35,7 @@ from tests.controller.ctlkit import (
     upstream_overrides,
     wait_until,
 )
+from tests.harness.net import free_port
 from tests.harness.platform import PlatformServer
 
 from microstax.controller.files import FAULT_ENV, FAULT_EXIT_CODE

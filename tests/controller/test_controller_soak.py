@@ -28,7 +28,6 @@ from tests.controller.ctlkit import (
     Watcher,
     client_workload,
     controller_toml,
-    free_port,
     jwks_fetcher,
     kill_platform,
     kubelet_write,
@@ -36,6 +35,7 @@ from tests.controller.ctlkit import (
     subject_workload,
     upstream_overrides,
 )
+from tests.harness.net import free_port
 from tests.harness.platform import PlatformServer
 
 SOAK_SECONDS = float(os.environ.get("MICROSTAX_CONTROLLER_SOAK_SECONDS", "150"))
