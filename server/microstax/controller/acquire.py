@@ -38,8 +38,10 @@ from typing import Any
 import httpx
 
 from ..identity.catalog import Catalog, catalog_cluster, fetch_catalog, service_spiffe_id
+from ..identity.exceptions import InvalidSubjectToken
+from ..identity.federation import subject_from_jwt
 from ..identity.verification import KeysUnavailable, TrustedIssuer, VerificationPolicy, Verifier
-from ..jose import JoseError, MalformedToken, numeric_date, parse
+from ..jose import JoseError, parse
 from ..oauth.client_credentials import client_credentials
 from ..oauth.discovery import ProviderMetadata
 from ..oauth.exceptions import (
@@ -208,8 +210,9 @@ class Acquirer:
         return ClientAuth(spec.client.client_id, secret, spec.client.method)
 
     def read_subject(self, spec: EntrySpec) -> str:
-        """The current subject token, checked for shape and expiry (not signature: the issuer
-        does that). Raises ``AcquireError('subject', …)``."""
+        """The current subject token, checked for shape and expiry by the identity layer's one
+        check (``federation.subject_from_jwt``; not signature: the issuer does that). Raises
+        ``AcquireError('subject', …)``."""
         assert spec.subject is not None and spec.subject.file is not None
         path = spec.subject.file
         try:
@@ -217,14 +220,10 @@ class Acquirer:
         except CredentialFileError as exc:
             raise AcquireError("subject", exc.message) from None
         try:
-            parsed = parse(text)
-        except MalformedToken as exc:
-            raise AcquireError("subject", f"the subject token in {path} is not a JWT "
-                                          f"({exc.message})") from None
-        exp = numeric_date(parsed.claims.get("exp"))
-        if exp is not None and exp <= self.clock():
-            raise AcquireError("subject", f"the subject token in {path} expired "
-                                          f"{int(self.clock() - exp)}s ago; waiting for it to be rotated")
+            subject_from_jwt(text, where=f"in {path}")
+        except InvalidSubjectToken as exc:
+            hint = f"; {exc.hint}" if exc.hint else ""
+            raise AcquireError("subject", f"{exc.message}{hint}") from None
         return text
 
     async def subject_token(self, spec: EntrySpec) -> str:
