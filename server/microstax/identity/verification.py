@@ -698,6 +698,26 @@ class _Base:
             self._files[paths] = (tuple(stamps), keys)
         return keys
 
+    def _resolver_locked(self, ca_file: str | None, allow_http: bool, make_client: Any,
+                         resolver_class: Any) -> Any:
+        """The resolver for (CA, http setting), made once with the verifier's own client (sync
+        or async: the subclass passes its client factory and resolver class)."""
+        resolvers: dict[tuple[str | None, bool], Any] = self._resolvers  # type: ignore[attr-defined]
+        resolver = resolvers.get((ca_file, allow_http))
+        if resolver is None:
+            own: list[Any] = self._own  # type: ignore[attr-defined]
+            if ca_file is not None:
+                client = make_client(timeout=self.policy.timeout, verify=_ssl_context(ca_file))
+                own.append(client)
+            else:
+                if self._http is None:  # type: ignore[has-type]
+                    self._http = make_client(timeout=self.policy.timeout)
+                    own.append(self._http)
+                client = self._http
+            resolver = resolver_class(client, allow_http=allow_http, policy=self.policy.cache_policy())
+            resolvers[(ca_file, allow_http)] = resolver
+        return resolver
+
     def _material_from_resolved(self, settings: TrustedIssuer, resolved: ResolvedKeys) -> KeyMaterial:
         meta = resolved.metadata
         uris = (resolved.jwks.source,) + ((resolved.pq_jwks.source,) if resolved.pq_jwks else ())
@@ -776,18 +796,8 @@ class Verifier(_Base):
         from ..oauth.http import make_async_client
         from ..oauth.jwks import AsyncKeyResolver
 
-        resolver = self._resolvers.get((ca_file, allow_http))
-        if resolver is None:
-            if ca_file is not None:
-                client = make_async_client(timeout=self.policy.timeout, verify=_ssl_context(ca_file))
-                self._own.append(client)
-            else:
-                if self._http is None:
-                    self._http = make_async_client(timeout=self.policy.timeout)
-                    self._own.append(self._http)
-                client = self._http
-            resolver = AsyncKeyResolver(client, allow_http=allow_http, policy=self.policy.cache_policy())
-            self._resolvers[(ca_file, allow_http)] = resolver
+        resolver: AsyncKeyResolver = self._resolver_locked(ca_file, allow_http, make_async_client,
+                                                           AsyncKeyResolver)
         return resolver
 
     async def keys(self, issuer: str | TrustedIssuer, kid: str | None = None, *,
@@ -883,22 +893,6 @@ class SyncVerifier(_Base):
 
         with self._files_lock:  # callers may share one SyncVerifier between threads
             return self._resolver_locked(ca_file, allow_http, make_client, KeyResolver)
-
-    def _resolver_locked(self, ca_file: str | None, allow_http: bool, make_client: Any,
-                         resolver_class: Any) -> KeyResolver:
-        resolver = self._resolvers.get((ca_file, allow_http))
-        if resolver is None:
-            if ca_file is not None:
-                client = make_client(timeout=self.policy.timeout, verify=_ssl_context(ca_file))
-                self._own.append(client)
-            else:
-                if self._http is None:
-                    self._http = make_client(timeout=self.policy.timeout)
-                    self._own.append(self._http)
-                client = self._http
-            resolver = resolver_class(client, allow_http=allow_http, policy=self.policy.cache_policy())
-            self._resolvers[(ca_file, allow_http)] = resolver
-        return resolver
 
     def keys(self, issuer: str | TrustedIssuer, kid: str | None = None, *,
              pq_kid: str | None = None) -> KeyMaterial:
