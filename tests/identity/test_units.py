@@ -23,7 +23,7 @@ from microstax.identity.catalog import (
     parse_catalog,
 )
 from microstax.identity.exceptions import ConfigError, UnknownEnvironment
-from microstax.identity.federation import hint_for
+from microstax.identity.translation import hint_for
 from microstax.identity.locks import EnvironmentLocks
 from microstax.identity.models import (
     ClusterInfo,

@@ -21,6 +21,7 @@ from .context import Context
 from .exceptions import IdpUnavailable, UnknownCluster, UnknownEnvironment
 from .models import ClusterInfo, EnvironmentInfo
 from .session import Session
+from .translation import translate
 from .trust import IssuerMetadata
 
 log = logging.getLogger("microstax.identity")
@@ -109,10 +110,9 @@ class Environments:
         try:
             return await self.ctx.trust.metadata(env.issuer)
         except OAuthError as exc:
-            raise IdpUnavailable(f"{env.name}: cannot read the identity provider's metadata at "
-                                 f"{env.issuer}: {exc.message}",
-                                 hint=exc.hint or "check that it is running and the URL is right",
-                                 environment=env.name, endpoint=exc.endpoint) from exc
+            raise translate(exc, where=f"{env.name}: ", doing="cannot read the identity provider's metadata: ",
+                            endpoint=env.issuer, hint="check that it is running and the URL is right",
+                            environment=env.name) from exc
 
     async def catalog(self, env: EnvironmentConfig, *, fresh: bool = False,
                       offline: bool = False) -> tuple[Catalog | None, str | None]:

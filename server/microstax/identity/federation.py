@@ -1,9 +1,9 @@
 """One exchange for one cluster: build the request for the cluster's IdP flavour, post it,
 verify what comes back, and say clearly what went wrong when something does.
 
-Translation boundary: ``oauth`` errors and ``jose`` verification errors become identity errors
-here (``ExchangeDenied``, ``IdpUnavailable``, ``UntrustedToken``, ``ConfigError``), each naming
-the cluster, the endpoint, the RFC error code and description, and what to do next.
+What goes wrong becomes an identity error through the one translation boundary
+(``translation.exchange_error``), naming the cluster, the endpoint, the RFC error code and
+description, and what to do next.
 """
 
 from __future__ import annotations
@@ -19,14 +19,10 @@ import httpx
 from ..jose import ACCESS_TOKEN_TYP, JoseError, MalformedToken, VerifiedToken, numeric_date, parse
 from ..oauth.client_credentials import client_credentials
 from ..oauth.exceptions import (
-    DiscoveryError,
     OAuthError,
-    OAuthErrorResponse,
     RateLimited,
-    TransportError,
 )
 from ..oauth.exchange import ExchangeConfigError, ExchangeRequest, exchange
-from ..oauth.http import safe_url
 from ..oauth.tokens import (
     TOKEN_TYPE_ACCESS,
     TOKEN_TYPE_ID,
@@ -37,37 +33,15 @@ from ..oauth.tokens import (
 from .catalog import service_spiffe_id
 from .exceptions import (
     ConfigError,
-    ExchangeDenied,
     IdentityError,
-    IdpUnavailable,
     InvalidSubjectToken,
     SecretNotFound,
-    UntrustedToken,
 )
 from .models import ClusterInfo, Failure
+from .translation import exchange_error
 from .trust import TrustStore
 
 log = logging.getLogger("microstax.identity")
-
-#: what to do about each RFC 6749 / 8693 error code
-ERROR_HINTS = {
-    "invalid_target": "the cluster, audience or service is outside what your policy allows; check "
-    "--target/--service/--audience, or ask the platform team for access",
-    "invalid_scope": "ask for fewer scopes (drop or narrow --scope), or have them granted",
-    "invalid_grant": "the identity provider did not accept the subject token (your session, or "
-    "the --subject-token-file) for the reason above; sign in again ('microstax login'), refresh "
-    "the file, or ask the platform team to allow this client to redeem it",
-    "unauthorized_client": "this client may not exchange tokens here; the IdP admin must allow "
-    "token exchange for it (Keycloak: enable 'Standard token exchange' on the client)",
-    "invalid_client": "client authentication failed; check client_id and the client_secret "
-    "reference (keyring:NAME) of the cluster's token_exchange block",
-    "access_denied": "the identity provider's policy denies this exchange",
-    "invalid_request": "the identity provider rejected the request; check the cluster's "
-    "token_exchange settings (audience, token types, connector id)",
-    "unsupported_grant_type": "token exchange is not enabled at this identity provider",
-    "request_not_supported": "the identity provider does not support this request (token types?)",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class SubjectToken:
@@ -109,117 +83,12 @@ def failure_of(exc: Exception) -> Failure:
     return Failure(kind="network", message=f"unexpected {type(exc).__name__}", code="INTERNAL")
 
 
-def translate(exc: Exception, cluster: ClusterInfo, endpoint: str) -> IdentityError:
-    """An ``oauth``/``jose`` error of one exchange as the identity error a person can act on."""
-    where = f"{cluster.name}: "
-    if isinstance(exc, IdentityError):
-        return exc
-    if isinstance(exc, ExchangeConfigError):
-        return ConfigError(f"{where}{exc}", hint=f"fix the token_exchange block of cluster {cluster.name}",
-                           cluster=cluster.name)
-    if isinstance(exc, OAuthErrorResponse):
-        desc = f" ({exc.description})" if exc.description else ""
-        return ExchangeDenied(
-            f"{where}the token endpoint {endpoint} refused the exchange: {exc.error}{desc}",
-            hint=hint_for(exc, cluster),
-            cluster=cluster.name, endpoint=endpoint, error=exc.error,
-            errorDescription=exc.description, status=exc.status)
-    if isinstance(exc, RateLimited):
-        after = f"; retry after {exc.retry_after:g}s" if exc.retry_after is not None else ""
-        return IdpUnavailable(f"{where}the token endpoint {endpoint} is rate limiting (HTTP 429{after})",
-                              hint="wait and retry", cluster=cluster.name, endpoint=endpoint,
-                              retryAfter=exc.retry_after, error="rate_limited")
-    if isinstance(exc, DiscoveryError):
-        return IdpUnavailable(f"{where}cannot get the keys of issuer {cluster.exchange.expected_issuer}: "
-                              f"{exc.message}", hint=exc.hint or "check the cluster's issuer / jwks settings",
-                              cluster=cluster.name, endpoint=exc.endpoint, error="discovery")
-    if isinstance(exc, TransportError):
-        return IdpUnavailable(f"{where}the token endpoint {_reason(exc, endpoint)}",
-                              hint="check that the cluster's identity provider is up and reachable; retry later",
-                              cluster=cluster.name, endpoint=endpoint, error="network")
-    if isinstance(exc, OAuthError):
-        return IdpUnavailable(f"{where}the token endpoint {_reason(exc, endpoint)}",
-                              hint=exc.hint or "the identity provider answered garbage; retry later or "
-                              "tell its operators", cluster=cluster.name, endpoint=endpoint, error=exc.kind)
-    if isinstance(exc, JoseError):
-        return UntrustedToken(
-            f"{where}the token from {endpoint} failed verification ({exc.reason}): {exc.message}",
-            hint="the identity provider issued a token we must not use; check the cluster's "
-            "expected_issuer and audience, or report it to the IdP's operators",
-            cluster=cluster.name, endpoint=endpoint, reason=exc.reason)
-    if isinstance(exc, TimeoutError):
-        return IdpUnavailable(f"{where}the exchange at {endpoint} did not finish in time",
-                              hint="retry later", cluster=cluster.name, endpoint=endpoint, error="timeout")
-    raise exc
-
-
-def hint_for(exc: OAuthErrorResponse, cluster: ClusterInfo) -> str:
-    """What to do about an error response, as precise as the IdP's answer allows."""
-    ex = cluster.exchange
-    client = ex.client_id or "microstax-cli"
-    desc = (exc.description or "").lower()
-    if ex.flavour == "dex" and exc.error != "invalid_client":
-        hint = dex_hint(exc, cluster)
-        if hint is not None:
-            return hint
-    if exc.status == 401 or (exc.error in ("invalid_client", "unauthorized_client") and "credentials" in desc):
-        where = f"the secret behind {ex.client_secret_ref}" if ex.client_secret_ref else "its client secret reference"
-        return (f"the identity provider rejected the credentials of client {client}: check the client id "
-                f"and {where} (replace it with 'microstax config secret set NAME')")
-    if ex.flavour == "keycloak":
-        if "standard token exchange is not enabled" in desc:
-            return (f"enable 'Standard token exchange' for client {client} in Keycloak (Clients > {client} "
-                    "> Capability config), or configure a client that has it")
-        if "requested audience not available" in desc:
-            return (f"client {client} may not issue tokens for this audience: add an Audience mapper for it "
-                    f"to the client's dedicated scope in Keycloak, or ask for another --audience")
-        if "audience not found" in desc:
-            return "Keycloak has no client named like the requested audience; check the cluster's audience"
-        if "not within the token audience" in desc:
-            return (f"your session token was not issued for {client}: sign in with a client whose tokens "
-                    f"carry {client} in 'aud' (an Audience mapper), or exchange with the sign-in client")
-        if desc == "invalid token":
-            return "your session token was not accepted (expired, or from another realm); sign in again"
-    return ERROR_HINTS.get(exc.error, "check the cluster's token_exchange settings")
-
-
 def _is_jwt(token: str) -> bool:
     try:
         parse(token)
     except MalformedToken:
         return False
     return True
-
-
-def dex_hint(exc: OAuthErrorResponse, cluster: ClusterInfo) -> str | None:
-    """What Dex's terse answers mean (Dex v2.45; it logs the reason, never returns it)."""
-    ex = cluster.exchange
-    client = ex.client_id or "microstax-cli"
-    desc = (exc.description or "").lower()
-    log_hint = ("Dex never says why in its answer; Dex's log has the reason (an ERROR line such as "
-                "'failed to verify subject token' with the request_id)")
-    if exc.error == "access_denied":
-        return (f"{log_hint}. Usual causes: connector {ex.connector_id!r} cannot verify the subject token "
-                "(its issuer, rootCAs or keys), the subject token expired, or subject_token_type is "
-                "access_token for an OIDC connector without userinfo (use id_token, the default)")
-    if "connector does not exist" in desc:
-        return (f"connector_id {ex.connector_id!r} is not a connector of this Dex: set the cluster's "
-                "token_exchange.connector_id to the id of the connector that trusts your issuer")
-    if exc.error == "server_error":
-        audiences = ", ".join(ex.audience) or cluster.audience
-        return (f"{log_hint}. Often a cross-client audience: Dex ignores 'audience' and turns the "
-                f"cluster's audience ({audiences}) into scope audience:server:client_id:…; that Dex "
-                f"client must list {client} in trustedPeers, or set the cluster's audience to {client}")
-    return None
-
-
-def _reason(exc: OAuthError, endpoint: str) -> str:
-    """``<endpoint>: <what happened>`` whether or not the message already starts with a URL."""
-    message = exc.message
-    head, sep, rest = message.partition(": ")
-    if sep and head.startswith(("http://", "https://")):
-        return f"{head}: {rest}"
-    return f"{safe_url(endpoint)}: {message}"
 
 
 #: an exchanged token may outlive its subject token by this much before we warn
@@ -261,10 +130,15 @@ SecretResolver = Callable[[str], Awaitable[str | None]]
 
 
 class Exchanger:
-    """Performs and verifies exchanges; stateless apart from the shared HTTP client and keys."""
+    """Performs and verifies exchanges; stateless apart from the shared HTTP client and keys.
+
+    Used by every front end: the service's federate (``identity.federate``) and the identity
+    controller (``controller.acquire``). ``retry_after_max``: a 429 whose ``Retry-After`` is at
+    most this many seconds is retried once inside the call; ``None`` never waits (the caller
+    schedules its own retries, as the controller does)."""
 
     def __init__(self, http: httpx.AsyncClient, trust: TrustStore, resolve_secret: SecretResolver, *,
-                 timeout: float, retry_after_max: float) -> None:
+                 timeout: float, retry_after_max: float | None) -> None:
         self.http = http
         self.trust = trust
         self.resolve_secret = resolve_secret
@@ -285,9 +159,12 @@ class Exchanger:
                 cluster=cluster.name)
         return ClientAuth(client_id, secret, ex.auth_method if ex.auth_method != "none" else "client_secret_basic")
 
-    def request_for(self, cluster: ClusterInfo, subject: SubjectToken, *, service: str,
+    def request_for(self, cluster: ClusterInfo, subject: SubjectToken, *, service: str | None,
                     scopes: tuple[str, ...], audience: str | None, environment: str,
                     trust_domain: str | None) -> ExchangeRequest:
+        """The RFC 8693 request for ``cluster``'s IdP flavour. For our platform, ``service`` is
+        asked for as its SPIFFE ID (``resource``); ``None`` asks for none, and the platform
+        keeps the subject's own identity."""
         ex = cluster.exchange
         if ex.flavour == "dex" and not ex.subject_token_type:
             # Dex's OIDC connector verifies an ``id_token`` subject as a JWT of its upstream
@@ -306,7 +183,7 @@ class Exchanger:
             # else: the session's (or workload's) token is a JWT of the same issuer: Dex checks it
             # exactly as it checks an ID token
         resource = ex.resource
-        if ex.flavour == "microstax" and not resource:
+        if ex.flavour == "microstax" and not resource and service is not None:
             if not trust_domain:
                 raise ConfigError(f"{cluster.name}: the environment's trust domain is unknown "
                                   "(neither the catalog nor the config names it)",
@@ -331,10 +208,12 @@ class Exchanger:
                               "token_exchange.token_endpoint")
         return meta.token_endpoint
 
-    async def workload(self, cluster: ClusterInfo, auth: ClientAuth, *, service: str, scopes: tuple[str, ...],
-                       audience: str, environment: str, trust_domain: str | None) -> tuple[str, VerifiedToken]:
+    async def workload(self, cluster: ClusterInfo, auth: ClientAuth, *, service: str | None,
+                       scopes: tuple[str, ...], audience: str, environment: str,
+                       trust_domain: str | None) -> tuple[str, VerifiedToken]:
         """A workload's token for ``cluster``: client credentials at the cluster's endpoint, then,
-        when another service identity is asked for, an exchange of that token (delegation)."""
+        when another service identity is asked for, an exchange of that token (delegation).
+        ``service`` ``None``: the client's own identity (no delegation)."""
         endpoint = cluster.exchange.token_endpoint or cluster.token_endpoint
         try:
             endpoint = await self.token_endpoint(cluster)
@@ -344,7 +223,7 @@ class Exchanger:
                                                 audience=(audience,), timeout=self.timeout)
             verified = await self.trust.verify(response.access_token, issuer=issuer, audience=audience, typ=typ)
             sub = verified.claims.get("sub")
-            if (cluster.exchange.flavour != "microstax" or not isinstance(sub, str)
+            if (cluster.exchange.flavour != "microstax" or service is None or not isinstance(sub, str)
                     or sub.endswith(f"/svc/{service}")):
                 return response.access_token, verified
             subject = SubjectToken(response.access_token, TOKEN_TYPE_ACCESS, "", sub, issuer)
@@ -355,7 +234,7 @@ class Exchanger:
             verified = await self.trust.verify(response.access_token, issuer=issuer, audience=audience, typ=typ)
             return response.access_token, verified
         except (OAuthError, JoseError, ExchangeConfigError, TimeoutError) as exc:
-            raise translate(exc, cluster, endpoint) from exc
+            raise exchange_error(exc, cluster, endpoint) from exc
 
     async def run(self, cluster: ClusterInfo, request: ExchangeRequest, *, audience: str) -> tuple[str, VerifiedToken]:
         """Exchange and verify; raises an ``IdentityError`` naming the cluster and the cause."""
@@ -368,7 +247,8 @@ class Exchanger:
                 response = await exchange(self.http, endpoint, request, flavour=cluster.exchange.flavour,
                                           auth=auth, timeout=self.timeout, what=what)
             except RateLimited as exc:
-                if exc.retry_after is None or exc.retry_after > self.retry_after_max:
+                if (exc.retry_after is None or self.retry_after_max is None
+                        or exc.retry_after > self.retry_after_max):
                     raise
                 log.info("%s: rate limited, retrying once after %.1fs", cluster.name, exc.retry_after)
                 await asyncio.sleep(exc.retry_after)
@@ -381,7 +261,7 @@ class Exchanger:
             outlives(cluster, request.subject_token, verified.claims)
             return token, verified
         except (OAuthError, JoseError, ExchangeConfigError, TimeoutError) as exc:
-            raise translate(exc, cluster, endpoint) from exc
+            raise exchange_error(exc, cluster, endpoint) from exc
 
 
-__all__ = ["Exchanger", "SubjectToken", "dex_hint", "failure_of", "outlives", "subject_from_jwt", "translate"]
+__all__ = ["Exchanger", "SubjectToken", "failure_of", "outlives", "subject_from_jwt"]

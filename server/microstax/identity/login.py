@@ -18,16 +18,17 @@ from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from ..oauth import device as device_flow
-from ..oauth.exceptions import OAuthError, OAuthErrorResponse, TransportError
+from ..oauth.exceptions import OAuthError, OAuthErrorResponse
 from ..oauth.pkce import authorization_code_login
 from ..oauth.tokens import ClientAuth, TokenResponse
 from .config import EnvironmentConfig
 from .context import Context
 from .environments import Environments
-from .exceptions import IdpUnavailable, LoginFailed, LoginTimeout
+from .exceptions import LoginFailed, LoginTimeout
 from .models import DevicePrompt
 from .session import Session
 from .sessions import Sessions
+from .translation import translate
 from .trust import IssuerMetadata
 
 PromptCallback = Callable[[DevicePrompt], Awaitable[None] | None]
@@ -91,20 +92,9 @@ class Login:
                 response = await self._device(env, meta, auth, scope, on_prompt, opener, timeout)
             else:
                 response = await self._browser(env, meta, auth, scope, on_prompt, opener, timeout)
-        except OAuthErrorResponse as exc:
-            if exc.error == "expired_token":
-                raise LoginTimeout(f"{env.name}: the sign-in expired before it was approved",
-                                   hint="run 'microstax login' again and approve in time",
-                                   environment=env.name) from exc
-            desc = f" ({exc.description})" if exc.description else ""
-            hint = ("the sign-in was denied" if exc.error == "access_denied"
-                    else "check the environment's client_id and scopes")
-            raise LoginFailed(f"{env.name}: sign-in failed: {exc.error}{desc}", hint=hint,
-                              environment=env.name, error=exc.error) from exc
-        except TransportError as exc:
-            raise IdpUnavailable(f"{env.name}: {exc.message}", hint=exc.hint, environment=env.name) from exc
         except OAuthError as exc:
-            raise IdpUnavailable(f"{env.name}: sign-in failed: {exc.message}", environment=env.name) from exc
+            raise translate(exc, where=f"{env.name}: ", doing="sign-in failed: ",
+                            refused=lambda no: _refused(env, no), environment=env.name) from exc
         return await self.sessions.from_response(env, response, kind="user", token_endpoint=meta.token_endpoint)
 
     async def _prompt(self, prompt: DevicePrompt, on_prompt: PromptCallback | None) -> None:
@@ -166,6 +156,16 @@ class Login:
             self.ctx.http, authorization_endpoint=meta.authorization_endpoint,
             token_endpoint=meta.token_endpoint, auth=auth, scope=scope, open_browser=open_url,
             timeout=timeout, http_timeout=self.ctx.config.defaults.timeout)
+
+
+def _refused(env: EnvironmentConfig, no: OAuthErrorResponse) -> LoginFailed:
+    """The identity provider's no to a person's sign-in."""
+    if no.error == "expired_token":
+        return LoginTimeout(f"{env.name}: the sign-in expired before it was approved",
+                            hint="run 'microstax login' again and approve in time", environment=env.name)
+    hint = "the sign-in was denied" if no.error == "access_denied" else "check the environment's client_id and scopes"
+    return LoginFailed(f"{env.name}: sign-in failed: {no.message}", hint=hint, environment=env.name,
+                       error=no.error, status=no.status)
 
 
 __all__ = ["BrowserOpener", "Login", "LoginMethod", "PromptCallback", "gui_available"]

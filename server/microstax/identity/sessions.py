@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from ..jose import MalformedToken, numeric_date, parse, read_limited_text
+from ..jose import JoseError, MalformedToken, numeric_date, parse, read_limited_text
 from ..oauth import revocation
 from ..oauth.client_credentials import client_credentials
 from ..oauth.exceptions import OAuthError, OAuthErrorResponse
@@ -30,7 +30,6 @@ from .environments import Environments
 from .exceptions import (
     BadRequest,
     IdentityError,
-    IdpUnavailable,
     InvalidSubjectToken,
     KeyringUnavailable,
     LoginFailed,
@@ -40,6 +39,7 @@ from .exceptions import (
 from .federation import subject_from_jwt
 from .models import SubjectTokenSource
 from .session import Session, SessionStore
+from .translation import translate
 
 log = logging.getLogger("microstax.identity")
 
@@ -56,17 +56,33 @@ class OnChange(Protocol):
                  reload: bool = False) -> Awaitable[None]: ...
 
 
-async def read_subject_file(path: str) -> str:
-    """A subject token from its file (bounded read, stripped), or ``InvalidSubjectToken``."""
-    def read() -> str:
-        return read_limited_text(Path(path).expanduser(), max_bytes=64 * 1024).strip()
+#: the biggest credential file read (a service-account token or JWT-SVID is a few KB, a secret less)
+MAX_CREDENTIAL_BYTES = 64 * 1024
 
+
+def read_credential(path: str | Path, what: str = "subject token", *,
+                    error: type[IdentityError] = InvalidSubjectToken) -> str:
+    """The one reader of credential files (a subject token, a client secret) for every front
+    end: the stripped text of a regular file (never a FIFO or a device) of at most
+    ``MAX_CREDENTIAL_BYTES``, UTF-8, not empty. Read again on every use: kubelet and SPIRE
+    rotate these files in place. Anything else raises ``error`` naming the file and why."""
+    path = Path(path).expanduser()
     try:
-        return await asyncio.to_thread(read)
-    except FileNotFoundError as exc:
-        raise InvalidSubjectToken(f"the subject token file {path} does not exist") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidSubjectToken(f"cannot read the subject token file {path}") from exc
+        text = read_limited_text(path, max_bytes=MAX_CREDENTIAL_BYTES).strip()
+    except FileNotFoundError:
+        raise error(f"the {what} file {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise error(f"the {what} file {path} is not UTF-8 text") from None
+    except OSError as exc:  # a FIFO, a device, a directory, over the limit: jose.UnreadableFile
+        raise error(f"cannot read the {what} file {path}: {exc.strerror or exc}") from None
+    if not text:
+        raise error(f"the {what} file {path} is empty")
+    return text
+
+
+async def read_subject_file(path: str | Path, what: str = "subject token") -> str:
+    """``read_credential`` of a subject token file, in a worker thread."""
+    return await asyncio.to_thread(read_credential, path, what)
 
 
 class Sessions:
@@ -194,8 +210,9 @@ class Sessions:
         await self.on_change(env.name, "refreshed")
         return renewed
 
-    async def _refresh_failed(self, env: EnvironmentConfig, session: Session, exc: Exception) -> Session:
-        reason = getattr(exc, "message", type(exc).__name__)
+    async def _refresh_failed(self, env: EnvironmentConfig, session: Session,
+                              exc: OAuthError | IdentityError) -> Session:
+        reason = exc.message
         if not session.expired(leeway=5):
             log.warning("%s: silent refresh failed (%s); the session stays valid for %ds",
                         env.name, reason, int(session.expires_at - time.time()))
@@ -206,11 +223,8 @@ class Sessions:
             await self.on_change(env.name, "expired")
             raise NotSignedIn(f"the session for {env.name} expired and could not be refreshed: {reason}",
                               hint=f"run 'microstax login --env {env.name}'", environment=env.name) from exc
-        if isinstance(exc, IdentityError):
-            raise exc
-        raise IdpUnavailable(f"{env.name}: the session expired and the identity provider could not "
-                             f"be reached to refresh it: {reason}", hint="retry later",
-                             environment=env.name) from exc
+        raise translate(exc, where=f"{env.name}: ", doing="the session expired and the identity provider could "
+                        "not be reached to refresh it: ", hint="retry later", environment=env.name) from exc
 
     async def _renew(self, env: EnvironmentConfig, session: Session) -> Session:
         if session.kind == "client_credentials":
@@ -242,13 +256,12 @@ class Sessions:
             typ = ("at+jwt",) if env.flavour == "microstax" else None
             try:
                 verified = await self.ctx.trust.verify(token, issuer=env.issuer, audience=None, typ=typ)
-            except OAuthError as exc:
-                raise IdpUnavailable(f"{env.name}: cannot check the session token: {exc.message}",
-                                     environment=env.name) from exc
-            except Exception as exc:
-                message = getattr(exc, "message", type(exc).__name__)
-                raise LoginFailed(f"{env.name}: the identity provider issued a session token that does "
-                                  f"not verify: {message}", environment=env.name) from exc
+            except (OAuthError, JoseError) as exc:
+                raise translate(exc, where=f"{env.name}: ", doing="cannot check the session token: ",
+                                untrusted=lambda bad: LoginFailed(
+                                    f"{env.name}: the identity provider issued a session token that does "
+                                    f"not verify: {bad.message}", environment=env.name),
+                                environment=env.name) from exc
             claims = verified.claims
             # Our platform's 'sub' is the user name (or SPIFFE ID); Keycloak's is a UUID, its
             # 'preferred_username' the name people know.
@@ -360,12 +373,12 @@ class Sessions:
                                subject=client_id, expires_at=now + 365 * 86400, obtained_at=now,
                                token_endpoint=meta.token_endpoint, client_id=client_id,
                                scope=scope, auth_method=auth.method, client_secret_ref=secret_ref)
-            desc = f" ({exc.description})" if exc.description else ""
-            raise LoginFailed(f"{env.name}: client credentials sign-in for {client_id} failed: {exc.error}{desc}",
-                              hint="check the client id and the secret reference", environment=env.name,
-                              error=exc.error) from exc
+            raise translate(exc, where=f"{env.name}: ", refused=lambda no: LoginFailed(
+                f"{env.name}: client credentials sign-in for {client_id} failed: {no.message}",
+                hint="check the client id and the secret reference", environment=env.name, error=no.error,
+                status=no.status), environment=env.name) from exc
         except OAuthError as exc:
-            raise IdpUnavailable(f"{env.name}: {exc.message}", environment=env.name) from exc
+            raise translate(exc, where=f"{env.name}: ", environment=env.name) from exc
         return await self.from_response(env, response, kind="client_credentials",
                                         token_endpoint=meta.token_endpoint, client_id=client_id,
                                         client_secret_ref=secret_ref, auth_method=auth.method)
@@ -402,4 +415,5 @@ class Sessions:
         return "revoked", None
 
 
-__all__ = ["Change", "OnChange", "Revocation", "Sessions", "read_subject_file"]
+__all__ = ["MAX_CREDENTIAL_BYTES", "Change", "OnChange", "Revocation", "Sessions", "read_credential",
+           "read_subject_file"]

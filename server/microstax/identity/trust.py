@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from ..jose import KeySet, VerifiedToken
+from ..oauth.exceptions import DiscoveryError
 from ..oauth.hybrid import advertises_hybrid
 from .verification import KeysUnavailable, TrustedIssuer, VerificationPolicy, Verifier
 
@@ -54,17 +55,20 @@ class IssuerMetadata:
 
 
 class TrustStore:
-    """Discovery documents and keys by issuer, shared by every call of one service."""
+    """Discovery documents and keys by issuer, shared by every call of one service.
+    ``allow_http``: plain http to non-loopback issuers too (the controller's ``allow_http``,
+    for an in-cluster Service without TLS); loopback is always allowed."""
 
-    def __init__(self, http: httpx.AsyncClient, *, timeout: float = 10.0) -> None:
+    def __init__(self, http: httpx.AsyncClient, *, timeout: float = 10.0, allow_http: bool = False) -> None:
         self.http = http
         self.timeout = timeout
+        self.allow_http = allow_http
         self.verifier = Verifier(VerificationPolicy(timeout=timeout), http=http)
         self._meta: dict[str, tuple[object, IssuerMetadata]] = {}
 
     async def metadata(self, issuer: str) -> IssuerMetadata:
         """The issuer's metadata (cached); raises an ``OAuthError`` (``DiscoveryError``, …)."""
-        provider = (await self.verifier.resolver_for().metadata(issuer)).value
+        provider = (await self.verifier.resolver_for(allow_http=self.allow_http).metadata(issuer)).value
         hit = self._meta.get(issuer)
         if hit is not None and hit[0] is provider:
             return hit[1]
@@ -72,9 +76,8 @@ class TrustStore:
         self._meta[issuer] = (provider, meta)
         return meta
 
-    @staticmethod
-    def _settings(issuer: str, jwks_uri: str | None) -> TrustedIssuer:
-        return TrustedIssuer(issuer, jwks=(jwks_uri,) if jwks_uri else ())
+    def _settings(self, issuer: str, jwks_uri: str | None) -> TrustedIssuer:
+        return TrustedIssuer(issuer, jwks=(jwks_uri,) if jwks_uri else (), allow_http=self.allow_http)
 
     async def keys(self, issuer: str, *, kid: str | None = None,
                    jwks_uri: str | None = None) -> tuple[KeySet, bool]:
@@ -82,7 +85,7 @@ class TrustStore:
         try:
             material = await self.verifier.keys(self._settings(issuer, jwks_uri), kid)
         except KeysUnavailable as exc:
-            raise (exc.cause or exc) from None
+            raise (exc.cause or DiscoveryError(exc.message, hint=exc.hint)) from None
         return material.keys, material.hybrid_required
 
     async def verify(self, token: str, *, issuer: str, audience: str | None,
@@ -93,7 +96,7 @@ class TrustStore:
             result = await self.verifier.verify(token, issuer=self._settings(issuer, jwks_uri),
                                                 audiences=(audience,) if audience else (), typ=typ)
         except KeysUnavailable as exc:
-            raise (exc.cause or exc) from None
+            raise (exc.cause or DiscoveryError(exc.message, hint=exc.hint)) from None
         result.raise_for_invalid()
         assert result.parsed is not None
         return VerifiedToken(result.parsed, result.verdict)
