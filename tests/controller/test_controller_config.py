@@ -137,7 +137,7 @@ def test_credential_rules() -> None:
         parse(common + 'subject = {file = "/s"}\nclient = {id = "c", secret_file = "/f"}\n')
     with pytest.raises(ConfigError, match=r"workload\[0\]\.service: .*own identity"):
         parse(common + 'service = "orders"\nclient = {id = "c", secret_file = "/f"}\n')
-    with pytest.raises(ConfigError, match=r"subject\.type: must be one of"):
+    with pytest.raises(ConfigError, match=r"subject\.type: must be 'kubernetes', 'spiffe' or 'jwt'"):
         parse(common + 'subject = {type = "x509", file = "/s"}\n')
 
 

@@ -12,18 +12,16 @@ controller runs each on its own schedule. Reloading compares ``EntrySpec``\\ s b
 
 from __future__ import annotations
 
-import math
 import re
 import signal
 import string
-import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ..identity.exceptions import ConfigError
-from ..jose import loads_toml, read_limited
+from ..jose.tables import TomlFileMissing, TomlTable, TomlTableError, read_toml_file
 
 DEFAULT_LISTEN = "127.0.0.1:8412"
 SUBJECT_TYPES = ("kubernetes", "spiffe", "jwt")
@@ -34,9 +32,10 @@ OUTPUT_FIELDS = frozenset({"target", "workload", "service", "environment"})
 ON_EXPIRY = ("remove", "keep")
 _NAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
 _SCOPE_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 scope-token
-_ISSUER_RE = re.compile(r"https?://[^\s/?#]+(/[^\s?#]*)?")
 
 SubjectKind = Literal["kubernetes", "spiffe", "jwt"]
+ClientAuth = Literal["client_secret_basic", "client_secret_post"]
+OnExpiry = Literal["remove", "keep"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +67,7 @@ class ClientSpec:
 
     client_id: str
     secret_file: Path
-    method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+    method: ClientAuth = "client_secret_basic"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +116,7 @@ class ControllerConfig:
     path: Path | None
     listen: str | None = DEFAULT_LISTEN
     poll_interval: float = 1.0
-    on_expiry: Literal["remove", "keep"] = "remove"
+    on_expiry: OnExpiry = "remove"
     entries: tuple[EntrySpec, ...] = ()
     workloads: tuple[str, ...] = field(default=())
 
@@ -135,99 +134,6 @@ def split_listen(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-# -- reading tables ---------------------------------------------------------------------------
-class _Table:
-    """A TOML table being read: typed getters whose errors name the file and the key."""
-
-    def __init__(self, data: Mapping[str, Any], where: str, file: str,
-                 fallback: Mapping[str, Any] | None = None) -> None:
-        self.data = data
-        self.where = where
-        self.file = file
-        self.fallback = fallback or {}
-        self.used: set[str] = set()
-
-    def key(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def fail(self, key: str, message: str) -> ConfigError:
-        where = self.key(key) if key in self.data or key not in self.fallback else f"defaults.{key}"
-        return ConfigError(f"{self.file}: {where}: {message}", file=self.file, key=where)
-
-    def has(self, key: str) -> bool:
-        return key in self.data or key in self.fallback
-
-    def get(self, key: str, default: Any = None) -> Any:
-        self.used.add(key)
-        if key in self.data:
-            return self.data[key]
-        return self.fallback.get(key, default)
-
-    def text(self, key: str, default: str | None = None, *, required: bool = False) -> Any:
-        value = self.get(key, default)
-        if value is None and required:
-            raise self.fail(key, "is required")
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise self.fail(key, "expected a non-empty string")
-        return value
-
-    def number(self, key: str, default: float, *, minimum: float, maximum: float,
-               exclusive_min: bool = False) -> float:
-        value = self.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise self.fail(key, "expected a number")
-        if value < minimum or value > maximum or (exclusive_min and value == minimum):
-            low = f"over {minimum:g}" if exclusive_min else f"at least {minimum:g}"
-            raise self.fail(key, f"must be {low} and at most {maximum:g}")
-        return float(value)
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.get(key, default)
-        if not isinstance(value, bool):
-            raise self.fail(key, "expected true or false")
-        return value
-
-    def strs(self, key: str, default: Iterable[str] | None = (), *,
-             pattern: re.Pattern[str] | None = None, required: bool = False) -> tuple[str, ...]:
-        value = self.get(key, None if default is None else list(default))
-        if value is None:
-            if required:
-                raise self.fail(key, "is required")
-            return ()
-        if isinstance(value, str):
-            value = value.split() if key == "scopes" else [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(key, "expected a list of non-empty strings")
-        if pattern is not None:
-            for v in value:
-                if not pattern.fullmatch(v):
-                    raise self.fail(key, f"{v!r} is not a valid value")
-        if len(set(value)) != len(value):
-            raise self.fail(key, "lists a value twice")
-        return tuple(value)
-
-    def table(self, key: str, *, inherit: bool = False) -> _Table | None:
-        value = self.get(key) if inherit else self.data.get(key)
-        self.used.add(key)
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            raise self.fail(key, "expected a table, e.g. {file = \"…\"}")
-        return _Table(value, self.key(key), self.file)
-
-    def tables(self, key: str) -> list[_Table]:
-        self.used.add(key)
-        value = self.data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise self.fail(key, f"expected an array of tables ([[{key}]])")
-        return [_Table(v, f"{self.key(key)}[{i}]", self.file) for i, v in enumerate(value)]
-
-    def done(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise self.fail(unknown[0], "unknown key (typo?)")
-
-
 def _resolve_path(value: str, base: Path | None) -> Path:
     path = Path(value).expanduser()
     if not path.is_absolute() and base is not None:
@@ -242,7 +148,7 @@ def _template_fields(template: str) -> set[str]:
         raise ValueError(f"is not a valid template ({exc})") from exc
 
 
-def _timing(t: _Table) -> Timing:
+def _timing(t: TomlTable) -> Timing:
     fraction = t.number("refresh_fraction", 0.5, minimum=0.1, maximum=0.9)
     jitter = t.number("jitter", 0.1, minimum=0.0, maximum=0.4)
     if fraction - jitter < 0.05 or fraction + jitter > 0.95:
@@ -255,10 +161,8 @@ def _timing(t: _Table) -> Timing:
     return Timing(fraction, jitter, min_backoff, max_backoff)
 
 
-def _subject(t: _Table, base: Path | None) -> SubjectSpec:
-    kind = t.text("type", "jwt")
-    if kind not in SUBJECT_TYPES:
-        raise t.fail("type", f"must be one of {', '.join(SUBJECT_TYPES)}")
+def _subject(t: TomlTable, base: Path | None) -> SubjectSpec:
+    kind = t.text("type", "jwt", choices=SUBJECT_TYPES)
     file = t.text("file")
     api = t.text("workload_api")
     if (file is None) == (api is None):
@@ -273,36 +177,30 @@ def _subject(t: _Table, base: Path | None) -> SubjectSpec:
         audience = t.text("audience", required=True)
     elif t.has("audience"):
         raise t.fail("audience", "applies to workload_api subjects (the JWT-SVID's audience)")
-    token_type = t.text("token_type", SUBJECT_TOKEN_TYPES[kind])
-    if token_type not in ("jwt", "access_token"):
-        raise t.fail("token_type", "must be 'jwt' or 'access_token'")
+    token_type = t.text("token_type", SUBJECT_TOKEN_TYPES[kind], choices=("jwt", "access_token"))
     t.done()
-    return SubjectSpec(kind, _resolve_path(file, base) if file is not None else None, token_type,
+    return SubjectSpec(cast(SubjectKind, kind), _resolve_path(file, base) if file is not None else None, token_type,
                        workload_api=api, audience=audience)
 
 
-def _client(t: _Table, base: Path | None) -> ClientSpec:
+def _client(t: TomlTable, base: Path | None) -> ClientSpec:
     client_id = t.text("id", required=True)
-    if "secret" in t.data:
-        t.used.add("secret")
-        raise t.fail("secret", "a secret never goes in the config file; put it in a file "
-                               "(mode 0600, e.g. a mounted Secret) and name it with secret_file")
+    t.forbid("secret", "a secret never goes in the config file; put it in a file "
+                       "(mode 0600, e.g. a mounted Secret) and name it with secret_file")
     secret_file = t.text("secret_file", required=True)
-    method = t.text("auth", "client_secret_basic")
-    if method not in CLIENT_AUTH_METHODS:
-        raise t.fail("auth", f"must be one of {', '.join(CLIENT_AUTH_METHODS)}")
+    method = t.text("auth", "client_secret_basic", choices=CLIENT_AUTH_METHODS)
     t.done()
-    return ClientSpec(client_id, _resolve_path(secret_file, base), method)
+    return ClientSpec(client_id, _resolve_path(secret_file, base), cast(ClientAuth, method))
 
 
-def _renew(t: _Table, base: Path | None) -> RenewSpec:
+def _renew(t: TomlTable, base: Path | None) -> RenewSpec:
     timeout = t.number("timeout", 10.0, minimum=0.0, maximum=600.0, exclusive_min=True)
     if t.has("command"):
         command = t.get("command")
         if isinstance(command, str):
             raise t.fail("command", "expected a list (argv), e.g. [\"/bin/app\", \"reload\"]; "
                                     "no shell is involved")
-        command_t = t.strs("command", required=True)
+        command_t = t.strs("command", required=True, lone="item", unique=True)
         if t.has("signal") or t.has("pid_file"):
             raise t.fail("signal", "give either command, or signal and pid_file, not both")
         t.done()
@@ -327,27 +225,20 @@ _WORKLOAD_KEYS = ("issuer", "environment", "refresh_fraction", "jitter", "min_ba
                   "max_backoff", "allow_http", "scopes", "connector_id")
 
 
-def _workload(t: _Table, base: Path | None) -> list[EntrySpec]:
-    name = t.text("name", required=True)
-    if not _NAME_RE.fullmatch(name):
-        raise t.fail("name", "use letters, digits and . _ - (at most 64)")
-    issuer = t.text("issuer", required=True)
-    if not _ISSUER_RE.fullmatch(issuer):
-        raise t.fail("issuer", "must be an http(s) URL without query or fragment")
-    issuer = issuer.rstrip("/")
+def _workload(t: TomlTable, base: Path | None) -> list[EntrySpec]:
+    name = t.text("name", required=True, pattern=_NAME_RE, rule="use letters, digits and . _ - (at most 64)")
+    issuer = t.url("issuer", required=True)
     allow_http = t.flag("allow_http", False)
     environment = t.text("environment")
-    service = t.text("service")
-    if service is not None and not _NAME_RE.fullmatch(service):
-        raise t.fail("service", "use letters, digits and . _ -")
-    targets = t.strs("targets", None, pattern=_NAME_RE, required=True)
+    service = t.text("service", pattern=_NAME_RE, rule="use letters, digits and . _ -")
+    targets = t.strs("targets", required=True, lone="item", pattern=_NAME_RE, unique=True)
     if not targets:
         raise t.fail("targets", "name at least one target cluster")
-    scopes = t.strs("scopes", (), pattern=_SCOPE_RE)
+    scopes = t.strs("scopes", (), lone="words", pattern=_SCOPE_RE, unique=True)
     connector_id = t.text("connector_id")
     timing = _timing(t)
 
-    subject_t, client_t = t.table("subject"), t.table("client")
+    subject_t, client_t = t.optional_table("subject"), t.optional_table("client")
     if (subject_t is None) == (client_t is None):
         raise t.fail("subject", "give exactly one credential: subject = {type = …, file = …} "
                                 "or client = {id = …, secret_file = …}")
@@ -358,7 +249,7 @@ def _workload(t: _Table, base: Path | None) -> list[EntrySpec]:
                                 "(configured on the platform); 'service' applies to subject entries")
     if client is not None and connector_id is not None:
         raise t.fail("connector_id", "connector_id applies to subject entries (token exchange)")
-    renew_t = t.table("renew")
+    renew_t = t.optional_table("renew")
     renew = _renew(renew_t, base) if renew_t is not None else None
 
     output = t.text("output", required=True)
@@ -390,13 +281,18 @@ def _workload(t: _Table, base: Path | None) -> list[EntrySpec]:
 
 def parse_config(doc: Mapping[str, Any], *, file: str = "controller.toml",
                  path: Path | None = None) -> ControllerConfig:
-    """Validate a parsed TOML document. Relative paths are relative to the file's folder."""
+    """Validate a parsed TOML document. Relative paths are relative to the file's folder.
+    Raises ``ConfigError`` naming the file and the key."""
+    try:
+        return _parse(TomlTable(doc, file=file), path)
+    except TomlTableError as exc:
+        raise ConfigError(exc.message, hint=exc.hint, file=exc.file, key=exc.key or None) from None
+
+
+def _parse(root: TomlTable, path: Path | None) -> ControllerConfig:
     base = path.parent if path is not None else None
-    root = _Table(doc, "", file)
-    version = root.get("version", 1)
-    if version != 1:
-        raise root.fail("version", "only version 1 is understood")
-    c = root.table("controller") or _Table({}, "controller", file)
+    root.version(1)
+    c = root.table("controller")
     listen = c.get("listen", DEFAULT_LISTEN)
     if listen is not None and not isinstance(listen, str):
         raise c.fail("listen", "expected \"host:port\" (or \"\" to serve no health endpoint)")
@@ -406,25 +302,18 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "controller.toml",
         except ValueError as exc:
             raise c.fail("listen", str(exc)) from None
     poll = c.number("poll_interval", 1.0, minimum=0.0, maximum=60.0, exclusive_min=True)
-    on_expiry = c.text("on_expiry", "remove")
-    if on_expiry not in ON_EXPIRY:
-        raise c.fail("on_expiry", "must be 'remove' (never leave an expired token) or 'keep'")
+    on_expiry = c.text("on_expiry", "remove", choices=ON_EXPIRY)
     c.done()
 
-    d = root.table("defaults") or _Table({}, "defaults", file)
-    defaults: dict[str, Any] = {}
-    for key in _WORKLOAD_KEYS:
-        if key in d.data:
-            defaults[key] = d.get(key)
-    d.done()
+    defaults = root.table("defaults")  # what every [[workload]] inherits
+    defaults.expect(_WORKLOAD_KEYS)
 
     entries: list[EntrySpec] = []
     names: list[str] = []
     tables = root.tables("workload")
     root.done()
     if not tables:
-        raise ConfigError(f"{file}: workload: no [[workload]] entries; the controller has "
-                          "nothing to do", file=file, key="workload")
+        raise root.fail("workload", "no [[workload]] entries; the controller has nothing to do")
     outputs: dict[Path, str] = {}
     for wt in tables:
         wt.fallback = defaults
@@ -440,20 +329,17 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "controller.toml",
             outputs[entry.output] = entry.key
         entries.extend(found)
     return ControllerConfig(path=path, listen=listen or None, poll_interval=poll,
-                            on_expiry=on_expiry, entries=tuple(entries), workloads=tuple(names))
+                            on_expiry=cast(OnExpiry, on_expiry), entries=tuple(entries),
+                            workloads=tuple(names))
 
 
 def load_config(path: Path) -> ControllerConfig:
     """Read and validate the controller config file. Raises ``ConfigError``."""
     try:
-        raw = read_limited(path)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such file", file=str(path),
+        doc = read_toml_file(path)
+    except TomlFileMissing as exc:
+        raise ConfigError(exc.message, file=exc.file,
                           hint="pass the config with --config FILE (see docs/controller.md)") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc.strerror}", file=str(path)) from exc
-    try:
-        doc = loads_toml(raw)
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}", file=str(path)) from exc
+    except TomlTableError as exc:
+        raise ConfigError(exc.message, file=exc.file) from exc
     return parse_config(doc, file=str(path), path=path.absolute())

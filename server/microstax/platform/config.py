@@ -13,13 +13,13 @@ import fnmatch
 import ipaddress
 import os
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from microstax.jose import KeySet, KeyStoreError, loads_toml, read_limited, read_limited_text
+from microstax.jose import KeySet, KeyStoreError, read_limited_text
+from microstax.jose.tables import TomlFileMissing, TomlTable, TomlTableError, read_toml_file
 
 from .errors import ConfigError
 from .secrets import is_valid_hash
@@ -32,6 +32,10 @@ ALL_GRANTS = (GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE, GRANT_DEVICE_CODE,
 CENTRAL = "central"
 _NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _SCOPE_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 scope-token
+_CLIENT_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_USER_RE = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+_CLIENT_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_USER_RE = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,102 +282,11 @@ class Config:
 
 
 # -- parsing -------------------------------------------------------------------------------
-class _Table:
-    """A TOML table being read: typed getters whose errors name the file and the key."""
-
-    def __init__(self, data: Mapping[str, Any], where: str, file: str) -> None:
-        self.data = data
-        self.where = where
-        self.file = file
-        self.used: set[str] = set()
-
-    def _key(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def fail(self, key: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.file}: {self._key(key)}: {message}")
-
-    def get(self, key: str, default: Any = None) -> Any:
-        self.used.add(key)
-        return self.data.get(key, default)
-
-    def text(self, key: str, default: str | None = None, *, required: bool = False) -> Any:
-        value = self.get(key, default)
-        if value is None and required:
-            raise self.fail(key, "is required")
-        if value is not None and not isinstance(value, str):
-            raise self.fail(key, "expected a string")
-        return value
-
-    def integer(self, key: str, default: int | None, *, minimum: int = 0, maximum: int = 10**9) -> Any:
-        value = self.get(key, default)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(key, "expected an integer")
-        if not minimum <= value <= maximum:
-            raise self.fail(key, f"must be between {minimum} and {maximum}")
-        return value
-
-    def number(self, key: str, default: float) -> float:
-        value = self.get(key, default)
-        # (not 0 < value < inf: a TOML 'nan' fails it too, and NaN would disable a rate limit)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
-            raise self.fail(key, "expected a positive number")
-        return float(value)
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.get(key, default)
-        if not isinstance(value, bool):
-            raise self.fail(key, "expected true or false")
-        return value
-
-    def strs(self, key: str, default: Iterable[str] = (), *, pattern: re.Pattern[str] | None = None) -> tuple[str, ...]:
-        value = self.get(key, list(default))
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(key, "expected a list of non-empty strings")
-        if pattern is not None:
-            for v in value:
-                if v != "*" and not pattern.fullmatch(v):
-                    raise self.fail(key, f"{v!r} is not a valid value")
-        return tuple(value)
-
-    def table(self, key: str) -> _Table:
-        value = self.get(key, {})
-        if not isinstance(value, dict):
-            raise self.fail(key, "expected a table")
-        return _Table(value, self._key(key), self.file)
-
-    def tables(self, key: str) -> list[_Table]:
-        value = self.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise self.fail(key, f"expected an array of tables ([[{key}]])")
-        return [_Table(v, f"{self._key(key)}[{i}]", self.file) for i, v in enumerate(value)]
-
-    def done(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise self.fail(unknown[0], "unknown key (typo?)")
-
-
-def _api_server(table: _Table) -> str | None:
-    url = table.text("api_server")
-    if url is not None and not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", url):
-        raise table.fail("api_server", "must be an https URL (the cluster's Kubernetes API server)")
-    return url.rstrip("/") if url else None
-
-
 HYBRID_MODES = ("auto", "required", "classical-only")
+_DNS_NAME_RE = re.compile(r"[a-z0-9.-]{1,255}")
 
 
-def _hybrid_mode(table: _Table) -> str:
-    mode = table.text("hybrid", "auto")
-    if mode not in HYBRID_MODES:
-        raise table.fail("hybrid", f"must be one of {', '.join(HYBRID_MODES)}")
-    return str(mode)
-
-
-def _networks(table: _Table, key: str) -> tuple[str, ...]:
+def _networks(table: TomlTable, key: str) -> tuple[str, ...]:
     """Addresses or CIDR blocks, normalised (``10.0.0.0/8``, ``::1``)."""
     out = []
     for text in table.strs(key, ()):
@@ -384,20 +297,23 @@ def _networks(table: _Table, key: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _name(table: _Table, key: str) -> str:
-    value = table.text(key, required=True)
-    if not _NAME_RE.fullmatch(value):
-        raise table.fail(key, "must be lower-case letters, digits and dashes")
-    return str(value)
+def _name(table: TomlTable, key: str) -> str:
+    return table.text(key, required=True, pattern=_NAME_RE,
+                      rule="must be lower-case letters, digits and dashes")
 
 
 def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: Path | None = None) -> Config:
-    root = _Table(doc, "", file)
-    version = root.integer("version", 1, minimum=1, maximum=1)
-    del version
-    issuer = root.text("issuer")
-    if issuer is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", issuer):
-        raise root.fail("issuer", "must be an http(s) URL without query or fragment")
+    """Validate a parsed ``platform.toml``. Raises ``ConfigError`` naming the file and the key."""
+    try:
+        return _parse(TomlTable(doc, file=file), path)
+    except TomlTableError as exc:
+        raise ConfigError(exc.message) from None
+
+
+def _parse(root: TomlTable, path: Path | None) -> Config:
+    file = root.file
+    root.version(1)
+    issuer = root.url("issuer")
     audience = root.text("audience", "microstax")
 
     t = root.table("tokens")
@@ -413,11 +329,12 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
     lim = root.table("limits")
     limits = Limits(
         max_body_bytes=lim.integer("max_body_bytes", 64 * 1024, minimum=1024, maximum=1024 * 1024),
-        rate_per_second=lim.number("rate_per_second", 50.0),
+        # over 0 and finite: a TOML 'nan' rate would compare false with everything (no limit)
+        rate_per_second=lim.number("rate_per_second", 50.0, minimum=0, exclusive_min=True),
         rate_burst=lim.integer("rate_burst", 100, minimum=1, maximum=10**7),
-        address_rate_per_second=lim.number("address_rate_per_second", 200.0),
+        address_rate_per_second=lim.number("address_rate_per_second", 200.0, minimum=0, exclusive_min=True),
         address_burst=lim.integer("address_burst", 400, minimum=1, maximum=10**7),
-        hash_rate_per_second=lim.number("hash_rate_per_second", 2.0),
+        hash_rate_per_second=lim.number("hash_rate_per_second", 2.0, minimum=0, exclusive_min=True),
         hash_burst=lim.integer("hash_burst", 20, minimum=1, maximum=10**6),
         trusted_proxies=_networks(lim, "trusted_proxies"),
     )
@@ -432,29 +349,7 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
     if retain < max(tokens.max_lifetime, tokens.session_lifetime):
         raise k.fail("retain_seconds", "must be at least tokens.max_lifetime and tokens.session_lifetime, "
                      "or tokens signed before a rotation would stop verifying before they expire")
-    st = root.table("state")
-    backend = st.text("backend", "sqlite")
-    if backend not in STATE_BACKENDS:
-        raise st.fail("backend", "must be 'sqlite' or 'postgresql'")
-    dsn_env, dsn_file = st.text("dsn_env"), st.text("dsn_file")
-    st.get("dsn")
-    if "dsn" in st.data:
-        raise st.fail("dsn", "no connection strings in the config file: use dsn_env (an "
-                      "environment variable's name) or dsn_file (a file holding it)")
-    if dsn_env is not None and not _ENV_NAME_RE.fullmatch(dsn_env):
-        raise st.fail("dsn_env", "must be an environment variable's name (letters, digits, _)")
-    if dsn_file is not None and not dsn_file.strip():
-        raise st.fail("dsn_file", "must be a path")
-    if backend == "postgresql":
-        if dsn_env is None and dsn_file is None:
-            raise st.fail("backend", "'postgresql' needs dsn_env or dsn_file")
-        if dsn_env is not None and dsn_file is not None:
-            raise st.fail("dsn_file", "give dsn_env or dsn_file, not both")
-    elif dsn_env is not None or dsn_file is not None:
-        raise st.fail("dsn_env" if dsn_env is not None else "dsn_file",
-                      "only used with backend = 'postgresql'")
-    st.done()
-    state = StateSettings(backend, dsn_env, dsn_file, file)
+    state = _state(root.table("state"))
     d = root.table("dev")
     auto_user = d.text("auto_approve_user")
     d.done()
@@ -465,127 +360,28 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
                       "give both cert_file and key_file, or neither")
     tt.done()
 
-    environments: list[Environment] = []
-    seen_clusters: set[str] = set()
-    for et in root.tables("environments"):
-        env_name = _name(et, "name")
-        clusters = []
-        for ct in et.tables("clusters"):
-            cname = _name(ct, "name")
-            if cname in seen_clusters:
-                raise ct.fail("name", f"cluster {cname!r} is defined twice")
-            seen_clusters.add(cname)
-            mode = ct.text("issuer", CENTRAL)
-            if mode not in (CENTRAL, "own"):
-                raise ct.fail("issuer", "must be 'central' or 'own'")
-            status = ct.text("status", "up")
-            if status not in ("up", "degraded", "down"):
-                raise ct.fail("status", "must be 'up', 'degraded' or 'down'")
-            clusters.append(Cluster(
-                name=cname, environment=env_name, region=ct.text("region", ""),
-                services=ct.strs("services", ("default",), pattern=_NAME_RE),
-                header_budget=ct.integer("header_budget", 8192, minimum=1024, maximum=1024 * 1024),
-                status=status, own_issuer=mode == "own",
-                trusts=ct.strs("trusts", (CENTRAL,) if mode == "own" else ()),
-                max_lifetime=ct.integer("max_lifetime", None, minimum=30, maximum=86400),
-                api_server=_api_server(ct),
-                api_server_ca_file=ct.text("api_server_ca_file"),
-            ))
-            ct.done()
-        trust_domain = et.text("trust_domain", f"{env_name}.microstax.local")
-        if not re.fullmatch(r"[a-z0-9.-]+", trust_domain):
-            raise et.fail("trust_domain", "must be a DNS-style name")
-        environments.append(Environment(env_name, et.text("description", ""), trust_domain,
-                                        et.flag("default", False), tuple(clusters)))
-        et.done()
+    cluster_names: set[str] = set()
+    environments = [_environment(et, cluster_names) for et in root.tables("environments")]
     if len({e.name for e in environments}) != len(environments):
         raise root.fail("environments", "environment names must be unique")
 
-    upstreams = []
     local_domains = {e.trust_domain for e in environments}
-    for ut in root.tables("upstreams"):
-        connector_id = _name(ut, "connector_id")
-        trust_domain = ut.text("trust_domain")
-        prefix = ut.text("subject_prefix")
-        if trust_domain is not None:
-            if not re.fullmatch(r"[a-z0-9.-]{1,255}", trust_domain):
-                raise ut.fail("trust_domain", "must be a DNS-style name")
-            if trust_domain in local_domains:
-                raise ut.fail("trust_domain", "is the trust domain of a local environment; an "
-                              "upstream's SPIFFE IDs must never be mistaken for local services")
-            if prefix is not None:
-                raise ut.fail("subject_prefix", "a SPIFFE upstream (trust_domain) keeps its "
-                              "SPIFFE IDs as they are: leave subject_prefix out")
-        elif prefix is None:
-            prefix = f"{connector_id}:"
-        elif not prefix:
-            raise ut.fail("subject_prefix", "must not be empty: an upstream's subjects need a "
-                          "namespace of their own, or they could become local users")
-        upstreams.append(Upstream(
-            connector_id=connector_id, issuer=ut.text("issuer", required=True),
-            jwks_uri=ut.text("jwks_uri", required=True), audience=ut.text("audience"),
-            subject_prefix=prefix or "", trust_domain=trust_domain,
-            clients=ut.strs("clients", ("*",)), ca_file=ut.text("ca_file"),
-            pq_jwks_uri=ut.text("pq_jwks_uri"), hybrid=_hybrid_mode(ut),
-        ))
-        ut.done()
+    upstreams = [_upstream(ut, local_domains) for ut in root.tables("upstreams")]
 
+    env_names = {e.name for e in environments}
     clients: dict[str, Client] = {}
     for ct in root.tables("clients"):
-        cid = ct.text("client_id", required=True)
-        if not re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", cid):
-            raise ct.fail("client_id", "use letters, digits and . _ : -")
-        if cid in clients:
-            raise ct.fail("client_id", f"client {cid!r} is defined twice")
-        ctype = ct.text("type", "confidential")
-        if ctype not in ("public", "confidential"):
-            raise ct.fail("type", "must be 'public' or 'confidential'")
-        secret_hash = ct.text("secret_hash")
-        if secret_hash is not None and not is_valid_hash(secret_hash):
-            raise ct.fail("secret_hash", "must be a scrypt$… hash (see 'microstax platform hash-secret')")
-        jwks = ct.get("jwks")
-        if jwks is not None and (not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list)):
-            raise ct.fail("jwks", "expected a JWKS table with a 'keys' array")
-        if jwks is not None:
-            try:
-                KeySet.from_jwks(jwks)
-            except KeyStoreError as exc:
-                raise ct.fail("jwks", exc.message) from None
-        if ctype == "confidential" and secret_hash is None and jwks is None:
-            raise ct.fail("secret_hash", "a confidential client needs secret_hash or jwks")
-        if ctype == "public" and (secret_hash or jwks):
-            raise ct.fail("type", "a public client has no credentials")
-        grants = ct.strs("grant_types", (GRANT_CLIENT_CREDENTIALS,))
-        for g in grants:
-            if g not in ALL_GRANTS:
-                raise ct.fail("grant_types", f"unknown grant type {g!r}")
-        if ctype == "public" and GRANT_CLIENT_CREDENTIALS in grants:
-            raise ct.fail("grant_types", "a public client cannot use client_credentials")
-        environment = ct.text("environment")
-        service = ct.text("service")
-        if GRANT_CLIENT_CREDENTIALS in grants and (environment is None or service is None):
-            raise ct.fail("service", "client_credentials clients need 'environment' and 'service'")
-        if environment is not None and not any(e.name == environment for e in environments):
-            raise ct.fail("environment", f"no environment {environment!r}")
-        clients[cid] = Client(
-            client_id=cid, public=ctype == "public", grant_types=grants,
-            scopes=ct.strs("scopes", (), pattern=_SCOPE_RE), secret_hash=secret_hash, jwks=jwks,
-            environment=environment, service=service, audiences=ct.strs("audiences", ("*",)),
-            max_lifetime=ct.integer("max_lifetime", None, minimum=30, maximum=86400),
-            may_act=ct.strs("may_act", ()), redeems_for=ct.strs("redeems_for", ()),
-        )
-        ct.done()
+        client = _client(ct, env_names, clients)
+        clients[client.client_id] = client
 
     users: dict[str, User] = {}
     for ut in root.tables("users"):
-        uname = ut.text("name", required=True)
-        if not re.fullmatch(r"[A-Za-z0-9._@-]{1,64}", uname):
-            raise ut.fail("name", "use letters, digits and . _ @ -")
+        uname = ut.text("name", required=True, pattern=_USER_RE, rule="use letters, digits and . _ @ -")
         phash = ut.text("password_hash")
         if phash is not None and not is_valid_hash(phash):
             raise ut.fail("password_hash", "must be a scrypt$… hash")
         users[uname] = User(uname, phash, ut.strs("scopes", ("openid", "offline_access", "federate")),
-                            ut.text("display_name", ""))
+                            ut.text("display_name", "", empty=True))
         ut.done()
     if auto_user is not None and auto_user not in users:
         raise d.fail("auto_approve_user", f"no user {auto_user!r} in [[users]]")
@@ -593,35 +389,152 @@ def parse_config(doc: Mapping[str, Any], *, file: str = "platform.toml", path: P
     policies = []
     for i, pt in enumerate(root.tables("policy")):
         env_name = pt.text("environment", required=True)
-        if not any(e.name == env_name for e in environments):
+        if env_name not in env_names:
             raise pt.fail("environment", f"no environment {env_name!r}")
         policies.append(PolicyRule(
             name=pt.text("name", f"policy-{i}"), actors=pt.strs("actors"), environment=env_name,
             services=pt.strs("services", ("*",)), clusters=pt.strs("clusters", ("*",)),
-            scopes=pt.strs("scopes", (), pattern=_SCOPE_RE),
+            scopes=pt.strs("scopes", (), pattern=_SCOPE_RE, wildcard=True),
         ))
         pt.done()
     root.done()
-    return Config(path=path, issuer=issuer.rstrip("/") if issuer else None, audience=audience,
+    return Config(path=path, issuer=issuer, audience=audience,
                   tokens=tokens, limits=limits, audit_file=audit_file, key_retain_seconds=retain,
                   key_publish_ahead_seconds=publish_ahead,
                   auto_approve_user=auto_user, environments=tuple(environments),
                   upstreams=tuple(upstreams), clients=clients, users=users,
-                  policies=tuple(policies), state=state, tls_cert_file=tls_cert,
+                  policies=tuple(policies), state=StateSettings(*state, file), tls_cert_file=tls_cert,
                   tls_key_file=tls_key)
 
 
+def _state(st: TomlTable) -> tuple[str, str | None, str | None]:
+    """``[state]``: (backend, dsn_env, dsn_file)."""
+    backend = st.text("backend", "sqlite", choices=STATE_BACKENDS)
+    dsn_env = st.text("dsn_env", pattern=_ENV_NAME_RE,
+                      rule="must be an environment variable's name (letters, digits, _)")
+    dsn_file = st.text("dsn_file")
+    st.forbid("dsn", "no connection strings in the config file: use dsn_env (an "
+              "environment variable's name) or dsn_file (a file holding it)")
+    if backend == "postgresql":
+        if dsn_env is None and dsn_file is None:
+            raise st.fail("backend", "'postgresql' needs dsn_env or dsn_file")
+        if dsn_env is not None and dsn_file is not None:
+            raise st.fail("dsn_file", "give dsn_env or dsn_file, not both")
+    elif dsn_env is not None or dsn_file is not None:
+        raise st.fail("dsn_env" if dsn_env is not None else "dsn_file",
+                      "only used with backend = 'postgresql'")
+    st.done()
+    return backend, dsn_env, dsn_file
+
+
+def _environment(et: TomlTable, cluster_names: set[str]) -> Environment:
+    """One ``[[environments]]`` table; ``cluster_names``: those of the environments before it."""
+    env_name = _name(et, "name")
+    clusters = []
+    for ct in et.tables("clusters"):
+        cname = _name(ct, "name")
+        if cname in cluster_names:
+            raise ct.fail("name", f"cluster {cname!r} is defined twice")
+        cluster_names.add(cname)
+        mode = ct.text("issuer", CENTRAL, choices=(CENTRAL, "own"))
+        clusters.append(Cluster(
+            name=cname, environment=env_name, region=ct.text("region", "", empty=True),
+            services=ct.strs("services", ("default",), pattern=_NAME_RE, wildcard=True),
+            header_budget=ct.integer("header_budget", 8192, minimum=1024, maximum=1024 * 1024),
+            status=ct.text("status", "up", choices=("up", "degraded", "down")),
+            own_issuer=mode == "own", trusts=ct.strs("trusts", (CENTRAL,) if mode == "own" else ()),
+            max_lifetime=ct.integer("max_lifetime", None, minimum=30, maximum=86400),
+            api_server=ct.url("api_server", https=True, what="the cluster's Kubernetes API server"),
+            api_server_ca_file=ct.text("api_server_ca_file"),
+        ))
+        ct.done()
+    trust_domain = et.text("trust_domain", f"{env_name}.microstax.local", pattern=_DNS_NAME_RE,
+                           rule="must be a DNS-style name")
+    env = Environment(env_name, et.text("description", "", empty=True), trust_domain,
+                      et.flag("default", False), tuple(clusters))
+    et.done()
+    return env
+
+
+def _upstream(ut: TomlTable, local_domains: set[str]) -> Upstream:
+    connector_id = _name(ut, "connector_id")
+    trust_domain = ut.text("trust_domain", pattern=_DNS_NAME_RE, rule="must be a DNS-style name")
+    prefix = ut.text("subject_prefix", empty=True)
+    if trust_domain is not None:
+        if trust_domain in local_domains:
+            raise ut.fail("trust_domain", "is the trust domain of a local environment; an "
+                          "upstream's SPIFFE IDs must never be mistaken for local services")
+        if prefix is not None:
+            raise ut.fail("subject_prefix", "a SPIFFE upstream (trust_domain) keeps its "
+                          "SPIFFE IDs as they are: leave subject_prefix out")
+    elif prefix is None:
+        prefix = f"{connector_id}:"
+    elif not prefix:
+        raise ut.fail("subject_prefix", "must not be empty: an upstream's subjects need a "
+                      "namespace of their own, or they could become local users")
+    upstream = Upstream(
+        connector_id=connector_id, issuer=ut.text("issuer", required=True),
+        jwks_uri=ut.text("jwks_uri", required=True), audience=ut.text("audience"),
+        subject_prefix=prefix or "", trust_domain=trust_domain,
+        clients=ut.strs("clients", ("*",)), ca_file=ut.text("ca_file"),
+        pq_jwks_uri=ut.text("pq_jwks_uri"), hybrid=ut.text("hybrid", "auto", choices=HYBRID_MODES),
+    )
+    ut.done()
+    return upstream
+
+
+def _client(ct: TomlTable, env_names: set[str], before: Mapping[str, Client]) -> Client:
+    """One ``[[clients]]`` table; ``before``: the clients defined before it."""
+    cid = ct.text("client_id", required=True, pattern=_CLIENT_ID_RE, rule="use letters, digits and . _ : -")
+    if cid in before:
+        raise ct.fail("client_id", f"client {cid!r} is defined twice")
+    ctype = ct.text("type", "confidential", choices=("public", "confidential"))
+    secret_hash = ct.text("secret_hash")
+    if secret_hash is not None and not is_valid_hash(secret_hash):
+        raise ct.fail("secret_hash", "must be a scrypt$… hash (see 'microstax platform hash-secret')")
+    jwks = ct.get("jwks")
+    if jwks is not None and (not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list)):
+        raise ct.fail("jwks", "expected a JWKS table with a 'keys' array")
+    if jwks is not None:
+        try:
+            KeySet.from_jwks(jwks)
+        except KeyStoreError as exc:
+            raise ct.fail("jwks", exc.message) from None
+    if ctype == "confidential" and secret_hash is None and jwks is None:
+        raise ct.fail("secret_hash", "a confidential client needs secret_hash or jwks")
+    if ctype == "public" and (secret_hash or jwks):
+        raise ct.fail("type", "a public client has no credentials")
+    grants = ct.strs("grant_types", (GRANT_CLIENT_CREDENTIALS,))
+    for g in grants:
+        if g not in ALL_GRANTS:
+            raise ct.fail("grant_types", f"unknown grant type {g!r}")
+    if ctype == "public" and GRANT_CLIENT_CREDENTIALS in grants:
+        raise ct.fail("grant_types", "a public client cannot use client_credentials")
+    environment = ct.text("environment")
+    service = ct.text("service")
+    if GRANT_CLIENT_CREDENTIALS in grants and (environment is None or service is None):
+        raise ct.fail("service", "client_credentials clients need 'environment' and 'service'")
+    if environment is not None and environment not in env_names:
+        raise ct.fail("environment", f"no environment {environment!r}")
+    client = Client(
+        client_id=cid, public=ctype == "public", grant_types=grants,
+        scopes=ct.strs("scopes", (), pattern=_SCOPE_RE, wildcard=True), secret_hash=secret_hash,
+        jwks=jwks, environment=environment, service=service, audiences=ct.strs("audiences", ("*",)),
+        max_lifetime=ct.integer("max_lifetime", None, minimum=30, maximum=86400),
+        may_act=ct.strs("may_act", ()), redeems_for=ct.strs("redeems_for", ()),
+    )
+    ct.done()
+    return client
+
+
 def load_config(path: Path) -> Config:
+    """Read and validate ``platform.toml``. Raises ``ConfigError``."""
     try:
-        raw = read_limited(path)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such file; run 'microstax platform init'") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from exc
-    try:
-        doc = loads_toml(raw)
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        doc = read_toml_file(path)
+    except TomlFileMissing as exc:
+        raise ConfigError(f"{exc.message}; run 'microstax platform init'") from exc
+    except TomlTableError as exc:
+        raise ConfigError(exc.message) from exc
     return parse_config(doc, file=str(path), path=path)
 
 
