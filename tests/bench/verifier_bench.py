@@ -33,8 +33,16 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from tests.harness.net import free_port
 from tests.harness.platform import PlatformServer
-from tests.harness.receivers import NGINX, VerifierProcess, free_port, stop_process, wait_port
+from tests.harness.processes import spawn, stop_process_group
+from tests.harness.receivers import (
+    NGINX,
+    NGINX_AUTHZ_LOCATION,
+    VerifierProcess,
+    nginx_main_config,
+    wait_port,
+)
 
 from microstax.jose import KeyStore, sign
 
@@ -79,20 +87,7 @@ def make_tokens(platform: PlatformServer, count: int) -> list[str]:
 
 
 def nginx_conf(prefix: Path, upstream: int, plain: int, authed: int, verifier: int) -> str:
-    return f"""\
-worker_processes 1;
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    large_client_header_buffers 4 16k;
+    return nginx_main_config(prefix, f"""\
     upstream app {{ server 127.0.0.1:{upstream}; keepalive 64; }}
     upstream microstax_verifier {{ server 127.0.0.1:{verifier}; keepalive 64; }}
     server {{ listen 127.0.0.1:{upstream}; location / {{ return 200 "ok\\n"; }} }}
@@ -108,17 +103,8 @@ http {{
             proxy_set_header X-Microstax-Subject $ms_subject;
             proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://app;
         }}
-        location = /_microstax_authz {{
-            internal;
-            proxy_pass http://microstax_verifier/authz$request_uri;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-}}
-"""
+{NGINX_AUTHZ_LOCATION}    }}
+""", worker_connections=4096)
 
 
 def wrk(url: str, script: Path | None, seconds: int = SECONDS) -> tuple[float, int]:
@@ -201,15 +187,11 @@ def run(options: Any) -> Report:
                 (prefix / "tmp").mkdir(parents=True)
                 conf = prefix / "nginx.conf"
                 conf.write_text(nginx_conf(prefix, upstream, plain, authed, nocache.port))
-                nginx = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(prefix)],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                         start_new_session=True)
+                nginx = spawn([NGINX, "-c", str(conf), "-p", str(prefix)], prefix / "nginx.out")
                 hello_port = free_port()
                 hello_log = tmp / "hello.log"
-                with hello_log.open("wb") as log_out:
-                    hello = subprocess.Popen([sys.executable, "-m", "tests.bench.hello_asgi", str(hello_port)],
-                                             cwd=Path(__file__).resolve().parents[2], stdout=log_out,
-                                             stderr=subprocess.STDOUT, start_new_session=True)
+                hello = spawn([sys.executable, "-m", "tests.bench.hello_asgi", str(hello_port)], hello_log,
+                              cwd=Path(__file__).resolve().parents[2])
                 try:
                     for port in (upstream, plain, authed):
                         wait_port(port, nginx, prefix / "error.log", "nginx")
@@ -246,8 +228,8 @@ def run(options: Any) -> Report:
                     lat_plain = fixed_rate_latencies(plain, None, FIXED_RATE, FIXED_SECONDS)
                     lat_auth = fixed_rate_latencies(authed, tokens, FIXED_RATE, FIXED_SECONDS)
                 finally:
-                    stop_process(nginx)
-                    stop_process(hello)
+                    stop_process_group(nginx)
+                    stop_process_group(hello)
     ratio = best["distinct"] / best["base"]
     report.rows += [
         Row("nginx proxying, no authentication (baseline)", f"{best['base']:,.0f} req/s"),

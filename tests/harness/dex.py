@@ -26,25 +26,20 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import ssl
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 import yaml
 
-from microstax.platform.tls import dev_tls_files, ensure_dev_tls
+from microstax.platform.tls import dev_tls_files
 
 from .net import free_port
-from .processes import stop_process_group
-from .wait import WaitTimeout, wait_until
+from .processes import ManagedProcess, go_tool, spawn
+from .tls import loopback_tls, tls_ca_file
 
-REPO = Path(__file__).resolve().parents[2]
-GOTOOLS = REPO / "scripts" / "lib" / "gotools.sh"
 START_TIMEOUT_S = 60
 DEFAULT_CLIENTS: tuple[Mapping[str, Any], ...] = (
     {"id": "microstax-exchange"},
@@ -60,14 +55,12 @@ class DexStartError(RuntimeError):
 
 def dex_binary() -> str:
     """The pinned Dex: built once per machine (or waited for, when a build is running)."""
-    out = subprocess.run(["nice", "bash", str(GOTOOLS), "dex"], capture_output=True, text=True, check=False,
-                         stdin=subprocess.DEVNULL, timeout=3600)
-    if out.returncode != 0:
-        raise DexStartError(f"could not build dex:\n{out.stderr[-3000:]}")
-    return out.stdout.strip().splitlines()[-1]
+    return str(go_tool("dex", error=DexStartError))
 
 
-class DexServer:
+class DexServer(ManagedProcess):
+    stop_grace = 20
+
     def __init__(self, workdir: Path, *, upstream_issuer: str, upstream_ca: Path,
                  tls_ca_dir: Path | None = None, clients: Sequence[Mapping[str, Any]] = DEFAULT_CLIENTS,
                  connector_id: str = "microstax", env: Mapping[str, str] | None = None) -> None:
@@ -79,7 +72,6 @@ class DexServer:
         self.connector_id = connector_id
         self.env = dict(env or {})
         self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.workdir / "dex.log"
         self.config_path = self.workdir / "config.yaml"
         self._secrets = {c["id"]: secrets.token_urlsafe(24) for c in self.clients}
@@ -94,7 +86,7 @@ class DexServer:
 
     @property
     def ca_file(self) -> Path:
-        return dev_tls_files(self.workdir).ca_file or self.workdir / "tls" / "ca.crt"
+        return tls_ca_file(self.workdir)
 
     def secret(self, client_id: str) -> str:
         return self._secrets[client_id]
@@ -127,54 +119,17 @@ class DexServer:
 
     def start(self) -> DexServer:
         binary = dex_binary()
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        if self.tls_ca_dir is not None:
-            tls_dir = self.workdir / "tls"
-            tls_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            for name in ("ca.crt", "ca.key"):
-                shutil.copy2(self.tls_ca_dir / name, tls_dir / name)
-        ensure_dev_tls(self.workdir)
+        loopback_tls(self.workdir, ca_dir=self.tls_ca_dir)
         tmp = self.config_path.with_suffix(".tmp")
         tmp.write_text(yaml.safe_dump(self.config(), sort_keys=False))
         tmp.chmod(0o600)
         os.replace(tmp, self.config_path)
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen([binary, "serve", str(self.config_path)], stdout=log, stderr=log,
-                                        stdin=subprocess.DEVNULL, start_new_session=True,
-                                        env={**os.environ, **self.env})
-        log.close()
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def _wait_ready(self) -> None:
+        self.process = spawn([binary, "serve", str(self.config_path)], self.log_path, env=self.env)
         ctx = ssl.create_default_context(cafile=str(self.ca_file))
-
-        def ready() -> bool:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise DexStartError(f"dex exited:\n{self.log_tail()}")
-            r = httpx.get(f"{self.issuer}/.well-known/openid-configuration", verify=ctx, timeout=3)
-            return r.status_code == 200
-
-        try:
-            wait_until(ready, START_TIMEOUT_S, interval=0.1, what="dex ready", ignore=(httpx.HTTPError,))
-        except WaitTimeout:
-            raise DexStartError(f"dex was not ready in {START_TIMEOUT_S}s:\n{self.log_tail()}") from None
-
-    def stop(self) -> None:
-        proc, self.process = self.process, None
-        stop_process_group(proc, grace=20)
-
-    def __enter__(self) -> DexServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+        self.wait_ready(lambda: httpx.get(f"{self.issuer}/.well-known/openid-configuration", verify=ctx,
+                                          timeout=3).status_code == 200,
+                        what="dex", error=DexStartError, timeout=START_TIMEOUT_S, ignore=(httpx.HTTPError,))
+        return self
 
     def log_text(self) -> str:
         try:
@@ -182,5 +137,3 @@ class DexServer:
         except FileNotFoundError:
             return ""
 
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])

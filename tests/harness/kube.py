@@ -41,16 +41,14 @@ import ssl
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 import yaml
 
-from microstax.platform.tls import dev_tls_files, ensure_dev_tls
-
 from .net import free_port
-from .processes import stop_process_group
+from .processes import ManagedProcess, go_tool, log_tail, spawn, stop_process_group, wait_ready
+from .tls import loopback_tls, tls_ca_file
 from .wait import WaitTimeout, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,12 +69,7 @@ def kube_apiserver_binary() -> str:
     path = os.environ.get("MICROSTAX_KUBE_APISERVER")
     if path and os.access(path, os.X_OK):
         return path
-    out = subprocess.run(["bash", str(REPO / "scripts" / "lib" / "gotools.sh"), "kube-apiserver"],
-                         capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
-                         timeout=3600)
-    if out.returncode != 0:
-        raise KubeStartError(f"could not build kube-apiserver:\n{out.stderr[-3000:]}")
-    return out.stdout.strip().splitlines()[-1]
+    return str(go_tool("kube-apiserver", error=KubeStartError))
 
 
 def _dump(config: str | Mapping[str, Any]) -> str:
@@ -90,7 +83,9 @@ def _atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
     os.replace(tmp, path)
 
 
-class KubeAPIServer:
+class KubeAPIServer(ManagedProcess):
+    stop_grace = 20
+
     def __init__(self, workdir: Path, *, authn_config: str | Mapping[str, Any] | None = None,
                  extra_args: Sequence[str] = (), port: int | None = None,
                  service_account_issuer: str | None = None) -> None:
@@ -102,7 +97,6 @@ class KubeAPIServer:
         self.extra_args = tuple(extra_args)
         self.port = port
         self.etcd: subprocess.Popen[bytes] | None = None
-        self.process: subprocess.Popen[bytes] | None = None
         self.admin_token = ""
         self.log_path = self.workdir / "kube-apiserver.log"
         self.etcd_log_path = self.workdir / "etcd.log"
@@ -128,21 +122,17 @@ class KubeAPIServer:
 
     @property
     def ca_file(self) -> Path:
-        return dev_tls_files(self.workdir).ca_file or self.workdir / "tls" / "ca.crt"
+        return tls_ca_file(self.workdir)
 
     def prepare_tls(self) -> Path:
         """The serving certificate (127.0.0.1) and its CA; callable before ``start``."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        ensure_dev_tls(self.workdir)
-        return self.ca_file
+        return loopback_tls(self.workdir).ca_file
 
     def start(self) -> KubeAPIServer:
         binary = kube_apiserver_binary()
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.prepare_tls()
+        tls = loopback_tls(self.workdir)
         port = self.reserve_port()
         self._start_etcd()
-        tls = dev_tls_files(self.workdir)
         sa_key = self.workdir / "sa.key"
         if not sa_key.exists():
             from cryptography.hazmat.primitives import serialization
@@ -170,90 +160,46 @@ class KubeAPIServer:
             _atomic_write(self.authn_path, _dump(self.authn_config))
             args.append(f"--authentication-config={self.authn_path}")
         args += list(self.extra_args)
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                        start_new_session=True)
-        log.close()
+        self.process = spawn(args, self.log_path)
         self._write_admin_kubeconfig()
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
+        ctx = ssl.create_default_context(cafile=str(self.ca_file))
+        self.wait_ready(lambda: httpx.get(f"{self.url}/readyz", verify=ctx, timeout=3, headers={
+            "Authorization": f"Bearer {self.admin_token}"}).status_code == 200,
+            what="kube-apiserver", error=KubeStartError, timeout=START_TIMEOUT_S, interval=0.2,
+            ignore=(httpx.HTTPError,))
         return self
 
     def _start_etcd(self) -> None:
         client, peer = free_port(), free_port()
         self._etcd_port = client
         data = self.workdir / "etcd"
-        log = self.etcd_log_path.open("ab")
-        self.etcd = subprocess.Popen(
+        self.etcd = spawn(
             [ETCD, "--name", "s", "--data-dir", str(data),
              "--listen-client-urls", f"http://127.0.0.1:{client}",
              "--advertise-client-urls", f"http://127.0.0.1:{client}",
              "--listen-peer-urls", f"http://127.0.0.1:{peer}",
              "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
              "--initial-cluster", f"s=http://127.0.0.1:{peer}", "--logger=zap", "--log-outputs=stderr"],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-        log.close()
-        etcd = self.etcd
-
-        def healthy() -> bool:
-            if etcd.poll() is not None:
-                raise KubeStartError(f"etcd exited:\n{self._tail(self.etcd_log_path)}")
-            return httpx.get(f"http://127.0.0.1:{client}/health", timeout=2).status_code == 200
-
+            self.etcd_log_path)
         try:
-            wait_until(healthy, START_TIMEOUT_S, interval=0.1, what="etcd healthy", ignore=(httpx.HTTPError,))
-        except WaitTimeout:
-            raise KubeStartError(f"etcd did not become healthy:\n{self._tail(self.etcd_log_path)}") from None
-
-    def _wait_ready(self) -> None:
-        ctx = ssl.create_default_context(cafile=str(self.ca_file))
-
-        def ready() -> bool:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise KubeStartError(f"kube-apiserver exited:\n{self.log_tail()}")
-            r = httpx.get(f"{self.url}/readyz", verify=ctx, timeout=3,
-                          headers={"Authorization": f"Bearer {self.admin_token}"})
-            return r.status_code == 200
-
-        try:
-            wait_until(ready, START_TIMEOUT_S, interval=0.2, what="kube-apiserver ready",
-                       ignore=(httpx.HTTPError,))
-        except WaitTimeout:
-            raise KubeStartError(f"kube-apiserver was not ready in {START_TIMEOUT_S}s:\n{self.log_tail()}") from None
+            wait_ready(self.etcd, lambda: httpx.get(f"http://127.0.0.1:{client}/health", timeout=2).status_code == 200,
+                       what="etcd", error=KubeStartError, tail=lambda: log_tail(self.etcd_log_path),
+                       timeout=START_TIMEOUT_S, ignore=(httpx.HTTPError,))
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
-        for attr in ("process", "etcd"):
-            proc = getattr(self, attr)
-            setattr(self, attr, None)
-            stop_process_group(proc, grace=20)
-
-    def __enter__(self) -> KubeAPIServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+        super().stop()
+        etcd, self.etcd = self.etcd, None
+        stop_process_group(etcd, grace=self.stop_grace)
 
     # -- logs ----------------------------------------------------------------------------
-    @staticmethod
-    def _tail(path: Path, lines: int = 40) -> str:
-        try:
-            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
-
     def log_text(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
-
-    def log_tail(self, lines: int = 40) -> str:
-        return self._tail(self.log_path, lines)
 
     # -- authentication config ------------------------------------------------------------
     def set_authn_config(self, config: str | Mapping[str, Any], *, wait: bool = True) -> None:

@@ -40,14 +40,13 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 import pytest
 import tomli_w
-from tests.harness.processes import stop_process_group
-from tests.harness.wait import WaitTimeout, wait_until
+from tests.harness.processes import ManagedProcess, spawn
+from tests.harness.wait import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 MICROSTAX = REPO / ".venv" / "bin" / "microstax"
@@ -77,7 +76,7 @@ def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
     return out
 
 
-class PlatformServer:
+class PlatformServer(ManagedProcess):
     def __init__(self, data_dir: Path, port: int = 0, config_overrides: dict[str, Any] | None = None,
                  *, workers: int = 1, host: str = "127.0.0.1", extra_args: tuple[str, ...] = (),
                  audit_to_file: bool = True, env: Mapping[str, str] | None = None,
@@ -95,7 +94,6 @@ class PlatformServer:
         self.ready_file = self.data_dir / "ready"
         self.log_path = self.data_dir / "server.log"
         self.audit_path = self.data_dir / "audit.log"
-        self.process: subprocess.Popen[bytes] | None = None
         self.issuer = ""
         self.tls = tls
         self.ca_file = self.data_dir / "tls" / "ca.crt"
@@ -117,40 +115,11 @@ class PlatformServer:
                 "--host", self.host, "--port", str(self.port), "--workers", str(self.workers),
                 "--ready-file", str(self.ready_file), *(("--tls",) if self.tls else ()),
                 *self.extra_args]
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                        start_new_session=True, env={**os.environ, **self.env})
-        log.close()
-        process = self.process
-        with contextlib.suppress(WaitTimeout):
-            if wait_until(lambda: self.ready_file.exists() or process.poll() is not None,
-                          START_TIMEOUT_S, interval=0.05, what="platform ready file") and self.ready_file.exists():
-                self.issuer = self.ready_file.read_text().strip()
-                return self
-        tail = self.log_tail()
-        self.stop()
-        raise PlatformStartError(f"the platform did not start:\n{tail}")
-
-    def stop(self) -> None:
-        proc, self.process = self.process, None
-        stop_process_group(proc)
-
-    def __enter__(self) -> PlatformServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
+        self.process = spawn(args, self.log_path, env=self.env)
+        self.wait_ready(self.ready_file.exists, what="the platform", error=PlatformStartError,
+                        timeout=START_TIMEOUT_S, interval=0.05)
+        self.issuer = self.ready_file.read_text().strip()
+        return self
 
     # -- files ---------------------------------------------------------------------------
     @property
@@ -234,17 +203,19 @@ class PlatformServer:
                        data={"client_id": client_id, "scope": scope}, timeout=30, verify=self.verify)
         r.raise_for_status()
         device = r.json()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+
+        def approved() -> dict[str, Any]:  # {} while pending
             r = httpx.post(self.token_endpoint, data={"grant_type": DEVICE_CODE, "client_id": client_id,
                                                       "device_code": device["device_code"]}, timeout=30,
                            verify=self.verify)
             if r.status_code == 200:
-                return r.json()
+                return dict(r.json())
             if r.json().get("error") not in ("authorization_pending", "slow_down"):
                 r.raise_for_status()
-            time.sleep(max(1, device.get("interval", 1)))
-        raise TimeoutError("the device sign-in was not approved")
+            return {}
+
+        return wait_until(approved, 30, interval=max(1, device.get("interval", 1)),
+                          what="the device sign-in approved")
 
     def exchange(self, subject_token: str, *, audience: str, service: str | None = None,
                  env: str = "dev", trust_domain: str = "dev.microstax.local",

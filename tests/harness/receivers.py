@@ -1,6 +1,7 @@
 """The receivers' parts on loopback, started by the tests: the verifier service, a header-echo
-upstream, Envoy (``ext_authz`` HTTP service) and nginx (``auth_request``) in front of it, a
-local CA for TLS listeners, and forged tokens signed with the platform's real keys.
+upstream, Envoy (``ext_authz`` HTTP service) and nginx (``auth_request``) in front of it, and
+forged tokens signed with the platform's real keys (certificates for TLS listeners:
+``tests/harness/tls.py``).
 
     with EchoUpstream() as upstream, VerifierProcess(tmp / "v", config) as verifier, \\
             EnvoyProxy(tmp / "e", verifier.port, upstream.port) as envoy:
@@ -13,8 +14,6 @@ log's tail. Ports are free loopback ports; Envoy gets a distinct ``--base-id`` p
 from __future__ import annotations
 
 import contextlib
-import datetime
-import ipaddress
 import itertools
 import json
 import os
@@ -26,7 +25,6 @@ import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import tomli_w
@@ -35,8 +33,7 @@ from microstax.jose import PQ_HEADER, KeyStore, sign
 from microstax.jose.compact import b64url_decode, b64url_encode
 
 from .net import free_port
-from .processes import stop_process_group
-from .wait import WaitTimeout, wait_until
+from .processes import ManagedProcess, log_tail, spawn, wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 MICROSTAX = REPO / ".venv" / "bin" / "microstax"
@@ -50,91 +47,28 @@ class StartError(RuntimeError):
     pass
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes] | None, log: Path, what: str,
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, what: str,
               timeout: float = START_TIMEOUT_S) -> None:
-    def listening() -> bool:
-        with socket.socket() as s:
-            return s.connect_ex(("127.0.0.1", port)) == 0
-
-    with contextlib.suppress(WaitTimeout):
-        if wait_until(lambda: listening() or (proc is not None and proc.poll() is not None),
-                      timeout, interval=0.05, what=f"{what} listening") and listening():
-            return
-    raise StartError(f"{what} did not start listening on {port}:\n{tail(log)}")
+    """Wait until something listens on ``port`` (``StartError`` when ``proc`` ends first)."""
+    wait_ready(proc, lambda: listening(port), what=f"{what} (port {port})", error=StartError,
+               tail=lambda: log_tail(log), timeout=timeout, interval=0.05)
 
 
-def tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
+class _Managed(ManagedProcess):
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        """The started process (``process``)."""
+        return self.process
 
-
-def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
-    stop_process_group(proc)
-
-
-class _Managed:
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Any:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        stop_process(proc)
-
-    def __enter__(self) -> Any:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-
-# -- a local CA -----------------------------------------------------------------------------
-def make_tls(directory: Path, names: tuple[str, ...] = ("localhost",),
-             ips: tuple[str, ...] = ("127.0.0.1",)) -> tuple[Path, Path, Path]:
-    """(ca.crt, server.crt, server.key) in ``directory``: an EC CA and a loopback server cert."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "microstax test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + datetime.timedelta(days=2))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False,
-                                       encipher_only=False, decipher_only=False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
-    sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    ca_path, cert_path, key_path = directory / "ca.crt", directory / "server.crt", directory / "server.key"
-    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    key_path.chmod(0o600)
-    return ca_path, cert_path, key_path
+    def wait_listening(self, port: int, what: str) -> None:
+        """Wait until this process listens on ``port``; stopped and ``StartError`` if not."""
+        self.wait_ready(lambda: listening(port), what=f"{what} (port {port})", error=StartError,
+                        timeout=START_TIMEOUT_S, interval=0.05)
 
 
 # -- forged tokens with the platform's real keys ----------------------------------------------
@@ -252,30 +186,23 @@ class VerifierProcess(_Managed):
         self.write_config()
         with contextlib.suppress(FileNotFoundError):
             self.ready_file.unlink()
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [str(MICROSTAX), "verifier", "serve", "--config", str(self.config_path),
-             "--port", str(self.port), "--ready-file", str(self.ready_file), *self.extra_args],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-        log.close()
-        proc = self.proc
-        with contextlib.suppress(WaitTimeout):
-            if wait_until(lambda: self.ready_file.exists() or proc.poll() is not None,
-                          START_TIMEOUT_S, interval=0.05, what="verifier ready file") and self.ready_file.exists():
-                lines = self.ready_file.read_text().split()
-                self.url = lines[0]
-                self.kube_url = lines[1] if len(lines) > 1 else None
-                self.port = int(self.url.rsplit(":", 1)[1])
-                return self
-        self.stop()
-        raise StartError(f"the verifier did not start:\n{tail(self.log_path)}")
+        self.process = spawn([str(MICROSTAX), "verifier", "serve", "--config", str(self.config_path),
+                              "--port", str(self.port), "--ready-file", str(self.ready_file), *self.extra_args],
+                             self.log_path)
+        self.wait_ready(self.ready_file.exists, what="the verifier", error=StartError, timeout=START_TIMEOUT_S,
+                        interval=0.05)
+        lines = self.ready_file.read_text().split()
+        self.url = lines[0]
+        self.kube_url = lines[1] if len(lines) > 1 else None
+        self.port = int(self.url.rsplit(":", 1)[1])
+        return self
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
     def sighup(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGHUP)
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGHUP)
 
 
 # -- Envoy -----------------------------------------------------------------------------------------
@@ -343,17 +270,9 @@ class EnvoyProxy(_Managed):
         config = self.workdir / "envoy.json"
         config.write_text(json.dumps(envoy_config(self.port, self.admin_port, self.verifier_port,
                                                   self.upstream_port), indent=1))
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [str(ENVOY), "-c", str(config), "--base-id", str(self.base_id), "--log-level", "warn",
-             "--concurrency", "1"],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-        log.close()
-        try:
-            wait_port(self.port, self.proc, self.log_path, "envoy")
-        except StartError:
-            self.stop()
-            raise
+        self.process = spawn([str(ENVOY), "-c", str(config), "--base-id", str(self.base_id), "--log-level",
+                              "warn", "--concurrency", "1"], self.log_path)
+        self.wait_listening(self.port, "envoy")
         return self
 
 
@@ -362,19 +281,33 @@ NGINX_IDENTITY_HEADERS = ("subject", "actor", "scope", "client-id", "token-id", 
                           "cluster", "verdict")
 
 
-def nginx_config(prefix: Path, port: int, verifier_port: int, upstream_port: int) -> str:
-    """The config docs/receivers.md shows (in a private prefix, unprivileged-style)."""
-    sets = "\n".join(
-        f"            auth_request_set $ms_{h.replace('-', '_')} $upstream_http_x_microstax_{h.replace('-', '_')};\n"
-        f"            proxy_set_header X-Microstax-{h.title()} $ms_{h.replace('-', '_')};"
-        for h in NGINX_IDENTITY_HEADERS)
+#: the internal location that asks the verifier (docs/receivers.md): the original path and query
+#: go to ``/authz…``, no body
+NGINX_AUTHZ_LOCATION = """\
+        location = /_microstax_authz {
+            internal;
+            proxy_pass http://microstax_verifier/authz$request_uri;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_connect_timeout 2s;
+            proxy_read_timeout 5s;
+        }
+"""
+
+
+def nginx_main_config(prefix: Path, http: str, *, worker_connections: int = 1024) -> str:
+    """An nginx config that runs unprivileged in the foreground with everything (pid, logs,
+    temp files) under ``prefix`` (its ``tmp/`` must exist) and ``http`` inside its ``http``
+    block; header buffers fit our ~6-7 KB tokens."""
     return f"""\
 worker_processes 1;
 daemon off;
 master_process on;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
-events {{ worker_connections 1024; }}
+events {{ worker_connections {worker_connections}; }}
 http {{
     access_log off;
     client_body_temp_path {prefix}/tmp/body;
@@ -383,6 +316,17 @@ http {{
     uwsgi_temp_path {prefix}/tmp/uwsgi;
     scgi_temp_path {prefix}/tmp/scgi;
     large_client_header_buffers 4 16k;
+{http}}}
+"""
+
+
+def nginx_config(prefix: Path, port: int, verifier_port: int, upstream_port: int) -> str:
+    """The config docs/receivers.md shows (in a private prefix, unprivileged-style)."""
+    sets = "\n".join(
+        f"            auth_request_set $ms_{h.replace('-', '_')} $upstream_http_x_microstax_{h.replace('-', '_')};\n"
+        f"            proxy_set_header X-Microstax-{h.title()} $ms_{h.replace('-', '_')};"
+        for h in NGINX_IDENTITY_HEADERS)
+    return nginx_main_config(prefix, f"""\
     upstream microstax_verifier {{ server 127.0.0.1:{verifier_port}; keepalive 32; }}
     upstream app {{ server 127.0.0.1:{upstream_port}; keepalive 32; }}
     server {{
@@ -396,19 +340,8 @@ http {{
             proxy_set_header Connection "";
             proxy_pass http://app;
         }}
-        location = /_microstax_authz {{
-            internal;
-            proxy_pass http://microstax_verifier/authz$request_uri;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_connect_timeout 2s;
-            proxy_read_timeout 5s;
-        }}
-    }}
-}}
-"""
+{NGINX_AUTHZ_LOCATION}    }}
+""")
 
 
 class NginxProxy(_Managed):
@@ -427,16 +360,8 @@ class NginxProxy(_Managed):
         config = self.workdir / "nginx.conf"
         config.write_text(self.config_text or nginx_config(self.workdir, self.port,
                                                            self.verifier_port, self.upstream_port))
-        out = (self.workdir / "nginx.out").open("ab")
-        self.proc = subprocess.Popen([NGINX, "-c", str(config), "-p", str(self.workdir)],
-                                     stdout=out, stderr=out, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
-        out.close()
-        try:
-            wait_port(self.port, self.proc, self.log_path, "nginx")
-        except StartError:
-            self.stop()
-            raise
+        self.process = spawn([NGINX, "-c", str(config), "-p", str(self.workdir)], self.workdir / "nginx.out")
+        self.wait_listening(self.port, "nginx")
         return self
 
     def stop(self) -> None:

@@ -18,25 +18,22 @@ Stop order: agent, discovery provider, server. Logs: ``<workdir>/{server,agent,o
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 import ssl
 import subprocess
-import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 import httpx
 
-from microstax.platform.tls import dev_tls_files, ensure_dev_tls
+from microstax.platform.tls import dev_tls_files
 
 from .net import free_port
-from .processes import stop_process_group
+from .processes import go_tool, log_tail, spawn, stop_process_group, wait_ready
+from .tls import loopback_tls, tls_ca_file
 from .wait import WaitTimeout, wait_until
 
-REPO = Path(__file__).resolve().parents[2]
-GOTOOLS = REPO / "scripts" / "lib" / "gotools.sh"
 TRUST_DOMAIN = "workloads.example.org"
 AGENT_ID_PATH = "/agent/tests"
 START_TIMEOUT_S = 60
@@ -49,11 +46,7 @@ class SpireStartError(RuntimeError):
 def spire_bin_dir() -> Path:
     """The folder with the pinned spire-server, spire-agent and oidc-discovery-provider (built
     once per machine, or waited for when a build is running)."""
-    out = subprocess.run(["nice", "bash", str(GOTOOLS), "spire"], capture_output=True, text=True, check=False,
-                         stdin=subprocess.DEVNULL, timeout=3600)
-    if out.returncode != 0:
-        raise SpireStartError(f"could not build SPIRE:\n{out.stderr[-3000:]}")
-    return Path(out.stdout.strip().splitlines()[-1])
+    return go_tool("spire", error=SpireStartError)
 
 
 class SpireDeployment:
@@ -90,7 +83,7 @@ class SpireDeployment:
 
     @property
     def ca_file(self) -> Path:
-        return dev_tls_files(self.workdir).ca_file or self.workdir / "tls" / "ca.crt"
+        return tls_ca_file(self.workdir)
 
     # -- configs -----------------------------------------------------------------------------
     def _server_conf(self) -> str:
@@ -148,10 +141,7 @@ server_api {{ address = "unix://{self.server_socket}" }}
 
     # -- life cycle --------------------------------------------------------------------------
     def _spawn(self, name: str, *args: str) -> None:
-        log = (self.workdir / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(list(args), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                            start_new_session=True, cwd=self.workdir)
-        log.close()
+        self.procs[name] = spawn(args, self.workdir / f"{name}.log", cwd=self.workdir)
 
     def _tool(self, name: str) -> str:
         assert self.bin is not None
@@ -164,27 +154,15 @@ server_api {{ address = "unix://{self.server_socket}" }}
             raise SpireStartError(f"spire-server {args[0]} failed: {r.stderr[-2000:]}")
         return r
 
-    def _wait(self, what: str, name: str, ready: object) -> None:
-        def done() -> bool:
-            if self.procs[name].poll() is not None:
-                raise SpireStartError(f"{what} exited:\n{self.log_tail(name)}")
-            return bool(callable(ready) and ready())
-
-        with contextlib.suppress(WaitTimeout):
-            wait_until(done, START_TIMEOUT_S, interval=0.1, what=f"{what} ready", ignore=(httpx.HTTPError, OSError))
-            return
-        raise SpireStartError(f"{what} was not ready in {START_TIMEOUT_S}s:\n{self.log_tail(name)}")
+    def _wait(self, what: str, name: str, ready: Callable[[], object]) -> None:
+        wait_ready(self.procs[name], ready, what=what, error=SpireStartError, tail=lambda: self.log_tail(name),
+                   timeout=START_TIMEOUT_S, ignore=(httpx.HTTPError, OSError))
 
     def start(self) -> SpireDeployment:
         self.bin = spire_bin_dir()
         for sub in ("server/data", "agent/data", "agent/public"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
-        if self.tls_ca_dir is not None:
-            tls_dir = self.workdir / "tls"
-            tls_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            for name in ("ca.crt", "ca.key"):
-                shutil.copy2(self.tls_ca_dir / name, tls_dir / name)
-        ensure_dev_tls(self.workdir)
+        loopback_tls(self.workdir, ca_dir=self.tls_ca_dir)
         for name, text in (("server.conf", self._server_conf()), ("agent.conf", self._agent_conf()),
                            ("oidc.conf", self._oidc_conf())):
             (self.workdir / name).write_text(text)
@@ -223,10 +201,7 @@ server_api {{ address = "unix://{self.server_socket}" }}
         self.stop()
 
     def log_tail(self, name: str, lines: int = 40) -> str:
-        try:
-            return "\n".join((self.workdir / f"{name}.log").read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
+        return log_tail(self.workdir / f"{name}.log", lines)
 
     # -- workloads ---------------------------------------------------------------------------
     def register(self, spiffe_id: str, *, selectors: tuple[str, ...] | None = None, ttl: int = 300) -> str:
@@ -247,15 +222,19 @@ server_api {{ address = "unix://{self.server_socket}" }}
         from spiffe import WorkloadApiClient
         from spiffe.errors import PySpiffeError
 
-        deadline = time.monotonic() + timeout
-        last: Exception | None = None
-        while time.monotonic() < deadline:
+        last: list[Exception] = []
+
+        def fetch() -> str:
             client = WorkloadApiClient(socket_path=self.agent_socket_url, default_timeout=5)
             try:
                 return str(client.fetch_jwt_svid(audience={audience}).token)
             except PySpiffeError as exc:
-                last = exc
+                last[:] = [exc]
+                return ""
             finally:
                 client.close()
-            time.sleep(0.2)
-        raise TimeoutError(f"no JWT-SVID from the agent in {timeout:g}s: {last}")
+
+        try:
+            return wait_until(fetch, timeout, interval=0.2, what="a JWT-SVID from the agent")
+        except WaitTimeout:
+            raise TimeoutError(f"no JWT-SVID from the agent in {timeout:g}s: {last[0] if last else None}") from None

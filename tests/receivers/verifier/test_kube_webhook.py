@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from tests.harness.kube import KubeAPIServer
 from tests.harness.platform import PlatformServer
-from tests.harness.receivers import MICROSTAX, VerifierProcess, make_tls, strip_pq
+from tests.harness.receivers import MICROSTAX, VerifierProcess, strip_pq
+from tests.harness.tls import loopback_tls
 from tests.kube.helpers import KubeEnv, kube_env
 
 from .conftest import CLUSTER, Tokens, verifier_config
@@ -29,7 +30,8 @@ CACHE_TTL = "1s"
 def kube_stack(platform: PlatformServer, tmp_path_factory: pytest.TempPathFactory
                ) -> Iterator[tuple[VerifierProcess, KubeAPIServer]]:
     work = tmp_path_factory.mktemp("kubewebhook")
-    ca, cert, key = make_tls(work / "tls")
+    tls = loopback_tls(work)
+    ca, cert, key = tls.ca_file, tls.cert_file, tls.key_file
     config = verifier_config(platform.issuer, kubernetes={
         "cluster": CLUSTER, "cert_file": str(cert), "key_file": str(key), "port": 0})
     with VerifierProcess(work / "verifier", config) as verifier:
@@ -112,7 +114,8 @@ def test_tokenreview_endpoint_directly(platform: PlatformServer, tokens: Tokens,
 
     import httpx
 
-    ca, cert, key = make_tls(tmp_path / "tls")
+    tls = loopback_tls(tmp_path)
+    ca, cert, key = tls.ca_file, tls.cert_file, tls.key_file
     config = verifier_config(platform.issuer, kubernetes={
         "cluster": CLUSTER, "cert_file": str(cert), "key_file": str(key), "port": 0})
     with VerifierProcess(tmp_path / "v", config) as verifier:
