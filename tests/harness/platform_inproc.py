@@ -20,7 +20,7 @@ import httpx
 import tomli_w
 from tests.harness.platform import ACCESS_TOKEN_TYPE, DEVICE_CODE, TOKEN_EXCHANGE, deep_merge
 
-from microstax.jose import KeySet, Policy, sign, verify
+from microstax.jose import HybridSigner, KeySet, Policy, sign, verify
 from microstax.platform import Platform, Settings, create_app, init_data_dir
 from microstax.platform.upstream import UpstreamKeys
 
@@ -32,6 +32,27 @@ US_EAST = "stx-us-east-cluster"
 
 def spiffe(service: str, env: str = "dev") -> str:
     return f"spiffe://{env}.microstax.local/env/{env}/svc/{service}"
+
+
+#: an upstream identity provider (tests serve its JWKS through ``upstream_transport``)
+CORP = "https://idp.corp.test"
+#: config overrides: CORP as upstream connector ``corp`` (subjects ``corp:…``) and a policy
+#: rule that lets ``corp:alice`` have the ``default`` service in ``dev`` with scope ``read``
+CORP_UPSTREAM: dict[str, Any] = {
+    "upstreams": [{"connector_id": "corp", "issuer": CORP, "jwks_uri": f"{CORP}/jwks",
+                   "audience": "microstax", "subject_prefix": "corp:"}],
+    "policy+": [{"name": "corp-alice", "actors": ["corp:alice"], "environment": "dev",
+                 "services": ["default"], "scopes": ["read"]}],
+}
+
+
+def corp_token(corp: HybridSigner, **override: Any) -> str:
+    """A subject token CORP signed for alice (audience ``microstax``, 5 minutes); ``override``
+    changes or adds claims."""
+    now = int(time.time())
+    claims: dict[str, Any] = {"iss": CORP, "sub": "alice", "aud": "microstax", "iat": now,
+                              "exp": now + 300, **override}
+    return sign(claims, corp, typ="JWT")
 
 
 class InProc:

@@ -12,14 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.harness.platform_inproc import EU_WEST, ISSUER, InProc
+from tests.harness.platform_inproc import CORP_UPSTREAM, EU_WEST, ISSUER, InProc, corp_token
 
 from microstax.jose import HybridSigner, sign
 from microstax.jose.compact import b64url_encode
 from microstax.jose.keys import SigningKey
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-CORP = "https://idp.corp.test"
 MakeInProc = Callable[..., Awaitable[InProc]]
 
 #: (claim, value) pairs that each must be refused
@@ -42,26 +41,13 @@ def _jwks_transport(signer: HybridSigner) -> httpx.MockTransport:
 @pytest.fixture
 async def upstreamed(make_inproc: MakeInProc) -> tuple[InProc, HybridSigner]:
     corp = HybridSigner.generate()
-    mx = await make_inproc({
-        "upstreams": [{"connector_id": "corp", "issuer": CORP, "jwks_uri": f"{CORP}/jwks",
-                       "audience": "microstax", "subject_prefix": "corp:"}],
-        "policy+": [{"name": "corp-alice", "actors": ["corp:alice"], "environment": "dev",
-                     "services": ["default"], "scopes": ["read"]}],
-    }, upstream_transport=_jwks_transport(corp))
+    mx = await make_inproc(CORP_UPSTREAM, upstream_transport=_jwks_transport(corp))
     return mx, corp
-
-
-def _upstream(corp: HybridSigner, **override: Any) -> str:
-    now = int(time.time())
-    claims: dict[str, Any] = {"iss": CORP, "sub": "alice", "aud": "microstax", "iat": now,
-                              "exp": now + 300}
-    claims.update(override)
-    return sign(claims, corp, typ="JWT")
 
 
 async def test_a_well_typed_upstream_token_is_exchanged(upstreamed: tuple[InProc, HybridSigner]) -> None:
     mx, corp = upstreamed
-    r = await mx.exchange(_upstream(corp), service="default", connector_id="corp")
+    r = await mx.exchange(corp_token(corp), service="default", connector_id="corp")
     assert r.status_code == 200, r.text
 
 
@@ -69,7 +55,7 @@ async def test_a_well_typed_upstream_token_is_exchanged(upstreamed: tuple[InProc
 async def test_upstream_subject_token_with_a_mistyped_claim(
         upstreamed: tuple[InProc, HybridSigner], name: str, value: Any) -> None:
     mx, corp = upstreamed
-    r = await mx.exchange(_upstream(corp, **{name: value}), service="default", connector_id="corp")
+    r = await mx.exchange(corp_token(corp, **{name: value}), service="default", connector_id="corp")
     assert r.status_code == 400, r.text
     assert r.json()["error"] == "invalid_grant"
 

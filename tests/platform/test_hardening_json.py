@@ -4,17 +4,15 @@ error, never a 500), and the platform keeps serving."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
-from tests.harness.platform_inproc import InProc
+from tests.harness.platform_inproc import CORP_UPSTREAM, InProc, corp_token
 
-from microstax.jose import HybridSigner, sign
+from microstax.jose import HybridSigner
 
-CORP = "https://idp.corp.test"
 MakeInProc = Callable[..., Awaitable[InProc]]
 HOSTILE = {
     "deep": b"[" * 100_000 + b"]" * 100_000,
@@ -35,16 +33,8 @@ def _transport(body: bytes) -> httpx.MockTransport:
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 async def test_a_hostile_upstream_jwks(make_inproc: MakeInProc, name: str) -> None:
     corp = HybridSigner.generate()
-    mx = await make_inproc({
-        "upstreams": [{"connector_id": "corp", "issuer": CORP, "jwks_uri": f"{CORP}/jwks",
-                       "audience": "microstax", "subject_prefix": "corp:"}],
-        "policy+": [{"name": "corp-alice", "actors": ["corp:alice"], "environment": "dev",
-                     "services": ["default"], "scopes": ["read"]}],
-    }, upstream_transport=_transport(HOSTILE[name]))
-    now = int(time.time())
-    token = sign({"iss": CORP, "sub": "alice", "aud": "microstax", "iat": now, "exp": now + 300},
-                 corp, typ="JWT")
-    r = await mx.exchange(token, service="default", connector_id="corp")
+    mx = await make_inproc(CORP_UPSTREAM, upstream_transport=_transport(HOSTILE[name]))
+    r = await mx.exchange(corp_token(corp), service="default", connector_id="corp")
     assert 400 <= r.status_code < 600 and r.status_code != 500, r.text
     assert isinstance(r.json().get("error"), str)
     assert (await mx.cc()).status_code == 200  # still serving
@@ -61,12 +51,6 @@ async def test_an_endless_upstream_jwks_is_cut_off(make_inproc: MakeInProc) -> N
         return httpx.Response(200, content=endless(), headers={"Content-Type": "application/json"})
 
     corp = HybridSigner.generate()
-    mx = await make_inproc({
-        "upstreams": [{"connector_id": "corp", "issuer": CORP, "jwks_uri": f"{CORP}/jwks",
-                       "audience": "microstax", "subject_prefix": "corp:"}],
-    }, upstream_transport=httpx.MockTransport(handler))
-    now = int(time.time())
-    token = sign({"iss": CORP, "sub": "alice", "aud": "microstax", "iat": now, "exp": now + 300},
-                 corp, typ="JWT")
-    r = await mx.exchange(token, service="default", connector_id="corp")
+    mx = await make_inproc(CORP_UPSTREAM, upstream_transport=httpx.MockTransport(handler))
+    r = await mx.exchange(corp_token(corp), service="default", connector_id="corp")
     assert 400 <= r.status_code < 600 and r.status_code != 500, r.text
