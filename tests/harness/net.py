@@ -1,8 +1,10 @@
-"""Loopback networking for tests: the one ``free_port``."""
+"""Loopback networking for tests: the one ``free_port``, and ``dead_url`` (a fixture)."""
 
 from __future__ import annotations
 
 import socket
+
+import pytest
 
 
 def free_port() -> int:
@@ -12,4 +14,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-__all__ = ["free_port"]
+@pytest.fixture
+def dead_url() -> str:
+    """A loopback URL nothing listens on (connection refused)."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+__all__ = ["dead_url", "free_port"]

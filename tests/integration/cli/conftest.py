@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from cli_helpers import run
 from tests.harness.loopback_http import Issuer
+from tests.harness.net import dead_url
 
 from microstax.jose import HybridSigner, KeyStore
 
+__all__ = ["dead_url"]  # a fixture of tests/harness/net.py
 
 @pytest.fixture(scope="session")
 def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -31,13 +33,3 @@ def issuer(keys_dir: Path) -> Iterator[Issuer]:
     jwks = json.loads((keys_dir / "jwks.json").read_text())
     with Issuer(jwks) as srv:
         yield srv
-
-
-@pytest.fixture
-def dead_url() -> str:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"

@@ -7,9 +7,11 @@ from collections.abc import Iterator
 import pytest
 from oauth_helpers import FakeClock
 from tests.harness.loopback_http import Issuer, LoopbackServer
+from tests.harness.net import dead_url
 
 from microstax.jose import HybridSigner
 
+__all__ = ["dead_url"]  # a fixture of tests/harness/net.py
 
 @pytest.fixture(scope="session")
 def signer() -> HybridSigner:
@@ -31,14 +33,3 @@ def issuer(signer: HybridSigner) -> Iterator[Issuer]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-@pytest.fixture
-def dead_url() -> str:
-    """A loopback URL nothing listens on (connection refused)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
