@@ -16,7 +16,7 @@ import logging
 import secrets
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -502,28 +502,27 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         yield
 
     h = handlers
-    routes = [
-        Route("/.well-known/oauth-authorization-server", h.discovery),
-        Route("/.well-known/openid-configuration", h.discovery),
-        Route("/jwks.json", h.jwks),
-        Route("/pq-jwks.json", h.pq_jwks),
-        Route("/oauth/token", h.token, methods=["POST"]),
+    # every issuer (the central one and each cluster's, under /clusters/<name>) serves these
+    per_issuer: list[tuple[str, Callable[[Request], Awaitable[Response]], list[str] | None]] = [
+        ("/.well-known/oauth-authorization-server", h.discovery, None),
+        ("/.well-known/openid-configuration", h.discovery, None),
+        ("/jwks.json", h.jwks, None),
+        ("/pq-jwks.json", h.pq_jwks, None),
+        ("/oauth/token", h.token, ["POST"]),
+        ("/oauth/revoke", h.revoke, ["POST"]),
+        ("/oauth/introspect", h.introspect, ["POST"]),
+    ]
+    routes = [Route(prefix + path, endpoint, methods=methods)
+              for prefix in ("", "/clusters/{cluster}") for path, endpoint, methods in per_issuer]
+    routes += [
         Route("/oauth/device_authorization", h.device_authorization, methods=["POST"]),
-        Route("/oauth/revoke", h.revoke, methods=["POST"]),
-        Route("/oauth/introspect", h.introspect, methods=["POST"]),
         Route("/device", h.device_page, methods=["GET"]),
         Route("/device", h.device_submit, methods=["POST"]),
         Route("/v1/catalog", h.catalog),
         Route("/healthz", h.health),
-        Route("/clusters/{cluster}/.well-known/oauth-authorization-server", h.discovery),
-        Route("/clusters/{cluster}/.well-known/openid-configuration", h.discovery),
+        # RFC 8414 §3.1: a cluster issuer's metadata at the well-known path with its path inserted
         Route("/.well-known/oauth-authorization-server/clusters/{cluster}", h.discovery_inserted),
         Route("/.well-known/openid-configuration/clusters/{cluster}", h.discovery_inserted),
-        Route("/clusters/{cluster}/jwks.json", h.jwks),
-        Route("/clusters/{cluster}/pq-jwks.json", h.pq_jwks),
-        Route("/clusters/{cluster}/oauth/token", h.token, methods=["POST"]),
-        Route("/clusters/{cluster}/oauth/revoke", h.revoke, methods=["POST"]),
-        Route("/clusters/{cluster}/oauth/introspect", h.introspect, methods=["POST"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: _not_found, Exception: _server_error})

@@ -24,6 +24,7 @@ from ..state import RefreshGrant, RefreshReused
 from . import Issued, TokenRequest, mint, scope_set
 
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
+DEVICE_GRANT = "the device authorization grant"
 
 
 def new_user_code() -> str:
@@ -36,11 +37,27 @@ def normalize_user_code(text: str) -> str:
     return f"{chars[:4]}-{chars[4:]}" if len(chars) == 8 else text.strip().upper()
 
 
+def _allowed(client: Client, grant: str, name: str) -> None:
+    if grant not in client.grant_types:
+        raise unauthorized_client(f"this client may not use {name}")
+
+
+def _session_param(req: TokenRequest, grant: str, name: str, *, action: str, param: str) -> str:
+    """``param`` of a request for a session grant (device code, refresh), which only the
+    central issuer serves, to clients allowed to use it."""
+    if req.issuer.cluster is not None:
+        raise unauthorized_client(f"{action} at the central issuer")
+    _allowed(req.auth.client, grant, name)
+    value = req.params.get(param)
+    if not value:
+        raise invalid_request(f"{param} is required")
+    return value
+
+
 def authorize(platform: Platform, client: Client, params: dict[str, str]) -> dict[str, Any]:
     """``POST /oauth/device_authorization``: start a sign-in."""
     config = platform.config
-    if GRANT_DEVICE_CODE not in client.grant_types:
-        raise unauthorized_client("this client may not use the device authorization grant")
+    _allowed(client, GRANT_DEVICE_CODE, DEVICE_GRANT)
     requested = scope_set(params.get("scope"))
     extra = [s for s in requested if s not in client.scopes]
     if extra:
@@ -85,13 +102,7 @@ def _session(req: TokenRequest, user: str, scope: str, family: str, refresh_expi
 def poll(req: TokenRequest) -> Issued:
     platform, client = req.platform, req.auth.client
     config = platform.config
-    if req.issuer.cluster is not None:
-        raise unauthorized_client("sign in at the central issuer")
-    if GRANT_DEVICE_CODE not in client.grant_types:
-        raise unauthorized_client("this client may not use the device authorization grant")
-    device_code = req.params.get("device_code")
-    if not device_code:
-        raise invalid_request("device_code is required")
+    device_code = _session_param(req, GRANT_DEVICE_CODE, DEVICE_GRANT, action="sign in", param="device_code")
     auto = None
     if (config.auto_approve_user and platform.loopback_bound and req.remote_loopback
             and client.public):
@@ -123,13 +134,7 @@ def poll(req: TokenRequest) -> Issued:
 def refresh(req: TokenRequest) -> Issued:
     platform, client = req.platform, req.auth.client
     config = platform.config
-    if req.issuer.cluster is not None:
-        raise unauthorized_client("refresh at the central issuer")
-    if GRANT_REFRESH not in client.grant_types:
-        raise unauthorized_client("this client may not use refresh tokens")
-    token = req.params.get("refresh_token")
-    if not token:
-        raise invalid_request("refresh_token is required")
+    token = _session_param(req, GRANT_REFRESH, "refresh tokens", action="refresh", param="refresh_token")
     digest = opaque_digest(token)
     try:
         grant = platform.state.use_refresh(digest)
