@@ -25,7 +25,7 @@ import asyncio
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
@@ -169,6 +169,50 @@ def parse_jwks(doc: Any, url: str) -> KeySet:
     return keys
 
 
+# -- single-flight fetching ------------------------------------------------------------------
+S = TypeVar("S")
+R = TypeVar("R")
+
+
+def _single_flight(plan: Callable[[], S | None], lock: Callable[[], threading.Lock],
+                   begin: Callable[[], None], fetch: Callable[[], R],
+                   done: Callable[[R | None, OAuthError | None], S]) -> S:
+    """What ``plan()`` says to serve, or one fetch: callers that find a fetch under way wait on
+    ``lock()`` and then serve its result (``plan()`` again); ``done`` records the outcome."""
+    snap = plan()
+    if snap is not None:
+        return snap
+    with lock():
+        snap = plan()  # another thread may have fetched while we waited
+        if snap is not None:
+            return snap
+        begin()
+        try:
+            result = fetch()
+        except OAuthError as exc:
+            return done(None, exc)
+        return done(result, None)
+
+
+async def _asingle_flight(plan: Callable[[], S | None], lock: Callable[[], asyncio.Lock],
+                          begin: Callable[[], None], fetch: Callable[[], Awaitable[R]],
+                          done: Callable[[R | None, OAuthError | None], S]) -> S:
+    """``_single_flight`` for one event loop."""
+    snap = plan()
+    if snap is not None:
+        return snap
+    async with lock():
+        snap = plan()
+        if snap is not None:
+            return snap
+        begin()
+        try:
+            result = await fetch()
+        except OAuthError as exc:
+            return done(None, exc)
+        return done(result, None)
+
+
 # -- one JWKS URL ----------------------------------------------------------------------------
 class _JWKSBase:
     def __init__(self, url: str, *, policy: CachePolicy | None = None, clock: Clock = time.time,
@@ -221,19 +265,9 @@ class JWKSCache(_JWKSBase):
 
     def get(self, kid: str | None = None) -> Snapshot[KeySet]:
         """The key set, fetching when needed (``kid``: refetch once if it is unknown)."""
-        snap = self._plan(kid)
-        if snap is not None:
-            return snap
-        with self._fetch_lock:
-            snap = self._plan(kid)  # another thread may have fetched while we waited
-            if snap is not None:
-                return snap
-            self._begin()
-            try:
-                response = request_json(self.client, "GET", self.url, headers=JWKS_HEADERS)
-            except OAuthError as exc:
-                return self._done(None, exc)
-            return self._done(response, None)
+        return _single_flight(lambda: self._plan(kid), lambda: self._fetch_lock, self._begin,
+                              lambda: request_json(self.client, "GET", self.url, headers=JWKS_HEADERS),
+                              self._done)
 
 
 class AsyncJWKSCache(_JWKSBase):
@@ -245,19 +279,9 @@ class AsyncJWKSCache(_JWKSBase):
         self._fetch_lock = asyncio.Lock()
 
     async def get(self, kid: str | None = None) -> Snapshot[KeySet]:
-        snap = self._plan(kid)
-        if snap is not None:
-            return snap
-        async with self._fetch_lock:
-            snap = self._plan(kid)
-            if snap is not None:
-                return snap
-            self._begin()
-            try:
-                response = await arequest_json(self.client, "GET", self.url, headers=JWKS_HEADERS)
-            except OAuthError as exc:
-                return self._done(None, exc)
-            return self._done(response, None)
+        return await _asingle_flight(
+            lambda: self._plan(kid), lambda: self._fetch_lock, self._begin,
+            lambda: arequest_json(self.client, "GET", self.url, headers=JWKS_HEADERS), self._done)
 
 
 # -- issuer -> metadata + keys ---------------------------------------------------------------
@@ -341,6 +365,10 @@ class _ResolverBase(Generic[C]):
         with self._lock:
             return None if state.needs_fetch(now) else state.current(now)
 
+    def _meta_begin(self, state: FetchState[ProviderMetadata]) -> None:
+        with self._lock:
+            state.begin(self.clock())
+
     def _meta_done(self, state: FetchState[ProviderMetadata], meta: ProviderMetadata | None,
                    error: OAuthError | None) -> Snapshot[ProviderMetadata]:
         now = self.clock()
@@ -393,23 +421,16 @@ class KeyResolver(_ResolverBase[JWKSCache]):
 
     def metadata(self, issuer: str) -> Snapshot[ProviderMetadata]:
         state = self._meta_state(issuer)
-        snap = self._meta_plan(state)
-        if snap is not None:
-            return snap
-        with self._lock:
-            lock = self._fetch_locks.setdefault(issuer, threading.Lock())
-        with lock:
-            snap = self._meta_plan(state)
-            if snap is not None:
-                return snap
+
+        def lock() -> threading.Lock:
             with self._lock:
-                state.begin(self.clock())
-            try:
-                meta = discover(issuer, client=self.client, allow_http=self.allow_http,
-                                discovery_url=self.discovery_urls.get(issuer))
-            except OAuthError as exc:
-                return self._meta_done(state, None, exc)
-            return self._meta_done(state, meta, None)
+                return self._fetch_locks.setdefault(issuer, threading.Lock())
+
+        return _single_flight(
+            lambda: self._meta_plan(state), lock, lambda: self._meta_begin(state),
+            lambda: discover(issuer, client=self.client, allow_http=self.allow_http,
+                             discovery_url=self.discovery_urls.get(issuer)),
+            lambda meta, error: self._meta_done(state, meta, error))
 
     def resolve(self, issuer: str, kid: str | None = None, *, pq_kid: str | None = None,
                 pq: bool = True) -> ResolvedKeys:
@@ -445,23 +466,16 @@ class AsyncKeyResolver(_ResolverBase[AsyncJWKSCache]):
 
     async def metadata(self, issuer: str) -> Snapshot[ProviderMetadata]:
         state = self._meta_state(issuer)
-        snap = self._meta_plan(state)
-        if snap is not None:
-            return snap
-        with self._lock:
-            lock = self._fetch_locks.setdefault(issuer, asyncio.Lock())
-        async with lock:
-            snap = self._meta_plan(state)
-            if snap is not None:
-                return snap
+
+        def lock() -> asyncio.Lock:
             with self._lock:
-                state.begin(self.clock())
-            try:
-                meta = await adiscover(issuer, client=self.client, allow_http=self.allow_http,
-                                       discovery_url=self.discovery_urls.get(issuer))
-            except OAuthError as exc:
-                return self._meta_done(state, None, exc)
-            return self._meta_done(state, meta, None)
+                return self._fetch_locks.setdefault(issuer, asyncio.Lock())
+
+        return await _asingle_flight(
+            lambda: self._meta_plan(state), lock, lambda: self._meta_begin(state),
+            lambda: adiscover(issuer, client=self.client, allow_http=self.allow_http,
+                              discovery_url=self.discovery_urls.get(issuer)),
+            lambda meta, error: self._meta_done(state, meta, error))
 
     async def resolve(self, issuer: str, kid: str | None = None, *, pq_kid: str | None = None,
                       pq: bool = True) -> ResolvedKeys:
