@@ -3,11 +3,13 @@ daemon looks again and notifies once, only when what it last reported has change
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
+from tests.harness.wait import async_wait_until
+
 from microstax.daemon.session import Session
+from microstax.daemon.settings import Settings
 from microstax.identity.models import (
     ClusterInfo,
     ClusterState,
@@ -18,21 +20,29 @@ from microstax.identity.models import (
 )
 
 
-class FakeLS:
+class Client:
+    """What the session's callbacks reach: the notifications sent, the issuers trusted."""
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict[str, Any]]] = []
         self.trusted_issuers: set[str] = set()
-        self.protocol = self
+        self.warnings: list[str] = []
 
-    def notify(self, method: str, params: dict[str, Any]) -> None:
-        self.sent.append((method, params))
+    def session(self) -> Session:
+        return Session(Settings, notify=lambda method, params: self.sent.append((method, params)),
+                       warn=self.warnings.append, trust=self.trusted_issuers.add)
+
+    def count(self, method: str) -> int:
+        return [m for m, _ in self.sent].count(method)
 
 
 class FakeService:
     def __init__(self, status: IdentityStatus) -> None:
         self.current = status
+        self.looked = 0  # status() calls: a timer fired
 
     async def status(self, env: str | None = None) -> IdentityStatus:
+        self.looked += 1
         return self.current
 
     async def list_clusters(self, env: str | None = None) -> list[ClusterState]:
@@ -53,35 +63,38 @@ def status(signed_in: bool, exp: float | None, token_exp: float | None) -> Ident
 
 async def test_session_and_token_expiry_are_notified_once():
     now = time.time()
-    ls = FakeLS()
-    session = Session(ls)  # type: ignore[arg-type]
+    client = Client()
+    session = client.session()
     before = status(True, now + 0.3, now + 0.2)
     service = FakeService(before)
     session._service = service  # type: ignore[assignment]
-    session._seen_status(before, report=False)
-    assert ls.sent == [] and "https://c1.example" in ls.trusted_issuers
+    session.seen_status(before)
+    assert client.sent == [] and "https://c1.example" in client.trusted_issuers
 
     service.current = status(False, None, None)  # both gone by then
-    await asyncio.sleep(1.2)
-    methods = [m for m, _ in ls.sent]
-    assert methods.count("microstax/clusterStateChanged") == 1
-    assert methods.count("microstax/identityChanged") == 1
-    identity = next(p for m, p in ls.sent if m == "microstax/identityChanged")
+    # the session's timer sends identityChanged and then, in the same step, any cluster change
+    await async_wait_until(lambda: client.count("microstax/identityChanged")
+                           and client.count("microstax/clusterStateChanged"), 10,
+                           what="both expiries notified")
+    assert client.count("microstax/clusterStateChanged") == 1
+    assert client.count("microstax/identityChanged") == 1
+    identity = next(p for m, p in client.sent if m == "microstax/identityChanged")
     assert identity["signedIn"] is False and "signed out" in identity["label"]
     await session.stop()
 
 
 async def test_no_duplicate_after_a_service_event():
     now = time.time()
-    ls = FakeLS()
-    session = Session(ls)  # type: ignore[arg-type]
+    client = Client()
+    session = client.session()
     before = status(True, now + 0.2, None)
     service = FakeService(before)
     session._service = service  # type: ignore[assignment]
-    session._seen_status(before, report=False)
+    session.seen_status(before)
     after = status(False, None, None)
     service.current = after
     session._on_event(IdentityChanged(after, "expired"))  # the service said it first
-    await asyncio.sleep(0.9)
-    assert [m for m, _ in ls.sent] == ["microstax/identityChanged"]
+    # the session's timer looks again (and would notify in the same step): nothing new
+    await async_wait_until(lambda: service.looked, 10, what="the session's expiry timer")
+    assert [m for m, _ in client.sent] == ["microstax/identityChanged"]
     await session.stop()

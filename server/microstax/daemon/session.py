@@ -1,9 +1,6 @@
-"""The identity side of the daemon: commands over ``IdentityService``, its events as
-notifications, and timers so the client hears about expiries when they happen.
-
-    microstax.listEnvironments  microstax.listClusters  microstax.federate
-    microstax.identityStatus    microstax.login         microstax.logout
-    microstax.configurePlatform (adds an environment to the user config file, then reloads it)
+"""The daemon's bridge to the identity layer: it owns the ``IdentityService`` of the editor's
+session, turns its events into notifications, and arms timers so the client hears about
+expiries when they happen.
 
     IdentityChanged / ClusterStateChanged / LoginPrompted  →  microstax/identityChanged,
                                                               microstax/clusterStateChanged,
@@ -13,6 +10,9 @@ The service refreshes sessions in the background and reports what it does; the d
 timer at the session's ``exp`` and at each exchanged token's ``exp`` and notifies when the
 state it last reported has changed by then. Issuers of configured environments and of the
 clusters the catalog names are the issuers hovers may fetch keys from.
+
+It knows nothing of LSP: the server hands it narrow callbacks (the current settings, send a
+notification, warn the user, trust an issuer); the commands (``commands.py``) call it.
 """
 
 from __future__ import annotations
@@ -20,20 +20,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
-from .arguments import opt_str, opt_str_list, req_str
-from .hovercard import summary
+from .settings import Settings
 
 if TYPE_CHECKING:
     from ..identity.models import ClusterState, IdentityEvent, IdentityStatus
     from ..identity.service import IdentityService
-    from .server import MicrostaxServer
 
 log = logging.getLogger("microstax.daemon.session")
 
-VERSION = 1
 _EXPIRY_SLACK = 0.5  # seconds after an exp before looking again
 _MAX_TIMER = 24 * 3600.0
 IDENTITY_CHANGED = "microstax/identityChanged"
@@ -54,11 +51,24 @@ def _cluster_key(state: ClusterState, now: float) -> tuple[Any, ...]:
             token.expires_at, token.failure.message if token.failure else None, state.cluster.status)
 
 
-class Session:
-    """Owns the ``IdentityService`` of the editor's session."""
+#: sends a notification to the client: (method, params)
+Notify = Callable[[str, dict[str, Any]], None]
 
-    def __init__(self, ls: MicrostaxServer) -> None:
-        self.ls = ls
+
+class Session:
+    """Owns the ``IdentityService`` of the editor's session.
+
+    ``settings`` returns the current settings (config file, default environment); ``notify``
+    sends a notification; ``warn`` shows the user a warning; ``trust`` adds an issuer hovers
+    may fetch keys from.
+    """
+
+    def __init__(self, settings: Callable[[], Settings], *, notify: Notify, warn: Callable[[str], None],
+                 trust: Callable[[str], None]) -> None:
+        self._settings = settings
+        self._send = notify
+        self._warn = warn
+        self._trust = trust
         self._service: IdentityService | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -72,7 +82,7 @@ class Session:
         if self._service is None:
             from ..identity.service import IdentityService
 
-            service = IdentityService.from_config(self.ls.settings.config_file)
+            service = IdentityService.from_config(self._settings().config_file)
             self._unsubscribe = service.subscribe(self._on_event)
             service.start_background()
             self._service = service
@@ -83,19 +93,16 @@ class Session:
         if self._service is None:
             return
         for env in self._service.config.environments.values():
-            self.ls.trusted_issuers.add(env.issuer)
+            self._trust(env.issuer)
             for cluster in getattr(env, "clusters", {}).values():
                 issuer = getattr(getattr(cluster, "exchange", None), "expected_issuer", None)
                 if issuer:
-                    self.ls.trusted_issuers.add(issuer)
+                    self._trust(issuer)
 
-    def _trust_clusters(self, states: Any) -> None:
+    def _trust_clusters(self, states: Iterable[ClusterState]) -> None:
         for state in states:
             if state.cluster.issuer:
-                self.ls.trusted_issuers.add(state.cluster.issuer)
-
-    def environment(self, arg: dict[str, Any]) -> str | None:
-        return opt_str(arg, "environment", limit=256) or self.ls.settings.environment
+                self._trust(state.cluster.issuer)
 
     def start(self) -> None:
         """After ``initialized``: load the config and learn the clusters' issuers in the
@@ -105,11 +112,11 @@ class Session:
     async def _warm_up(self) -> None:
         try:
             service = self.service()
-            status = await service.status(self.ls.settings.environment)
+            status = await service.status(self._settings().environment)
         except Exception as exc:
             log.warning("identity: %s", getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}")
             return
-        self._seen_status(status, report=False)
+        self.seen_status(status)
 
     async def stop(self) -> None:
         for timer in self._timers.values():
@@ -124,21 +131,22 @@ class Session:
         if service is not None:
             await service.aclose()
 
-    def reconfigure(self) -> None:
-        """The config file setting changed: read it again (a bad file is reported)."""
+    def reload_config(self) -> None:
+        """The config file changed (edited, or another one set): read it again if the service
+        is loaded; a bad file raises the identity layer's ``ConfigError``."""
         if self._service is None:
             return
+        self._service.reload_config(self._settings().config_file)
+        self._trust_configured()
+
+    def reconfigure(self) -> None:
+        """The config file setting changed: read it again (a bad file is shown as a warning)."""
         try:
-            self._service.reload_config(self.ls.settings.config_file)
+            self.reload_config()
         except Exception as exc:
             message = getattr(exc, "message", None) or str(exc)
             log.warning("the MicroStax config file: %s", message)
-            from lsprotocol import types
-
-            self.ls.window_show_message(types.ShowMessageParams(
-                type=types.MessageType.Warning, message=f"MicroStax config: {message}"))
-            return
-        self._trust_configured()
+            self._warn(f"MicroStax config: {message}")
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -153,7 +161,7 @@ class Session:
     # -- events and timers ----------------------------------------------------------------
     def _notify(self, method: str, params: dict[str, Any]) -> None:
         try:
-            self.ls.protocol.notify(method, params)
+            self._send(method, params)
         except Exception:
             log.exception("could not send %s", method)
 
@@ -163,16 +171,17 @@ class Session:
         now = time.time()
         log.info("identity event: %s", type(event).__name__)
         if isinstance(event, IdentityChanged):
-            self._seen_status(event.status, report=False)
+            self.seen_status(event.status)
             self._reported[f"identity:{event.status.environment}"] = _identity_key(event.status, now)
         elif isinstance(event, ClusterStateChanged):
-            self._seen_cluster(event.state)
+            self.seen_cluster(event.state)
             self._reported[f"cluster:{event.state.cluster.environment}:{event.state.name}"] = \
                 _cluster_key(event.state, now)
         self._notify(event.method, event.to_json())
 
-    def _seen_status(self, status: IdentityStatus, *, report: bool) -> None:
-        """Remember a status, arm its timers, and (``report``) notify if it changed."""
+    def seen_status(self, status: IdentityStatus, *, report: bool = False) -> None:
+        """Remember a status (one a command answered, or an event), arm its timers, and
+        (``report``) notify if it changed."""
         now = time.time()
         key = f"identity:{status.environment}"
         self._trust_clusters(status.clusters)
@@ -182,9 +191,10 @@ class Session:
         if status.session is not None and status.session.expires_at > now:
             self._arm(key, status.session.expires_at, self._session_expired, status.environment)
         for state in status.clusters:
-            self._seen_cluster(state, report=report)
+            self.seen_cluster(state, report=report)
 
-    def _seen_cluster(self, state: ClusterState, *, report: bool = False) -> None:
+    def seen_cluster(self, state: ClusterState, *, report: bool = False) -> None:
+        """``seen_status`` for one cluster's state."""
         now = time.time()
         env = state.cluster.environment
         key = f"cluster:{env}:{state.name}"
@@ -208,97 +218,11 @@ class Session:
         if self._service is None:
             return
         status = await self._service.status(env)
-        self._seen_status(status, report=True)
+        self.seen_status(status, report=True)
 
     async def _cluster_expired(self, env: str, name: str) -> None:
         if self._service is None:
             return
         for state in await self._service.list_clusters(env):
             if state.name == name:
-                self._seen_cluster(state, report=True)
-
-    # -- commands -------------------------------------------------------------------------
-    def register_commands(self, command: Callable[..., Any]) -> None:
-        ls = self.ls
-
-        @command(ls, "microstax.listEnvironments")
-        async def list_environments(arg: dict[str, Any]) -> dict[str, Any]:
-            envs = await self.service().list_environments()
-            for env in envs:
-                ls.trusted_issuers.add(env.issuer)
-            return {"v": VERSION, "environments": [e.to_json() for e in envs]}
-
-        @command(ls, "microstax.listClusters")
-        async def list_clusters(arg: dict[str, Any]) -> dict[str, Any]:
-            service = self.service()
-            env = service.environment(self.environment(arg)).name
-            states = await service.list_clusters(env)
-            for state in states:
-                self._seen_cluster(state)
-            now = time.time()
-            doc: dict[str, Any] = {"v": VERSION, "environment": env, "clusters": [s.to_json(now) for s in states]}
-            error = service.catalog_error(env)
-            if error:
-                doc["catalogError"] = error  # unreachable is not empty: the client says so, with Retry
-            return doc
-
-        @command(ls, "microstax.configurePlatform")
-        async def configure_platform(arg: dict[str, Any]) -> dict[str, Any]:
-            from ..identity.config_edit import add_platform
-
-            edit = add_platform(ls.settings.config_file, req_str(arg, "environment", limit=64),
-                                req_str(arg, "platform", limit=2048), make_default=arg.get("default") is True)
-            if self._service is not None:
-                self._service.reload_config(ls.settings.config_file)
-                self._trust_configured()
-            return {"v": VERSION, "path": str(edit.path), "environment": edit.environment,
-                    "platform": edit.platform, "changed": edit.changed, "default": edit.default}
-
-        @command(ls, "microstax.federate")
-        async def federate(arg: dict[str, Any]) -> dict[str, Any]:
-            from ..identity.models import FederateRequest
-
-            request = FederateRequest(
-                target=req_str(arg, "target", limit=256),
-                service=opt_str(arg, "service", limit=256) or "default",
-                environment=self.environment(arg),
-                scopes=opt_str_list(arg, "scopes"),
-                audience=opt_str(arg, "audience", limit=1024),
-                force=arg.get("force") is True,
-            )
-            result = await self.service().federate(request)
-            self._seen_cluster(result.cluster_state())
-            doc = result.to_json()
-            doc["v"] = VERSION
-            doc["summary"] = summary(result.description)  # the same shape as decode/verify
-            return doc
-
-        @command(ls, "microstax.identityStatus")
-        async def identity_status(arg: dict[str, Any]) -> dict[str, Any]:
-            status = await self.service().status(self.environment(arg))
-            self._seen_status(status, report=False)
-            return status.to_json()
-
-        @command(ls, "microstax.login")
-        async def login(arg: dict[str, Any]) -> dict[str, Any]:
-            service = self.service()
-            env = service.environment(self.environment(arg))
-            method: Literal["device", "browser"] = "browser" if env.login_method == "browser" else "device"
-            # The prompt reaches the client as microstax/loginPrompt (a service event); the
-            # client opens the browser, never the daemon.
-            await service.login(env.name, method=method, open_browser=_client_opens_it,
-                                force=arg.get("force") is True)
-            status = await service.status(env.name)
-            self._seen_status(status, report=False)
-            return status.to_json()
-
-        @command(ls, "microstax.logout")
-        async def logout(arg: dict[str, Any]) -> dict[str, Any]:
-            status = await self.service().logout(self.environment(arg))
-            self._seen_status(status, report=False)
-            return status.to_json()
-
-
-def _client_opens_it(url: str) -> None:
-    """The daemon never opens a browser: the client does, from microstax/loginPrompt."""
-    return None
+                self.seen_cluster(state, report=True)
