@@ -66,6 +66,25 @@ class Login:
         self.announce = announce
         self.open_browser = open_browser
 
+    async def sign_in(self, env: EnvironmentConfig, on_prompt: PromptCallback | None, method: LoginMethod | None,
+                      open_browser: BrowserOpener | None, *, force: bool, timeout: float) -> tuple[Session, bool]:
+        """The session of a person's sign-in and whether it is new. Concurrent callers for one
+        environment (in this or any other process) wait for the first and reuse its session;
+        without ``force`` a valid session is reused as is."""
+        self.ctx.secret_store()  # fail early, before a user approves anything, when there is no keyring
+        try:
+            async with self.ctx.locks.hold(env.name, timeout=timeout):
+                if not force:
+                    existing = await self.sessions.load(env.name)
+                    if existing is not None and existing.kind == "user" and not existing.refresh_due():
+                        return existing, False
+                session = await self.run(env, on_prompt, method, open_browser, timeout)
+                await self.sessions.save(session)
+                return session, True
+        except TimeoutError as exc:
+            raise LoginTimeout(f"{env.name}: the sign-in did not finish within {timeout:g}s",
+                               hint="run 'microstax login' again", environment=env.name) from exc
+
     async def run(self, env: EnvironmentConfig, on_prompt: PromptCallback | None,
                   method: LoginMethod | None, open_browser: BrowserOpener | None,
                   timeout: float) -> Session:

@@ -48,7 +48,7 @@ from . import config as config_mod
 from .config import Config, EnvironmentConfig
 from .context import Context
 from .environments import Environments
-from .exceptions import IdentityError, LoginTimeout
+from .exceptions import IdentityError
 from .federate import Federation
 from .login import BrowserOpener, Login, LoginMethod, PromptCallback, gui_available
 from .models import (
@@ -225,26 +225,13 @@ class IdentityService:
     async def login(self, env_name: str | None = None, on_prompt: PromptCallback | None = None, *,
                     method: LoginMethod | None = None, open_browser: BrowserOpener | None = None,
                     force: bool = False, timeout: float | None = None) -> SessionInfo:
-        """Sign a person in (device flow, or browser + PKCE on a loopback redirect).
-
-        Concurrent callers for one environment (in this or any other process) wait for the
-        first and reuse its session. Without ``force`` a valid session is reused as is.
-        """
+        """Sign a person in (device flow, or browser + PKCE on a loopback redirect); see
+        ``Login.sign_in``."""
         env = await self.environments.resolve(env_name)
-        timeout = timeout or self.config.defaults.login_timeout
-        self.ctx.secret_store()  # fail early, before a user approves anything, when there is no keyring
-        try:
-            async with self.ctx.locks.hold(env.name, timeout=timeout):
-                if not force:
-                    existing = await self.sessions.load(env.name)
-                    if existing is not None and existing.kind == "user" and not existing.refresh_due():
-                        return existing.info()
-                session = await self.logins.run(env, on_prompt, method, open_browser, timeout)
-                await self.sessions.save(session)
-        except TimeoutError as exc:
-            raise LoginTimeout(f"{env.name}: the sign-in did not finish within {timeout:g}s",
-                               hint="run 'microstax login' again", environment=env.name) from exc
-        await self._session_changed(env.name, "signed_in", forget=True)
+        session, new = await self.logins.sign_in(env, on_prompt, method, open_browser, force=force,
+                                                 timeout=timeout or self.config.defaults.login_timeout)
+        if new:
+            await self._session_changed(env.name, "signed_in", forget=True)
         return session.info()
 
     async def login_workload(self, env_name: str | None = None, *, client_id: str | None = None,
