@@ -1,4 +1,4 @@
-"""The one verification policy (identity/verification.py) on its own: older mixed key sets,
+"""The one verification policy (identity/verification/) on its own: older mixed key sets,
 issuers that sign classical only, configuration, audiences, the verified-token cache, and an
 offline verify that never imports the HTTP stack."""
 
@@ -116,10 +116,11 @@ async def test_the_verified_token_cache_is_keyed_by_the_whole_token(signer: Hybr
 
 def test_policy_from_mapping() -> None:
     policy = VerificationPolicy.from_mapping({
-        "audiences": ["a", "b"], "typ": "any", "leeway": 10,
+        "audiences": ["a", "b"], "typ": "any", "leeway": 10, "key_cache": {"unknown_kid_interval": 0},
         "issuers": [{"issuer": "https://i.example", "hybrid": "required", "ca_file": "/x/ca.crt"},
                     {"issuer": "https://j.example", "jwks": "/keys/jwks.json"}]})
     assert policy.audiences == ("a", "b") and policy.typ is None and policy.leeway == 10
+    assert policy.key_cache.unknown_kid_interval == 0 and policy.key_cache.stale_if_error == 3600
     assert policy.issuer("https://i.example") == TrustedIssuer("https://i.example", hybrid="required",
                                                                ca_file="/x/ca.crt")
     assert policy.issuer("https://j.example").jwks_files == ("/keys/jwks.json",)  # type: ignore[union-attr]
@@ -128,6 +129,8 @@ def test_policy_from_mapping() -> None:
                       ({"issuers": [{"url": "https://i"}]}, "unknown member 'url'"),
                       ({"audience": "a"}, "unknown member 'audience'"),
                       ({"leeway": "x"}, "'leeway' must be"),
+                      ({"key_cache": {"max_age": 1}}, "'key_cache': unknown member 'max_age'"),
+                      ({"key_cache": {"stale_if_error": -1}}, "'stale_if_error' must be"),
                       ({"issuers": [{"issuer": "https://i"}, {"issuer": "https://i"}]}, "listed twice")):
         with pytest.raises(PolicyError, match=what):
             VerificationPolicy.from_mapping(bad)
@@ -167,16 +170,16 @@ async def test_a_token_seen_again_is_answered_from_the_cache_before_parsing(
     """The verifier service's hot path: a cached verdict for the very same token (same issuer
     pin, audiences and typ) is found by the token's digest, without parsing it again, while the
     issuer's keys are hot; any other question, or a moment past ``exp``, takes the full path."""
-    from microstax.identity import verification
+    from microstax.identity.verification import verifier as verifier_module
 
     prechecks: list[str] = []
-    original = verification.precheck
+    original = verifier_module.precheck
 
     def counting(token: object, policy: object) -> object:
         prechecks.append("x")
         return original(token, policy)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(verification, "precheck", counting)
+    monkeypatch.setattr(verifier_module, "precheck", counting)
     now = [float(int(time.time()))]
     with Issuer(signer.key_set().to_jwks()) as idp:
         verifier = Verifier(VerificationPolicy(issuers=(TrustedIssuer(idp.issuer),), audiences=(AUD,)),

@@ -11,6 +11,7 @@ from tests.harness.platform import PlatformServer
 
 from microstax.identity.verification import TrustedIssuer, VerificationPolicy, Verifier
 from microstax.jose import parse
+from microstax.oauth.caching import CachePolicy
 
 from .forge import platform_signer, stripped
 
@@ -43,7 +44,7 @@ async def test_rotation_keeps_old_keys_at_both_urls_and_tokens_verify(tmp_path: 
         old = {iss: (kids(f"{iss}/jwks.json"), kids(f"{iss}/pq-jwks.json")) for iss in targets}
         # refetch for an unknown kid at once (the default rate limit is 10 s between fetches)
         verifier = Verifier(VerificationPolicy(issuers=tuple(TrustedIssuer(i) for i in targets),
-                                               unknown_kid_interval=0.0))
+                                               key_cache=CachePolicy(unknown_kid_interval=0.0)))
         try:
             for iss, token in before.items():  # keys cached before the rotation
                 assert (await verifier.verify(token, audiences=(targets[iss][0],))).valid

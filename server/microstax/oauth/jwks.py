@@ -32,6 +32,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from ..jose import KeySet, KeyStoreError
+from .caching import CachePolicy
 from .discovery import ProviderMetadata, adiscover, check_url, discover
 from .exceptions import DiscoveryError, OAuthError
 from .http import (
@@ -50,19 +51,6 @@ __all__ = ["AsyncJWKSCache", "AsyncKeyResolver", "CachePolicy", "FetchState", "J
 
 T = TypeVar("T")
 Clock = Callable[[], float]
-
-
-@dataclass(frozen=True)
-class CachePolicy:
-    default_max_age: float = 300.0
-    min_max_age: float = 30.0
-    max_max_age: float = 24 * 3600.0
-    #: a refetch for an unknown ``kid`` happens at most this often (seconds since any fetch)
-    unknown_kid_interval: float = 10.0
-    #: serve the last good copy for this long past its expiry when refreshing fails
-    stale_if_error: float = 3600.0
-    #: after a failed fetch, wait this long before trying again
-    retry_interval: float = 10.0
 
 
 #: kube-apiserver's /openid/v1/jwks answers 406 unless application/jwk-set+json is acceptable
