@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { classifyChange, expandVariables, readSettings, toInitializationOptions, environmentArg } from '../src/common/settings';
 
@@ -45,6 +47,15 @@ test('values become initialization options in the protocol shape', () => {
     });
     assert.deepEqual(environmentArg(settings), { environment: 'dev' });
     assert.deepEqual(environmentArg(settings, 'prod'), { environment: 'prod' });
+});
+
+test('the daemon reads exactly the settings the extension sends (daemon/settings.py _FIELDS)', () => {
+    // out/test/settings.test.js → ../../../server/…: the daemon's one list of accepted keys
+    const daemon = readFileSync(join(__dirname, '..', '..', '..', 'server', 'microstax', 'daemon', 'settings.py'), 'utf8');
+    const block = /^_FIELDS = \{([\s\S]*?)^\}/m.exec(daemon)?.[1] ?? '';
+    const accepted = [...block.matchAll(/^\s+"(\w+)":/gm)].map((m) => m[1]).sort();
+    const { settings } = readSettings(getter({ configFile: '/c.toml', environment: 'dev' }), vars);
+    assert.deepEqual(Object.keys(toInitializationOptions(settings)).sort(), accepted);
 });
 
 test('bad values fall back to defaults and are reported', () => {
