@@ -104,7 +104,8 @@ async def test_login_timeout_and_cancellation(desktop_session, start_daemon, tmp
         request = asyncio.ensure_future(client.protocol.send_request_async(
             types.WORKSPACE_EXECUTE_COMMAND,
             types.ExecuteCommandParams(command="microstax.login", arguments=[{}]), msg_id="login-1"))
-        await asyncio.sleep(1.0)
+        await async_wait_until(lambda: len(client.received["microstax/loginPrompt"]) >= 2, 30,
+                               what="the second sign-in waits for approval")
         client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="login-1"))
         err = await rpc_error(asyncio.wait_for(request, 5))
         assert err.code == -32800

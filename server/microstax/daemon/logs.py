@@ -12,14 +12,12 @@ import contextlib
 import logging
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from lsprotocol import types
 
 from .redact import RedactingFilter
-
-if TYPE_CHECKING:
-    from pygls.lsp.server import LanguageServer
 
 #: ``logLevel`` setting → logging level
 LEVELS = {"error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
@@ -35,18 +33,20 @@ class LspLogHandler(logging.Handler):
 
     def __init__(self, level: int = logging.INFO) -> None:
         super().__init__(level)
-        self.server: LanguageServer | None = None
+        self.send: Callable[[types.LogMessageParams], None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._local = threading.local()
 
-    def attach(self, server: LanguageServer, loop: asyncio.AbstractEventLoop) -> None:
-        self.server, self.loop = server, loop
+    def attach(self, send: Callable[[types.LogMessageParams], None], loop: asyncio.AbstractEventLoop) -> None:
+        """From now on, records go to ``send`` (the server's ``window/logMessage``), called
+        in ``loop``."""
+        self.send, self.loop = send, loop
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.name.startswith("pygls") and record.levelno < logging.WARNING:
             return  # pygls' own traces are the protocol messages themselves: stderr only
-        server, loop = self.server, self.loop
-        if server is None or loop is None or loop.is_closed() or getattr(self._local, "busy", False):
+        send, loop = self.send, self.loop
+        if send is None or loop is None or loop.is_closed() or getattr(self._local, "busy", False):
             return
         try:
             params = types.LogMessageParams(type=_message_type(record.levelno), message=self.format(record))
@@ -58,15 +58,15 @@ class LspLogHandler(logging.Handler):
         except RuntimeError:
             running = None
         if running is loop:
-            self._send(server, params)
+            self._send(send, params)
         else:
-            loop.call_soon_threadsafe(self._send, server, params)
+            loop.call_soon_threadsafe(self._send, send, params)
 
-    def _send(self, server: LanguageServer, params: types.LogMessageParams) -> None:
+    def _send(self, send: Callable[[types.LogMessageParams], None], params: types.LogMessageParams) -> None:
         self._local.busy = True
         try:
             with contextlib.suppress(Exception):  # the client is gone; stderr has the record
-                server.window_log_message(params)
+                send(params)
         finally:
             self._local.busy = False
 

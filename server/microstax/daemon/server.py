@@ -115,7 +115,7 @@ def create_server(logging_: DaemonLogging | None = None) -> MicrostaxServer:
 def _register(ls: MicrostaxServer) -> None:
     @ls.feature(types.INITIALIZE)
     def on_initialize(params: types.InitializeParams) -> None:
-        ls.logs.lsp.attach(ls, asyncio.get_running_loop())
+        ls.logs.lsp.attach(ls.window_log_message, asyncio.get_running_loop())
         ls.apply_settings(section_of(params.initialization_options) or params.initialization_options)
         log.info("microstax daemon %s (pid %d) initialized for %s", __version__, os.getpid(),
                  params.client_info.name if params.client_info else "an unnamed client")
