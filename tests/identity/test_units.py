@@ -58,7 +58,7 @@ def test_config_refuses_inline_secrets_and_typos() -> None:
     with pytest.raises(ConfigError, match="never written in the config file") as err:
         cfg.parse({"environments": {"dev": {"platform": "http://h", "client_secret": "hunter2"}}}, P)
     assert "hunter2" not in err.value.message and "config secret set" in (err.value.hint or "")
-    with pytest.raises(ConfigError, match="unknown setting"):
+    with pytest.raises(ConfigError, match=r"environments\.dev\.platfrom: unknown key"):
         cfg.parse({"environments": {"dev": {"platfrom": "http://h"}}}, P)
     with pytest.raises(ConfigError, match="exactly one of"):
         cfg.parse({"environments": {"dev": {"platform": "http://h", "issuer": "http://i"}}}, P)

@@ -64,14 +64,14 @@ def read_toml_file(path: str | PathLike[str]) -> dict[str, Any]:
     """The document of a TOML file, read bounded (``read_limited``, ``loads_toml``).
 
     Raises ``TomlFileMissing`` (``path: no such file``) or ``TomlTableError``
-    (``path: cannot read it: …``, ``path: not valid TOML: …``)."""
+    (``path: cannot read the config file: …``, ``path: not valid TOML: …``)."""
     name = str(path)
     try:
         raw = read_limited(path)
     except FileNotFoundError as exc:
         raise TomlFileMissing(name, "", "no such file") from exc
     except OSError as exc:
-        raise TomlTableError(name, "", f"cannot read it: {exc.strerror or exc}") from exc
+        raise TomlTableError(name, "", f"cannot read the config file: {exc.strerror or exc}") from exc
     try:
         return loads_toml(raw)
     except tomllib.TOMLDecodeError as exc:
@@ -271,14 +271,17 @@ class TomlTable:
             return default
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(name, f"expected a number, got {_kind(value)}")
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):  # (an int is finite, maybe huge)
             raise self.fail(name, "expected a finite number (not nan or inf)")
         low_ok = value > minimum if exclusive_min else value >= minimum
         if not low_ok or (maximum is not None and value > maximum):
             low = f"over {minimum:g}" if exclusive_min else f"at least {minimum:g}"
             high = "" if maximum is None else f" and at most {maximum:g}"
             raise self.fail(name, f"must be {low}{high}")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond a double's range
+            raise self.fail(name, "is too large") from None
 
     def version(self, supported: int = 1) -> int:
         """The file's ``version`` key (absent: ``supported``)."""
