@@ -23,6 +23,10 @@ the daemon sends (``expired``, ``bad_signature``, ``pq_missing``, …).
     │   └── AudienceMismatch      ``aud`` lacks the expected audience (``audience_mismatch``)
     └── KeyStoreError             keys cannot be loaded, saved or parsed (``keys``)
 
+Every layer's tree (this one, the protocol layer's ``OAuthError``, the platform's
+``PlatformError``, …) grows from ``MessageError``: an exception whose ``message`` is the text a
+person reads (what failed, why).
+
 Outside that tree, for documents that are not tokens (a JWKS, a discovery document, a token
 response, a state or config file): ``MalformedJSON`` (a ``ValueError``) from ``loads_json``,
 the one strict, bounded JSON parser, which each caller translates into its own error.
@@ -31,14 +35,18 @@ the one strict, bounded JSON parser, which each caller translates into its own e
 from __future__ import annotations
 
 
-class JoseError(Exception):
-    """Base of every token-layer error."""
-
-    reason = "invalid"
+class MessageError(Exception):
+    """The root of each layer's error tree: ``message`` is the text a person reads."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class JoseError(MessageError):
+    """Base of every token-layer error."""
+
+    reason = "invalid"
 
 
 class MalformedToken(JoseError):

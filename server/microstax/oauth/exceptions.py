@@ -12,13 +12,14 @@
 
 from __future__ import annotations
 
+from ..jose.exceptions import MessageError
 
-class OAuthError(Exception):
+
+class OAuthError(MessageError):
     kind = "protocol"
 
     def __init__(self, message: str, *, endpoint: str | None = None, hint: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.endpoint = endpoint
         self.hint = hint
 

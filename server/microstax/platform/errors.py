@@ -12,11 +12,11 @@ token, a secret or a stack trace. The app turns it into the JSON error response.
 
 from __future__ import annotations
 
+from microstax.jose.exceptions import MessageError
 
-class PlatformError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+
+class PlatformError(MessageError):
+    """Base of every platform-layer error."""
 
 
 class ConfigError(PlatformError):
