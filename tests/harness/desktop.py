@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,21 +69,32 @@ def _running_session() -> dict[str, str] | None:
     return env if set(SESSION_VARS) <= env.keys() else None
 
 
-def _run_script(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    # stderr goes to a file, not a pipe: nothing a daemon inherits can keep us waiting.
-    with tempfile.TemporaryFile(mode="w+") as err:
+def run_stderr_to_file(args: Sequence[str], *, timeout: float, input: bytes | None = None,
+                       stdout: int = subprocess.PIPE, env: Mapping[str, str] | None = None,
+                       ) -> subprocess.CompletedProcess[bytes]:
+    """``subprocess.run`` with stderr through a temporary file, not a pipe: a daemon the command
+    leaves behind (the session's D-Bus, xclip serving the selection) inherits its stderr, and a
+    pipe would keep us waiting for it to close. ``stderr`` is in the result, as bytes."""
+    with tempfile.TemporaryFile() as err:
         proc = subprocess.run(
-            ["bash", str(SCRIPT), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            list(args),
+            input=input,
+            stdin=subprocess.DEVNULL if input is None else None,
+            stdout=stdout,
             stderr=err,
-            text=True,
+            env=env,
             timeout=timeout,
             check=False,
         )
         err.seek(0)
         proc.stderr = err.read()
     return proc
+
+
+def _run_script(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    proc = run_stderr_to_file(["bash", str(SCRIPT), *args], timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(),
+                                       proc.stderr.decode(errors="replace"))
 
 
 @pytest.fixture(scope="session")

@@ -25,43 +25,34 @@ Apache runs its workers as www-data when started as root: give it a workdir they
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
 import shutil
 import ssl
-import subprocess
 import sys
 import textwrap
-import time
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 from tests.harness.net import free_port
-from tests.harness.processes import stop_process_group
+from tests.harness.processes import ManagedProcess, go_tool, spawn
 from tests.harness.wait import WaitTimeout, wait_until
 
 from microstax.jose import PQ_HEADER
 
 REPO = Path(__file__).resolve().parents[2]
-GOTOOLS = REPO / "scripts" / "lib" / "gotools.sh"
 START_TIMEOUT_S = 60
 #: The cluster every receiver in the matrix protects, and another one (a wrong audience).
 TARGET = "stx-eu-west-cluster"
 OTHER_CLUSTER = "stx-us-east-cluster"
 APACHE_BIN = Path("/usr/sbin/apache2")
 APACHE_MODULES = Path("/usr/lib/apache2/modules")
-
-
-class _Exited(Exception):
-    """The receiver's process ended while we waited for it."""
 
 
 class ReceiverStartError(RuntimeError):
@@ -99,11 +90,7 @@ class TrustedIssuer:
 
 def oauth2_proxy_binary() -> Path:
     """The pinned oauth2-proxy, built once per machine (waits if a build is running)."""
-    out = subprocess.run(["bash", str(GOTOOLS), "oauth2-proxy"], check=False, capture_output=True,
-                         text=True, stdin=subprocess.DEVNULL, timeout=3600)
-    if out.returncode != 0:
-        raise ReceiverStartError(f"building oauth2-proxy failed:\n{out.stderr[-3000:]}")
-    return Path(out.stdout.strip().splitlines()[-1])
+    return go_tool("oauth2-proxy", error=ReceiverStartError)
 
 
 def envoy_binary() -> Path:
@@ -117,7 +104,7 @@ def envoy_binary() -> Path:
     return path
 
 
-class Receiver:
+class Receiver(ManagedProcess):
     """One real verifier process: config in ``workdir``, output in ``workdir/logs``."""
 
     name = "receiver"
@@ -135,7 +122,7 @@ class Receiver:
         self.issuer = issuer
         self.audience = audience
         self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = self.log_dir / "stdout.log"
 
     # -- what subclasses provide ---------------------------------------------------------------
     def write_config(self) -> None:
@@ -167,36 +154,10 @@ class Receiver:
     def start(self) -> Receiver:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.write_config()
-        out = (self.log_dir / "stdout.log").open("ab")
-        self.process = subprocess.Popen(
-            self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=self.workdir, start_new_session=True, env={**os.environ, **self.environment()})
-        out.close()
-        process = self.process
-
-        def ready() -> bool:
-            if process.poll() is not None:
-                raise _Exited
-            return bool(self.ready())
-
-        with contextlib.suppress(WaitTimeout, _Exited):
-            wait_until(ready, START_TIMEOUT_S, interval=0.1, what=f"{self.name} ready",
-                       ignore=(httpx.HTTPError,))
-            return self
-        tail = self.log_tail()
-        self.stop()
-        raise ReceiverStartError(f"{self.name} did not start (logs in {self.log_dir}):\n{tail}")
-
-    def stop(self) -> None:
-        proc, self.process = self.process, None
-        stop_process_group(proc)
-
-    def __enter__(self) -> Receiver:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+        self.process = spawn(self.command(), self.log_path, cwd=self.workdir, env=self.environment())
+        self.wait_ready(self.ready, what=self.name, error=ReceiverStartError, timeout=START_TIMEOUT_S,
+                        ignore=(httpx.HTTPError,))
+        return self
 
     def log_files(self) -> list[Path]:
         return sorted(p for p in self.log_dir.rglob("*") if p.is_file())
@@ -224,12 +185,15 @@ class Receiver:
         """The answer plus what the logs gained since ``mark``, once ``reason`` is in it (or the
         timeout: the caller's assertion then shows what was there)."""
         answer = f"{response.headers}\n{response.text}"
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def found() -> str:
             seen = answer + self.logs_since(mark)
-            if reason in seen or time.monotonic() > deadline:
-                return seen
-            time.sleep(0.05)
+            return seen if reason in seen else ""
+
+        try:
+            return wait_until(found, timeout, interval=0.05, what=f"{reason!r} from {self.name}")
+        except WaitTimeout:
+            return answer + self.logs_since(mark)
 
     def call(self, token: str | None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}

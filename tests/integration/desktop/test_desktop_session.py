@@ -6,12 +6,11 @@ clipboard of an Xvfb through xclip/xsel, each used from separate processes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 
 import keyring
@@ -20,6 +19,8 @@ import keyring.backends.SecretService
 import keyring.core
 import keyring.errors
 import pytest
+from tests.harness.desktop import run_stderr_to_file
+from tests.harness.wait import WaitTimeout, wait_until
 
 pytestmark = pytest.mark.desktop
 
@@ -112,22 +113,15 @@ def test_clipboard_copy_in_one_process_paste_in_another(
 
     # xclip keeps the copier's stdout (and stderr) open while it serves the selection: neither
     # may be a pipe we read.
-    with tempfile.TemporaryFile() as copy_err:
-        copied = subprocess.run(
-            [sys.executable, "-c", _COPY, mechanism],
-            input=text.encode(),
-            stdout=subprocess.DEVNULL,
-            stderr=copy_err,
-            env=env,
-            timeout=SUBPROCESS_TIMEOUT_S,
-            check=False,
-        )
-        copy_err.seek(0)
-        assert copied.returncode == 0, copy_err.read().decode(errors="replace")
+    copied = run_stderr_to_file([sys.executable, "-c", _COPY, mechanism], input=text.encode(),
+                                stdout=subprocess.DEVNULL, env=env, timeout=SUBPROCESS_TIMEOUT_S)
+    assert copied.returncode == 0, copied.stderr.decode(errors="replace")
 
-    # The copier has handed the selection to its background helper; give it a moment to own it.
-    deadline = time.monotonic() + 10
-    while True:
+    # The copier has handed the selection to its background helper; wait until it owns it.
+    got = ""
+
+    def pasted_the_text() -> bool:
+        nonlocal got
         pasted = subprocess.run(
             [sys.executable, "-c", _PASTE, mechanism],
             capture_output=True,
@@ -137,7 +131,8 @@ def test_clipboard_copy_in_one_process_paste_in_another(
         )
         assert pasted.returncode == 0, pasted.stderr.decode(errors="replace")
         got = pasted.stdout.decode()
-        if got == text or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+        return got == text
+
+    with contextlib.suppress(WaitTimeout):  # the assertion below shows what was pasted
+        wait_until(pasted_the_text, 10, interval=0.05, what="the copied text pasted")
     assert got == text
