@@ -74,7 +74,6 @@ TRANSLATIONS: list[tuple[str, int, str]] = [
     ("microstax.identity.exceptions.ExchangeDenied", exit_codes.DENIED, "EXCHANGE_DENIED"),
     ("microstax.identity.exceptions.UntrustedToken", exit_codes.INVALID, "UNTRUSTED_TOKEN"),
     ("microstax.identity.exceptions.IdpUnavailable", exit_codes.UNAVAILABLE, "IDP_UNAVAILABLE"),
-    ("microstax.identity.exceptions.PartialFailure", exit_codes.PARTIAL, "PARTIAL"),
     ("microstax.identity.exceptions.IdentityError", exit_codes.USAGE, "BAD_REQUEST"),
     ("microstax.adapters.secrets.SecretStoreUnavailable", exit_codes.KEYRING, "KEYRING_UNAVAILABLE"),
     ("microstax.adapters.clipboard.ClipboardError", exit_codes.USAGE, "CLIPBOARD_UNAVAILABLE"),

@@ -38,7 +38,6 @@ _EXPORTS = {
     "SecretNotFound": "exceptions",
     "NotSignedIn": "exceptions",
     "KeyringUnavailable": "exceptions",
-    "ClipboardUnavailable": "exceptions",
     "LoginFailed": "exceptions",
     "LoginTimeout": "exceptions",
     "ExchangeDenied": "exceptions",
@@ -46,13 +45,11 @@ _EXPORTS = {
     "UntrustedToken": "exceptions",
     "InvalidSubjectToken": "exceptions",
     "BadRequest": "exceptions",
-    "PartialFailure": "exceptions",
 }
 
 if TYPE_CHECKING:
     from .exceptions import (
         BadRequest,
-        ClipboardUnavailable,
         ConfigError,
         ExchangeDenied,
         IdentityError,
@@ -62,7 +59,6 @@ if TYPE_CHECKING:
         LoginFailed,
         LoginTimeout,
         NotSignedIn,
-        PartialFailure,
         SecretNotFound,
         UnknownCluster,
         UnknownEnvironment,
@@ -95,11 +91,11 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 
-__all__ = ["BadRequest", "ClipboardUnavailable", "ClusterInfo", "ClusterState",
+__all__ = ["BadRequest", "ClusterInfo", "ClusterState",
     "ClusterStateChanged", "ConfigError", "DevicePrompt", "EnvironmentInfo", "ExchangeDenied",
     "Failure", "FederateOutcome", "FederateRequest", "FederatedToken", "IdentityChanged",
     "IdentityError", "IdentityService", "IdentityStatus", "IdpUnavailable",
     "InvalidSubjectToken", "KeyringUnavailable", "LoginFailed", "LoginPrompted",
-    "LoginTimeout", "NotSignedIn", "PartialFailure", "SecretNotFound", "SessionInfo",
+    "LoginTimeout", "NotSignedIn", "SecretNotFound", "SessionInfo",
     "SubjectTokenSource", "TokenState", "UnknownCluster", "UnknownEnvironment",
     "UntrustedToken"]

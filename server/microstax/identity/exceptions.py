@@ -11,15 +11,13 @@ that says what to do next. Messages never contain a token or a secret.
     │   └── SecretNotFound          a keyring/file reference resolves to nothing (``SECRET_NOT_FOUND``)
     ├── NotSignedIn                 no session, or it expired and cannot be refreshed (``NOT_SIGNED_IN``)
     ├── KeyringUnavailable          no usable OS keyring (``KEYRING_UNAVAILABLE``)
-    ├── ClipboardUnavailable        no working clipboard (``CLIPBOARD_UNAVAILABLE``)
     ├── LoginFailed                 the sign-in was denied or failed (``LOGIN_FAILED``)
     │   └── LoginTimeout            the device code or browser sign-in expired (``LOGIN_TIMEOUT``)
     ├── ExchangeDenied              the IdP refused the exchange (``EXCHANGE_DENIED``)
     ├── IdpUnavailable              unreachable, timed out, 5xx, 429, garbage (``IDP_UNAVAILABLE``)
     ├── UntrustedToken              what came back failed verification (``UNTRUSTED_TOKEN``)
     ├── InvalidSubjectToken         a subject token (file) is not a usable JWT (``INVALID_TOKEN``)
-    ├── BadRequest                  an argument is missing or wrong (``BAD_REQUEST``)
-    └── PartialFailure              a fleet operation failed for some targets (``PARTIAL``)
+    └── BadRequest                  an argument is missing or wrong (``BAD_REQUEST``)
 
 ``failure_kind`` classifies a failure per cluster as in ``ClusterState.token.failure.kind``:
 ``network`` (could not get an answer), ``auth`` (an answer that says no, or a token that does
@@ -104,13 +102,6 @@ class KeyringUnavailable(IdentityError):
     failure_kind = "config"
 
 
-class ClipboardUnavailable(IdentityError):
-    """The clipboard does not work here (no display, no copy mechanism)."""
-
-    code = "CLIPBOARD_UNAVAILABLE"
-    failure_kind = "config"
-
-
 class LoginFailed(IdentityError):
     """The sign-in was denied, or the identity provider answered it with an error."""
 
@@ -160,9 +151,3 @@ class BadRequest(IdentityError):
 
     code = "BAD_REQUEST"
 
-
-class PartialFailure(IdentityError):
-    """A fleet operation succeeded for some targets and failed for others."""
-
-    code = "PARTIAL"
-    failure_kind = "network"
