@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-    classicalVerdictText,
     clusterStatusIcon,
     clusterStatusText,
     clusterTokenText,
@@ -13,8 +12,8 @@ import {
     isUnconfigured,
     unreachableText,
     headerBudgetWarning,
-    pqVerdictText,
     presentStatus,
+    verdictText,
     verifyMessage,
 } from '../src/common/presentation';
 import { formatCompact, formatDuration, msUntilCompactChange, secondsLeftNow } from '../src/common/time';
@@ -193,11 +192,11 @@ test('cluster tooltip: audience, source and token-exchange flavour', () => {
 });
 
 test('verdicts in words: absent is no PQ part, not a failure', () => {
-    assert.equal(pqVerdictText('absent'), 'no PQ part (issuer does not sign hybrid)');
-    assert.equal(pqVerdictText('missing'), 'missing (the issuer signs hybrid: a stripped token?)');
-    assert.equal(pqVerdictText('verified'), 'verified');
-    assert.equal(pqVerdictText('not_checked'), 'not checked');
-    assert.equal(classicalVerdictText('unverifiable'), 'unverifiable offline');
+    assert.equal(verdictText('absent'), 'no PQ part (issuer does not sign hybrid)');
+    assert.equal(verdictText('missing'), 'missing (the issuer signs hybrid: a stripped token?)');
+    assert.equal(verdictText('verified'), 'verified');
+    assert.equal(verdictText('not_checked'), 'not checked');
+    assert.equal(verdictText('unverifiable'), 'unverifiable offline');
     const keycloak = summary({ signatures: { classical: { alg: 'RS256' } }, verdict: { classical: 'verified', pq: 'absent' } });
     assert.equal(verifyMessage(true, keycloak), 'Token for alice@example.com is valid (classical verified, no PQ part (issuer does not sign hybrid)).');
     assert.match(

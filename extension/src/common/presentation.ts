@@ -208,32 +208,16 @@ export function clusterStatusText(c: ClusterState): string {
     }
 }
 
-/** A verdict of the classical signature in words. */
-export function classicalVerdictText(v: ClassicalVerdict): string {
-    switch (v) {
-        case 'unverifiable':
-            return 'unverifiable offline';
-        case 'not_checked':
-            return 'not checked';
-        default:
-            return v;
-    }
-}
+const VERDICT_WORDS: Partial<Record<PqVerdict, string>> = {
+    missing: 'missing (the issuer signs hybrid: a stripped token?)',
+    absent: 'no PQ part (issuer does not sign hybrid)',
+    unverifiable: 'unverifiable offline',
+    not_checked: 'not checked',
+};
 
-/** A verdict of the post-quantum signature in words. */
-export function pqVerdictText(v: PqVerdict): string {
-    switch (v) {
-        case 'missing':
-            return 'missing (the issuer signs hybrid: a stripped token?)';
-        case 'absent':
-            return 'no PQ part (issuer does not sign hybrid)';
-        case 'unverifiable':
-            return 'unverifiable offline';
-        case 'not_checked':
-            return 'not checked';
-        default:
-            return v;
-    }
+/** A signature's verdict in words: the classical verdicts are a subset of the post-quantum ones. */
+export function verdictText(v: ClassicalVerdict | PqVerdict): string {
+    return VERDICT_WORDS[v] ?? v;
 }
 
 export interface TreeItemPresentation {
@@ -374,8 +358,8 @@ export function headerBudgetWarning(result: FederateResult): string | undefined 
 /** One-line verdict of a verification, for a notification. */
 export function verifyMessage(valid: boolean, summary: TokenSummary, reason?: string): string {
     const v = summary.verdict;
-    const pq = v.pq === 'absent' ? pqVerdictText(v.pq) : `post-quantum ${pqVerdictText(v.pq)}`;
-    const sigs = `classical ${classicalVerdictText(v.classical)}, ${pq}`;
+    const pq = v.pq === 'absent' ? verdictText(v.pq) : `post-quantum ${verdictText(v.pq)}`;
+    const sigs = `classical ${verdictText(v.classical)}, ${pq}`;
     return valid
         ? `Token for ${summary.subject} is valid (${sigs}).`
         : `Token for ${summary.subject} is NOT valid: ${reason ?? v.reason ?? 'see the report'} (${sigs}).`;
