@@ -22,7 +22,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..adapters.secrets import SealedRecordUnreadable, SecretStore
 from ..jose import ParsedToken, loads_json, numeric_date, read_limited, write_private_file
@@ -37,8 +37,10 @@ MIN_SECONDS_LEFT = 5.0
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-@dataclass(frozen=True, slots=True)
-class CacheKey:
+class CacheKey(NamedTuple):
+    """What a token is cached under. A named tuple: it is built, hashed and compared on every
+    federate call, and a tuple does all three in C."""
+
     identity: str
     environment: str
     target: str
@@ -71,8 +73,8 @@ class CacheEntry:
         return now < self.expires_at - MIN_SECONDS_LEFT
 
     def fresh(self, now: float | None = None, refresh_ahead: float = 0.25) -> bool:
-        now = time.time() if now is None else now
-        return self.valid(now) and (self.expires_at - now) > refresh_ahead * self.lifetime
+        left = self.expires_at - (time.time() if now is None else now)
+        return left > MIN_SECONDS_LEFT and left > refresh_ahead * self.lifetime
 
     def meta(self) -> dict[str, Any]:
         k = self.key

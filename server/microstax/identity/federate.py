@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
 
 import httpx
 
@@ -41,8 +40,12 @@ from .tokencache import TokenCache
 log = logging.getLogger("microstax.identity")
 
 
+_HYBRID = Verdict(True, "verified", "verified")
+_CLASSICAL = Verdict(True, "verified", "absent")
+
+
 def _verdict_of(parsed: ParsedToken) -> Verdict:
-    return Verdict(True, "verified", "verified" if PQ_HEADER in parsed.header else "absent")
+    return _HYBRID if PQ_HEADER in parsed.header else _CLASSICAL
 
 
 class Federation:
@@ -88,23 +91,27 @@ class Federation:
         # hammered, and httpx's pool (whose bookkeeping grows with its connections) stays small.
         semaphore = asyncio.Semaphore(defaults.concurrency)
         per_idp: dict[str, asyncio.Semaphore] = {}
+        by_endpoint: dict[str, asyncio.Semaphore] = {}  # most clusters of a fleet share one
 
         def idp_limit(cluster: ClusterInfo) -> asyncio.Semaphore:
-            url = httpx.URL(cluster.exchange.token_endpoint or cluster.issuer or "http://unknown")
-            origin = f"{url.scheme}://{url.host}:{url.port}"
-            if origin not in per_idp:
-                per_idp[origin] = asyncio.Semaphore(defaults.concurrency_per_idp)
-            return per_idp[origin]
+            endpoint = cluster.exchange.token_endpoint or cluster.issuer or "http://unknown"
+            limit = by_endpoint.get(endpoint)
+            if limit is None:
+                url = httpx.URL(endpoint)
+                origin = f"{url.scheme}://{url.host}:{url.port}"
+                if origin not in per_idp:
+                    per_idp[origin] = asyncio.Semaphore(defaults.concurrency_per_idp)
+                limit = by_endpoint[endpoint] = per_idp[origin]
+            return limit
         # A per-target bound on top of the HTTP timeouts: discovery + JWKS + exchange, one retry.
         bound = defaults.timeout * 3 + defaults.retry_after_max + 1
 
         async def one(name: str) -> FederateOutcome:
             try:
                 cluster = self.environments.pick(env, clusters, name, error)
-                async with idp_limit(cluster), semaphore:
-                    result = await asyncio.wait_for(
-                        self._federate(env, cluster, subject, replace(request, target=name), trust_domain),
-                        bound)
+                # (the request's target is not read below: the cluster is)
+                async with idp_limit(cluster), semaphore, asyncio.timeout(bound):
+                    result = await self._federate(env, cluster, subject, request, trust_domain)
                 return FederateOutcome(name, result=result)
             except IdentityError as exc:
                 return FederateOutcome(name, error=exc)

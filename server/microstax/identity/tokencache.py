@@ -42,6 +42,8 @@ class TokenCache:
         self.on_change = on_change
         self.persist_tokens = persist
         self.entries: dict[CacheKey, CacheEntry] = {}
+        #: the same entries per (environment, cluster), for the status of one cluster
+        self._by_cluster: dict[tuple[str, str], dict[CacheKey, CacheEntry]] = {}
         self.failures: dict[tuple[str, str], Failure] = {}
         self._inflight: dict[CacheKey, asyncio.Future[CacheEntry]] = {}
         self._vault_loaded: set[str] = set()
@@ -56,11 +58,16 @@ class TokenCache:
     async def get(self, key: CacheKey, cluster: ClusterInfo, exchange: Exchange, *,
                   force: bool = False) -> tuple[CacheEntry, bool, Failure | None]:
         """(entry, from cache?, the failed refresh if a previous token is served instead)."""
-        if key.environment not in self._vault_loaded:
-            await self.ensure_vault(key.environment)
+        # A fresh token in memory is served before anything else: it came from this process's
+        # exchange or from the vault, and the vault holds nothing fresher for its key.
         entry = self.entries.get(key)
         if entry is not None and not force and entry.fresh(refresh_ahead=self.ctx.config.defaults.refresh_ahead):
             return entry, True, None
+        if key.environment not in self._vault_loaded and self.persist_tokens:
+            await self.ensure_vault(key.environment)
+            entry = self.entries.get(key)
+            if entry is not None and not force and entry.fresh(refresh_ahead=self.ctx.config.defaults.refresh_ahead):
+                return entry, True, None
         future = self._inflight.get(key)
         if future is None:
             future = asyncio.ensure_future(self._exchange(key, cluster, exchange))
@@ -95,11 +102,24 @@ class TokenCache:
         iat = claims.get("iat")
         issued = float(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else time.time()
         entry = CacheEntry(key, token, exp, min(issued, time.time()), verified.parsed)
-        self.entries[key] = entry
+        self._put(entry)
         self.failures.pop((key.environment, cluster.name), None)
         self._notified_expired.discard(key)
         await self.on_change(key.environment, cluster, key.identity)
         return entry
+
+    def _put(self, entry: CacheEntry) -> None:
+        key = entry.key
+        self.entries[key] = entry
+        self._by_cluster.setdefault((key.environment, key.target), {})[key] = entry
+
+    def _drop(self, key: CacheKey) -> None:
+        del self.entries[key]
+        same = self._by_cluster.get((key.environment, key.target))
+        if same is not None:
+            same.pop(key, None)
+            if not same:
+                del self._by_cluster[(key.environment, key.target)]
 
     def record_failure(self, env_name: str, cluster: str, failure: Failure) -> None:
         self.failures[(env_name, cluster)] = failure
@@ -108,9 +128,8 @@ class TokenCache:
         """The valid token of (environment, cluster, identity) that lasts longest; from the
         vault's metadata (token-less) when this process holds none."""
         best: CacheEntry | None = None
-        for key, entry in self.entries.items():
-            if (key.environment == env_name and key.target == cluster and key.identity == identity
-                    and entry.valid(now) and (best is None or entry.expires_at > best.expires_at)):
+        for key, entry in self._by_cluster.get((env_name, cluster), {}).items():
+            if key.identity == identity and entry.valid(now) and (best is None or entry.expires_at > best.expires_at):
                 best = entry
         if best is None and identity is not None:
             for m in self._vault_meta.get(env_name, {}).values():
@@ -146,7 +165,8 @@ class TokenCache:
             log.warning("exchanged tokens of earlier runs are not available: %s", exc.message)
             snap = await self.ctx.in_thread(lambda: vault.load(env_name, with_tokens=False))
         for entry in snap.entries.values():
-            self.entries.setdefault(entry.key, entry)
+            if entry.key not in self.entries:
+                self._put(entry)
         for cluster, failure in snap.failures.items():
             self.failures.setdefault((env_name, cluster), failure)
         self._vault_meta[env_name] = snap.meta
@@ -194,7 +214,7 @@ class TokenCache:
         """Drop the environment's tokens and failures held in memory; without ``keep_vault``
         the vault's too; with ``reload`` read the vault again on next use."""
         for key in [k for k in self.entries if k.environment == env_name]:
-            del self.entries[key]
+            self._drop(key)
         for fk in [k for k in self.failures if k[0] == env_name]:
             del self.failures[fk]
         if reload or not keep_vault:
