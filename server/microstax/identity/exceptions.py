@@ -28,9 +28,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..jose.exceptions import MessageError
 
-class IdentityError(Exception):
-    """Base of the identity layer's errors."""
+
+class IdentityError(MessageError):
+    """Base of the identity layer's errors (a ``MessageError``, like every layer's root)."""
 
     code = "IDENTITY_ERROR"
     action: str | None = None
@@ -38,7 +40,6 @@ class IdentityError(Exception):
 
     def __init__(self, message: str, *, hint: str | None = None, **details: Any) -> None:
         super().__init__(message)
-        self.message = message
         if hint is not None:
             self.hint: str | None = hint
         elif not hasattr(self, "hint"):

@@ -408,7 +408,7 @@ class Sessions:
                                     auth=await self.ctx.env_client_auth(env), token_type_hint="refresh_token",
                                     timeout=min(5.0, self.ctx.config.defaults.timeout))
         except (OAuthError, IdentityError) as exc:
-            reason = getattr(exc, "message", type(exc).__name__)
+            reason = exc.message
             log.warning("%s: could not revoke the session at the identity provider (%s); it is "
                         "removed here only", env.name, reason)
             return "failed", reason
