@@ -1,4 +1,5 @@
-"""Token files, credential files, the renew hook and the JSON log: no platform needed."""
+"""Token files, credential files (read by the identity layer's one reader), the renew hook and
+the JSON log: no platform needed."""
 
 from __future__ import annotations
 
@@ -20,9 +21,7 @@ from microstax.controller.config import RenewSpec
 from microstax.controller.files import (
     FAULT_ENV,
     FAULT_EXIT_CODE,
-    CredentialFileError,
     clean_stale_temps,
-    read_credential,
     read_token_file,
     remove_token,
     signature,
@@ -31,6 +30,8 @@ from microstax.controller.files import (
 from microstax.controller.logs import JsonFormatter, log_event
 from microstax.controller.renew import run_hook
 from microstax.controller.state import TokenMeta
+from microstax.identity.exceptions import InvalidSubjectToken, SecretNotFound
+from microstax.identity.sessions import read_credential, read_subject_file
 
 TOKEN_A = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlLWEtc2lnbmF0dXJl"
 TOKEN_B = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJiIn0.c2lnbmF0dXJlLWItc2lnbmF0dXJl"
@@ -75,16 +76,25 @@ def test_crash_between_write_and_rename_leaves_the_old_file(tmp_path: Path) -> N
 
 
 def test_read_credential_errors(tmp_path: Path) -> None:
-    with pytest.raises(CredentialFileError, match="does not exist"):
+    """The identity layer's one credential reader, as the controller uses it: a subject token
+    file's problem is an ``InvalidSubjectToken`` (cause ``subject``), a secret file's a
+    ``SecretNotFound`` (cause ``secret``)."""
+    with pytest.raises(InvalidSubjectToken, match=r"the subject token file .*nope does not exist"):
         read_credential(tmp_path / "nope", "subject token")
     (tmp_path / "empty").write_text("\n")
-    with pytest.raises(CredentialFileError, match="is empty"):
-        read_credential(tmp_path / "empty", "client secret")
+    with pytest.raises(SecretNotFound, match="is empty"):
+        read_credential(tmp_path / "empty", "client secret", error=SecretNotFound)
     (tmp_path / "big").write_bytes(b"a" * 70_000)
-    with pytest.raises(CredentialFileError, match="over"):
+    with pytest.raises(InvalidSubjectToken, match="over"):
         read_credential(tmp_path / "big", "subject token")
+    (tmp_path / "latin1").write_bytes(b"caf\xe9")
+    with pytest.raises(InvalidSubjectToken, match="is not UTF-8 text"):
+        read_credential(tmp_path / "latin1", "subject token")
+    os.mkfifo(tmp_path / "fifo")  # a read would block forever: refused without reading
+    with pytest.raises(InvalidSubjectToken, match="FIFO"):
+        asyncio.run(read_subject_file(tmp_path / "fifo", "kubernetes subject token"))
     (tmp_path / "ok").write_text("  s3cret \n")
-    assert read_credential(tmp_path / "ok", "client secret") == "s3cret"
+    assert read_credential(tmp_path / "ok", "client secret", error=SecretNotFound) == "s3cret"
 
 
 def test_signature_follows_symlink_swaps(tmp_path: Path) -> None:

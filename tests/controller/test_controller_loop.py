@@ -9,10 +9,11 @@ from pathlib import Path
 
 import httpx
 
-from microstax.controller.acquire import Acquired, AcquireError, Acquirer
+from microstax.controller.acquire import Acquired, Acquirer
 from microstax.controller.config import EntrySpec
 from microstax.controller.runner import Controller
 from microstax.controller.state import TokenMeta, fingerprint
+from microstax.identity.exceptions import ExchangeDenied
 from microstax.jose import HybridSigner, parse, sign
 
 SIGNER = HybridSigner.generate()
@@ -32,7 +33,8 @@ class FakeIssuer(Acquirer):
         if self.mode == "crash":
             raise RuntimeError("boom")
         if self.mode == "deny":
-            raise AcquireError("denied", "invalid_target: no")
+            raise ExchangeDenied("a: the token endpoint refused the exchange: invalid_target",
+                                 error="invalid_target", status=400)
         now = time.time()
         token = sign({"iss": "https://fake", "sub": "s", "aud": spec.target, "iat": int(now),
                       "exp": now + self.lifetime, "jti": f"j{self.calls}"}, SIGNER)

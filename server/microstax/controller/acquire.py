@@ -1,36 +1,48 @@
 """Getting one token for one entry: resolve the target, present the credential, verify.
 
-The network half of the controller, over the protocol layer (``oauth``): discovery and keys
-through the one verification policy (``identity.verification.Verifier``), RFC 8693 token exchange (``oauth.exchange``) for subject-token
-entries, the client credentials grant (``oauth.client_credentials``) for client entries. Every
-token that comes back is verified (issuer, audience, signatures, the PQ part when the issuer
-signs hybrid) before anything is written.
+The network half of the controller is a front end on the identity layer, like the CLI and the
+daemon: the one exchanger (``identity.federation.Exchanger``: the RFC 8693 request for the
+cluster, client authentication, the post, the verification of what came back through the trust
+store and the one verification policy) and the one error translation
+(``identity.translation``). Subject-token entries exchange (``Exchanger.request_for`` +
+``run``), client entries use the client credentials grant (``Exchanger.workload``). Every token
+that comes back is verified (issuer, audience, signatures, the PQ part when the issuer signs
+hybrid) before anything is written, and one that is already expired is refused.
+
+Credential files are read by the identity layer's one reader (``sessions.read_credential``),
+again for every attempt; a subject token is checked for shape and expiry by
+``federation.subject_from_jwt`` (the issuer checks its signature).
 
 Target resolution follows docs/platform-api.md: the central issuer's discovery document names
-``microstax_catalog_endpoint``; the catalog gives each cluster's ``issuer``,
-``tokenEndpoint``, ``audience``, ``connectorId`` and its environment's trust domain (for the
-service's SPIFFE ID, sent as ``resource``). An issuer without a catalog is used directly: its
-``token_endpoint``, audience = the target name.
+``microstax_catalog_endpoint``; the catalog (``identity.catalog``) gives each cluster's
+``issuer``, ``tokenEndpoint``, ``audience`` and its environment's trust domain (for the
+service's SPIFFE ID, sent as ``resource``). The catalog is kept for ``CATALOG_TTL`` seconds, its
+last good copy is served while it cannot be fetched, and an unknown target triggers one
+refetch (at most every ``CATALOG_REFETCH`` seconds). An issuer without a catalog is used
+directly: its ``token_endpoint``, audience = the target name.
 
-Failures become ``AcquireError(cause, message)``; ``cause`` is the ``cause`` label of the
-``microstax_controller_refresh_failures_total`` metric:
+Failures are identity errors (``IdentityError``). ``cause_of`` names the ``cause`` label of
+``microstax_controller_refresh_failures_total`` (and of the health and state ``lastError``)
+from the error's class and its ``details`` (``error``, ``status``), never from its text:
 
 ``network``       the issuer could not be reached (refused, DNS, TLS, timeout)
 ``unavailable``   it answered 5xx / ``temporarily_unavailable`` / ``server_error``
-``rate_limited``  429 (``retry_after`` honoured)
+``rate_limited``  429 (``retryAfter`` honoured)
 ``denied``        an OAuth error: the policy, scope, audience or client said no
 ``protocol``      an answer outside the protocol (not JSON, no access_token, …)
 ``discovery``     discovery, catalog or JWKS documents missing or wrong
 ``subject``       the subject token file is missing, unreadable, malformed or expired
 ``secret``        the client secret file is missing or unreadable
-``verify``        the issued token failed verification (never written)
+``verify``        the issued token failed verification, or is already expired (never written)
 ``config``        our side is wrong (unknown target cluster, environment mismatch)
 
-(The loop adds ``write``, the output could not be written, and ``internal``, a bug.)
+(The loop adds ``write``, the output could not be written, and ``internal``, a bug: any other
+exception, or an identity error ``cause_of`` does not know.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -38,42 +50,72 @@ from typing import Any
 import httpx
 
 from ..identity.catalog import Catalog, catalog_cluster, fetch_catalog, service_spiffe_id
-from ..identity.exceptions import InvalidSubjectToken
-from ..identity.federation import subject_from_jwt
-from ..identity.verification import KeysUnavailable, TrustedIssuer, VerificationPolicy, Verifier
-from ..jose import JoseError, parse
-from ..oauth.client_credentials import client_credentials
-from ..oauth.discovery import ProviderMetadata
-from ..oauth.exceptions import (
-    DiscoveryError,
-    OAuthError,
-    OAuthErrorResponse,
-    ProtocolError,
-    RateLimited,
-    TransportError,
+from ..identity.exceptions import (
+    ConfigError,
+    ExchangeDenied,
+    IdentityError,
+    IdpUnavailable,
+    InvalidSubjectToken,
+    SecretNotFound,
+    UnknownCluster,
+    UntrustedToken,
 )
-from ..oauth.exchange import ExchangeConfigError, ExchangeRequest, exchange
-from ..oauth.jwks import AsyncKeyResolver
-from ..oauth.tokens import ClientAuth, TokenResponse, token_type_uri
+from ..identity.federation import Exchanger, SubjectToken, subject_from_jwt
+from ..identity.models import ClusterInfo, ExchangeSettings
+from ..identity.sessions import read_credential, read_subject_file
+from ..identity.translation import translate
+from ..identity.trust import TrustStore
+from ..jose import VerifiedToken
+from ..oauth.exceptions import DiscoveryError, OAuthError
+from ..oauth.tokens import token_type_uri
 from .config import EntrySpec
-from .files import CredentialFileError, read_credential
 from .state import TokenMeta, fingerprint
-from .svid import WorkloadApiUnavailable, fetch_jwt_svid
+from .svid import fetch_jwt_svid
 
-CATALOG_KEY = "microstax_catalog_endpoint"
 CATALOG_TTL = 300.0
 #: an unknown target triggers one catalog refetch, at most this often
 CATALOG_REFETCH = 10.0
-PUBLIC_CLIENT_ID = "microstax-cli"
+#: seconds for each request (discovery, catalog, token, JWKS); an attempt is bounded by the loop
+TIMEOUT = 10.0
+#: RFC 6749 error codes that say "not now" rather than "no"
 UNAVAILABLE_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 
 
-class AcquireError(Exception):
-    def __init__(self, cause: str, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.cause = cause
-        self.message = message
-        self.retry_after = retry_after
+#: the label of an error our side of the attempt raised (first match: ``SecretNotFound`` is a
+#: ``ConfigError``)
+CAUSE_BY_CLASS: tuple[tuple[type[IdentityError], str], ...] = (
+    (UntrustedToken, "verify"), (InvalidSubjectToken, "subject"), (SecretNotFound, "secret"),
+    (ConfigError, "config"))
+#: the label of an ``IdpUnavailable`` by its ``error`` detail (else: ``unavailable`` for a 5xx,
+#: ``protocol`` for any other answer)
+CAUSE_BY_ERROR = {"rate_limited": "rate_limited", "network": "network", "timeout": "network",
+                  "discovery": "discovery"}
+
+
+def cause_of(exc: IdentityError) -> str | None:
+    """The ``cause`` label of a failed attempt (module docstring), from the class of the
+    identity error and its ``details``; ``None`` for an error no attempt should raise (a bug:
+    the loop counts it as ``internal``)."""
+    for cls, label in CAUSE_BY_CLASS:
+        if isinstance(exc, cls):
+            return label
+    error, status = exc.details.get("error"), exc.details.get("status")
+    server_side = (isinstance(status, int) and status >= 500) or error in UNAVAILABLE_ERRORS
+    if isinstance(exc, ExchangeDenied):
+        return "unavailable" if server_side else "denied"
+    if isinstance(exc, IdpUnavailable):
+        by_error = CAUSE_BY_ERROR.get(error) if isinstance(error, str) else None
+        return by_error or ("unavailable" if server_side else "protocol")
+    return None
+
+
+def failure_message(exc: IdentityError) -> str:
+    """What a failure is called in the log, the health document and the state file. A subject
+    token's hint (renew the file) is the controller's too; the other hints speak of the CLI's
+    settings (flags, ``token_exchange`` blocks), so the message stands alone."""
+    if isinstance(exc, InvalidSubjectToken) and exc.hint:
+        return f"{exc.message}; {exc.hint}"
+    return exc.message
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +135,22 @@ class Target:
             return None
         return service_spiffe_id(self.trust_domain, self.environment, service)
 
+    def cluster(self, spec: EntrySpec) -> ClusterInfo:
+        """The cluster as the exchanger takes it (our platform's flavour) for ``spec``."""
+        client = spec.client
+        return ClusterInfo(
+            name=self.name, environment=self.environment or "", issuer=self.issuer,
+            token_endpoint=self.token_endpoint, audience=self.audience,
+            exchange=ExchangeSettings(
+                flavour="microstax", token_endpoint=self.token_endpoint, expected_issuer=self.issuer,
+                # Without an explicit connector_id the issuer matches the subject token's own
+                # issuer against the upstreams it trusts; the catalog's connectorId names the
+                # central issuer, which is not who signed a Kubernetes or SPIFFE subject token.
+                connector_id=spec.connector_id, audience=(self.audience,),
+                client_id=client.client_id if client else None,
+                client_secret_ref=f"file:{client.secret_file}" if client else None,
+                auth_method=client.method if client else "none"))
+
 
 @dataclass(frozen=True, slots=True)
 class Acquired:
@@ -102,25 +160,6 @@ class Acquired:
 
     def __repr__(self) -> str:  # never the token
         return f"Acquired(meta={self.meta!r}, target={self.target.name!r})"
-
-
-def oauth_cause(exc: OAuthError) -> tuple[str, float | None]:
-    if isinstance(exc, RateLimited):
-        return "rate_limited", exc.retry_after
-    if isinstance(exc, TransportError):
-        return "network", None
-    if isinstance(exc, OAuthErrorResponse):
-        if exc.status >= 500 or exc.error in UNAVAILABLE_ERRORS:
-            return "unavailable", None
-        return "denied", None
-    if isinstance(exc, DiscoveryError):
-        return "discovery", None
-    if isinstance(exc, ProtocolError):
-        status = getattr(exc, "status", None)
-        if (isinstance(status, int) and status >= 500) or "server error" in exc.message:
-            return "unavailable", None
-        return "protocol", None
-    return "protocol", None
 
 
 def targets_from_catalog(catalog: Catalog) -> dict[str, Target]:
@@ -139,6 +178,13 @@ def targets_from_catalog(catalog: Catalog) -> dict[str, Target]:
     return found
 
 
+async def read_secret(ref: str) -> str:
+    """The exchanger's secret resolver: the controller's only references are ``file:`` ones
+    (``client.secret_file``), read by the one credential reader."""
+    path = ref.removeprefix("file:")
+    return await asyncio.to_thread(read_credential, path, "client secret", error=SecretNotFound)
+
+
 @dataclass
 class _CatalogCopy:
     targets: dict[str, Target]
@@ -151,17 +197,19 @@ class Acquirer:
     def __init__(self, http: httpx.AsyncClient, *, clock: Any = time.time) -> None:
         self.http = http
         self.clock = clock
-        # each issued token is verified once: no verified-token cache
-        self.verifier = Verifier(VerificationPolicy(token_cache_size=0), http=http)
+        #: one exchanger (and trust store) per ``allow_http`` setting
+        self._exchangers: dict[bool, Exchanger] = {}
         self._catalogs: dict[str, _CatalogCopy] = {}
 
-    def resolver(self, allow_http: bool) -> AsyncKeyResolver:
-        """Discovery and key caches (shared with the verifier)."""
-        return self.verifier.resolver_for(allow_http=allow_http)
+    def exchanger(self, allow_http: bool) -> Exchanger:
+        exchanger = self._exchangers.get(allow_http)
+        if exchanger is None:
+            trust = TrustStore(self.http, timeout=TIMEOUT, allow_http=allow_http)
+            exchanger = Exchanger(self.http, trust, read_secret, timeout=TIMEOUT, retry_after_max=None)
+            self._exchangers[allow_http] = exchanger
+        return exchanger
 
-    async def _metadata(self, issuer: str, allow_http: bool) -> ProviderMetadata:
-        return (await self.resolver(allow_http).metadata(issuer)).value
-
+    # -- the target ----------------------------------------------------------------------------
     async def _catalog(self, url: str, *, force: bool) -> dict[str, Target]:
         now = self.clock()
         copy = self._catalogs.get(url)
@@ -178,11 +226,19 @@ class Acquirer:
         return targets
 
     async def resolve(self, spec: EntrySpec) -> Target:
-        meta = await self._metadata(spec.issuer, spec.allow_http)
-        catalog_url = meta.get(CATALOG_KEY)
-        if not isinstance(catalog_url, str):
+        """The target of ``spec``; raises an ``IdentityError``."""
+        try:
+            return await self._resolve(spec)
+        except OAuthError as exc:
+            raise translate(exc, where=f"{spec.target}: ", doing="cannot look the cluster up: ",
+                            endpoint=spec.issuer, cluster=spec.target) from exc
+
+    async def _resolve(self, spec: EntrySpec) -> Target:
+        meta = await self.exchanger(spec.allow_http).trust.metadata(spec.issuer)
+        catalog_url = meta.catalog_endpoint
+        if catalog_url is None:
             if not meta.token_endpoint:
-                raise AcquireError("discovery", f"issuer {spec.issuer} publishes no token_endpoint")
+                raise DiscoveryError("its discovery document names no token_endpoint", endpoint=spec.issuer)
             return Target(spec.target, spec.issuer, meta.token_endpoint, spec.target,
                           environment=spec.environment)
         targets = await self._catalog(catalog_url, force=False)
@@ -192,122 +248,67 @@ class Acquirer:
             targets = await self._catalog(catalog_url, force=True)
             target = targets.get(spec.target)
         if target is None:
-            raise AcquireError("config", f"the catalog of {spec.issuer} has no cluster "
-                                         f"{spec.target!r}; check 'targets'")
+            raise UnknownCluster(f"the catalog of {spec.issuer} has no cluster {spec.target!r}; "
+                                 "check 'targets'", cluster=spec.target)
         if spec.environment is not None and target.environment not in (None, spec.environment):
-            raise AcquireError("config", f"cluster {spec.target!r} is in environment "
-                                         f"{target.environment!r}, not {spec.environment!r}")
+            raise ConfigError(f"cluster {spec.target!r} is in environment {target.environment!r}, "
+                              f"not {spec.environment!r}", cluster=spec.target)
         return target
 
-    # -- credentials -------------------------------------------------------------------------
-    def _client_auth(self, spec: EntrySpec) -> ClientAuth:
-        if spec.client is None:
-            return ClientAuth(PUBLIC_CLIENT_ID, None, "none")
-        try:
-            secret = read_credential(spec.client.secret_file, "client secret")
-        except CredentialFileError as exc:
-            raise AcquireError("secret", exc.message) from None
-        return ClientAuth(spec.client.client_id, secret, spec.client.method)
-
-    def read_subject(self, spec: EntrySpec) -> str:
-        """The current subject token, checked for shape and expiry by the identity layer's one
-        check (``federation.subject_from_jwt``; not signature: the issuer does that). Raises
-        ``AcquireError('subject', …)``."""
-        assert spec.subject is not None and spec.subject.file is not None
-        path = spec.subject.file
-        try:
-            text = read_credential(path, f"{spec.subject.kind} subject token")
-        except CredentialFileError as exc:
-            raise AcquireError("subject", exc.message) from None
-        try:
-            subject_from_jwt(text, where=f"in {path}")
-        except InvalidSubjectToken as exc:
-            hint = f"; {exc.hint}" if exc.hint else ""
-            raise AcquireError("subject", f"{exc.message}{hint}") from None
-        return text
-
-    async def subject_token(self, spec: EntrySpec) -> str:
-        """The subject token: from its file, or a fresh JWT-SVID from the Workload API."""
-        assert spec.subject is not None
-        if spec.subject.workload_api is None:
-            return self.read_subject(spec)
-        assert spec.subject.audience is not None
-        try:
-            return await fetch_jwt_svid(spec.subject.workload_api, spec.subject.audience)
-        except WorkloadApiUnavailable as exc:
-            raise AcquireError("subject", exc.message) from None
+    # -- the subject ---------------------------------------------------------------------------
+    async def subject_token(self, spec: EntrySpec) -> SubjectToken:
+        """The current subject token: read from its file (or a fresh JWT-SVID from the Workload
+        API), checked for shape and expiry. Raises ``InvalidSubjectToken``."""
+        subject = spec.subject
+        assert subject is not None
+        token_type = token_type_uri(subject.token_type)
+        if subject.workload_api is None:
+            assert subject.file is not None
+            text = await read_subject_file(subject.file, f"{subject.kind} subject token")
+            return subject_from_jwt(text, token_type=token_type, where=f"in {subject.file}")
+        assert subject.audience is not None
+        svid = await fetch_jwt_svid(subject.workload_api, subject.audience)
+        return subject_from_jwt(svid, token_type=token_type, where=f"from the Workload API at {subject.workload_api}")
 
     # -- the one call --------------------------------------------------------------------------
     async def acquire(self, spec: EntrySpec) -> Acquired:
-        """A fresh, verified token for ``spec``. Raises ``AcquireError``."""
-        try:
-            target = await self.resolve(spec)
-            response = await self._request(spec, target)
-            return await self._verify(spec, target, response)
-        except ExchangeConfigError as exc:  # an OAuthError of our own making: before the others
-            raise AcquireError("config", exc.message) from None
-        except OAuthError as exc:
-            cause, retry_after = oauth_cause(exc)
-            raise AcquireError(cause, exc.message, retry_after=retry_after) from None
-
-    async def _request(self, spec: EntrySpec, target: Target) -> TokenResponse:
-        auth = self._client_auth(spec)
+        """A fresh, verified token for ``spec``. Raises an ``IdentityError`` (``cause_of``)."""
+        exchanger = self.exchanger(spec.allow_http)
+        target = await self.resolve(spec)
+        cluster = target.cluster(spec)
+        environment = target.environment or ""
         if spec.subject is None:
-            return await client_credentials(self.http, target.token_endpoint, auth,
-                                            scope=spec.scopes, audience=(target.audience,))
-        subject = await self.subject_token(spec)
-        resource: tuple[str, ...] = ()
-        if spec.service is not None:
-            spiffe = target.spiffe_id(spec.service)
-            if spiffe is None:
-                raise AcquireError("config", f"cannot name service {spec.service!r} for "
-                                             f"{target.name!r}: the issuer publishes no trust domain")
-            resource = (spiffe,)
-        # Without an explicit connector_id the issuer matches the subject token's own issuer
-        # against the upstreams it trusts; the catalog's connectorId names the central issuer,
-        # which is not who signed a Kubernetes or SPIFFE subject token.
-        connector = spec.connector_id
-        request = ExchangeRequest(
-            subject_token=subject, subject_token_type=token_type_uri(spec.subject.token_type),
-            requested_token_type="access_token", audience=(target.audience,), resource=resource,
-            scope=spec.scopes, connector_id=connector)
-        return await exchange(self.http, target.token_endpoint, request, flavour="microstax",
-                              auth=auth)
+            auth = await exchanger.client_auth(cluster)
+            token, verified = await exchanger.workload(
+                cluster, auth, service=None, scopes=spec.scopes, audience=target.audience,
+                environment=environment, trust_domain=target.trust_domain)
+        else:
+            subject = await self.subject_token(spec)
+            request = exchanger.request_for(
+                cluster, subject, service=spec.service, scopes=spec.scopes, audience=target.audience,
+                environment=environment, trust_domain=target.trust_domain)
+            token, verified = await exchanger.run(cluster, request, audience=target.audience)
+        return self._acquired(token, verified, target)
 
-    async def _verify(self, spec: EntrySpec, target: Target, response: TokenResponse) -> Acquired:
-        token = response.access_token
-        try:
-            parse(token)
-        except JoseError as exc:
-            raise AcquireError("verify", f"the issued token is malformed ({exc.message})") from None
-        try:
-            result = await self.verifier.verify(
-                token, issuer=TrustedIssuer(target.issuer, allow_http=spec.allow_http),
-                audiences=(target.audience,))
-        except KeysUnavailable as exc:
-            if isinstance(exc.cause, OAuthError):
-                raise exc.cause from None
-            raise AcquireError("discovery", exc.message) from None
-        if not result.valid:
-            raise AcquireError("verify", f"the token issued for {target.name!r} failed "
-                                         f"verification ({result.reason}: {result.message}); not written")
-        claims = dict(result.claims)
+    def _acquired(self, token: str, verified: VerifiedToken, target: Target) -> Acquired:
+        claims = verified.claims
         now = self.clock()
-        exp = float(claims["exp"])
-        expires_at = exp
-        if response.expires_in is not None and response.expires_in > 0:
-            expires_at = min(exp, response.received_at + response.expires_in)
+        expires_at = float(claims["exp"])
+        if expires_at <= now:  # within the verifier's clock skew, but no use to a workload
+            raise UntrustedToken(f"{target.name}: the token issued by {target.issuer} is already "
+                                 "expired; not written", cluster=target.name, reason="expired")
         iat = claims.get("iat")
         issued_at = float(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else now
-        issued_at = min(issued_at, now)
-        if expires_at <= now:
-            raise AcquireError("verify", f"the token issued for {target.name!r} is already expired")
-        jti = claims.get("jti")
-        meta = TokenMeta(jti=jti if isinstance(jti, str) else None, issued_at=issued_at,
+        jti, sub, scope = claims.get("jti"), claims.get("sub"), claims.get("scope")
+        meta = TokenMeta(jti=jti if isinstance(jti, str) else None, issued_at=min(issued_at, now),
                          expires_at=expires_at, fingerprint=fingerprint(token),
-                         subject=claims.get("sub") if isinstance(claims.get("sub"), str) else None,
-                         scope=claims.get("scope") if isinstance(claims.get("scope"), str) else None)
+                         subject=sub if isinstance(sub, str) else None,
+                         scope=scope if isinstance(scope, str) else None)
         return Acquired(token, meta, target)
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+__all__ = ["Acquired", "Acquirer", "Target", "cause_of", "failure_message", "read_secret",
+           "targets_from_catalog"]

@@ -1,4 +1,7 @@
-"""Token files on disk: atomic replace, withdrawal, and reading credential files. No network.
+"""Token files on disk: atomic replace, withdrawal, adoption, rotation checks. No network.
+
+(Credential files, a subject token or a client secret, are read by the identity layer's one
+reader, ``identity.sessions.read_credential``.)
 
 ``write_token`` is the only way a token reaches its output file: a temporary file in the same
 folder (mode 0600 from creation), written, flushed and fsynced, then ``os.replace``d over the
@@ -24,19 +27,11 @@ from ..jose import read_limited, write_private_file
 
 FAULT_ENV = "MICROSTAX_CONTROLLER_FAULT"
 FAULT_EXIT_CODE = 86
-#: the biggest credential file we read (a JWT-SVID or SA token is a few KB; a secret less)
-MAX_CREDENTIAL_BYTES = 64 * 1024
+#: the biggest token file we read back (ours are ~5-6 KB)
+MAX_TOKEN_FILE_BYTES = 64 * 1024
 
 _write_count = 0
 _write_lock = threading.Lock()
-
-
-class CredentialFileError(Exception):
-    """A subject token or secret file is missing, unreadable, empty or too large."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def _fault_point() -> None:
@@ -102,10 +97,10 @@ def clean_stale_temps(path: Path) -> int:
 def read_token_file(path: Path) -> str | None:
     """The text of an existing token file, or None when there is none (or it is unreadable)."""
     try:
-        data = read_limited(path, max_bytes=MAX_CREDENTIAL_BYTES)  # no FIFO, no device
+        data = read_limited(path, max_bytes=MAX_TOKEN_FILE_BYTES)  # no FIFO, no device
     except OSError:
         return None
-    if len(data) > MAX_CREDENTIAL_BYTES:
+    if len(data) > MAX_TOKEN_FILE_BYTES:
         return None
     try:
         return data.decode("ascii").strip() or None
@@ -130,22 +125,3 @@ def signature(path: Path) -> FileSignature | None:
     except OSError:
         return None
     return FileSignature(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def read_credential(path: Path, what: str) -> str:
-    """Read a subject token or a secret: stripped text, bounded. Raises ``CredentialFileError``."""
-    try:
-        data = read_limited(path, max_bytes=MAX_CREDENTIAL_BYTES)  # no FIFO, no device
-    except FileNotFoundError:
-        raise CredentialFileError(f"the {what} file {path} does not exist") from None
-    except OSError as exc:
-        raise CredentialFileError(f"cannot read the {what} file {path}: {exc.strerror}") from None
-    if len(data) > MAX_CREDENTIAL_BYTES:
-        raise CredentialFileError(f"the {what} file {path} is over {MAX_CREDENTIAL_BYTES} bytes")
-    try:
-        text = data.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        raise CredentialFileError(f"the {what} file {path} is not UTF-8 text") from None
-    if not text:
-        raise CredentialFileError(f"the {what} file {path} is empty")
-    return text

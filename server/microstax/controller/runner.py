@@ -31,10 +31,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..identity.exceptions import ConfigError
+from ..identity.exceptions import ConfigError, IdentityError, IdpUnavailable
 from ..jose import MalformedToken, numeric_date, parse
 from ..oauth.http import make_async_client
-from .acquire import Acquired, AcquireError, Acquirer
+from .acquire import Acquired, Acquirer, cause_of, failure_message
 from .config import ControllerConfig, EntrySpec, load_config, split_listen
 from .files import (
     FileSignature,
@@ -179,7 +179,8 @@ class EntryWorker:
         try:
             return await asyncio.wait_for(self.controller.acquirer.acquire(self.spec), ATTEMPT_TIMEOUT)
         except TimeoutError:
-            raise AcquireError("network", f"no token within {ATTEMPT_TIMEOUT:g}s") from None
+            raise IdpUnavailable(f"{self.spec.target}: no token within {ATTEMPT_TIMEOUT:g}s",
+                                 cluster=self.spec.target, error="timeout") from None
 
     async def attempt(self) -> None:
         """One refresh attempt. A slow or hanging issuer never delays the withdrawal of the
@@ -196,13 +197,15 @@ class EntryWorker:
                 if self.state.withdraw_due(clock()):
                     self.withdraw(clock())
             got = task.result()
-        except AcquireError as exc:
-            self.failed(exc.cause, exc.message, exc.retry_after)
+        except IdentityError as exc:
+            cause = cause_of(exc)
+            if cause is None:
+                self.internal(exc)
+            else:
+                self.failed(cause, failure_message(exc), exc.details.get("retryAfter"))
             return
         except Exception as exc:  # a bug must not stop the entry: count it, back off, retry
-            log.error("unexpected error while refreshing", exc_info=exc,
-                      extra={"event": "internal_error", **self._fields()})
-            self.failed("internal", f"unexpected {type(exc).__name__}; see the internal_error log line")
+            self.internal(exc)
             return
         finally:
             if not task.done():
@@ -224,6 +227,12 @@ class EntryWorker:
                                  next_refresh=_iso(next_at), replaced=previous.jti if previous else None))
         if self.spec.renew is not None:
             self._hook = asyncio.create_task(self._run_hook(got.meta, self._hook))
+
+    def internal(self, exc: BaseException) -> None:
+        """A bug, not a failure of the issuer: logged with its traceback, counted ``internal``."""
+        log.error("unexpected error while refreshing", exc_info=exc,
+                  extra={"event": "internal_error", **self._fields()})
+        self.failed("internal", f"unexpected {type(exc).__name__}; see the internal_error log line")
 
     def failed(self, cause: str, message: str, retry_after: float | None = None) -> None:
         now = self.controller.clock()

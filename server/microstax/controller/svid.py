@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 
+from ..identity.exceptions import InvalidSubjectToken
+
 DEFAULT_TIMEOUT_S = 10.0
 
 
-class WorkloadApiUnavailable(Exception):
-    """The Workload API socket cannot be reached, or it gave no JWT-SVID for us."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class WorkloadApiUnavailable(InvalidSubjectToken):
+    """The Workload API socket cannot be reached, or it gave no JWT-SVID for us: there is no
+    subject token to present (the controller's cause ``subject``)."""
 
 
 def _fetch(socket: str, audience: str, timeout: float) -> str:

@@ -132,14 +132,12 @@ def test_platform_dsn_file(hostile: Path, tmp_path: Path) -> None:
 
 
 def test_controller_files(hostile: Path) -> None:
-    from microstax.controller.files import (
-        CredentialFileError,
-        read_credential,
-        read_token_file,
-    )
+    from microstax.controller.files import read_token_file
     from microstax.controller.renew import read_pid
+    from microstax.identity.exceptions import SecretNotFound
+    from microstax.identity.sessions import read_credential  # the controller's credential reader
     assert read_token_file(hostile) is None
-    _raises(lambda: read_credential(hostile, "subject token"), CredentialFileError)
+    _raises(lambda: read_credential(hostile, "client secret", error=SecretNotFound), SecretNotFound)
     _raises(lambda: read_pid(hostile), OSError, ValueError)
 
 
