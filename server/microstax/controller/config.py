@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from ..identity.exceptions import ConfigError
-from ..jose.tables import TomlFileMissing, TomlTable, TomlTableError, read_toml_file
+from ..jose import TomlFileMissing, TomlTable, TomlTableError, read_toml_file
 
 DEFAULT_LISTEN = "127.0.0.1:8412"
 SUBJECT_TYPES = ("kubernetes", "spiffe", "jwt")

@@ -43,7 +43,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..jose.tables import TomlFileMissing, TomlTable, TomlTableError, read_toml_file
+from ..jose import TomlFileMissing, TomlTable, TomlTableError, read_toml_file
 from .config_model import (
     DEFAULT_CLIENT_ID,
     DEFAULT_PLATFORM,

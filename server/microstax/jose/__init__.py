@@ -70,6 +70,10 @@ _EXPORTS = {
     "thumbprint": "keys",
     "verification_key_from_jwk": "keys",
     "write_private_file": "files",
+    "TomlFileMissing": "tables",
+    "TomlTable": "tables",
+    "TomlTableError": "tables",
+    "read_toml_file": "tables",
 }
 
 if TYPE_CHECKING:
@@ -141,6 +145,7 @@ if TYPE_CHECKING:
         thumbprint,
         verification_key_from_jwk,
     )
+    from .tables import TomlFileMissing, TomlTable, TomlTableError, read_toml_file
 
 
 def __getattr__(name: str) -> Any:
@@ -176,8 +181,9 @@ __all__ = [
     "ForbiddenHeader", "HybridSigner", "ImmatureToken", "InvalidToken", "IssuerMismatch",
     "JoseError", "KeySet", "KeyStore", "KeyStoreError", "MalformedJSON", "MalformedToken", "MissingClaim",
     "PQInvalid", "PQMissing", "ParsedToken", "Policy", "SigningKey", "TokenDescription",
+    "TomlFileMissing", "TomlTable", "TomlTableError",
     "TypeMismatch", "UnknownKey", "UnreadableFile", "UnsupportedAlgorithm", "Verdict",
     "VerificationKey", "VerifiedToken", "VerifiedTokenCache", "check", "describe", "find_tokens",
-    "humanize_seconds", "loads_json", "loads_toml", "numeric_date", "parse", "precheck", "read_limited", "read_limited_text", "relative", "sign", "thumbprint", "verification_key_from_jwk",
+    "humanize_seconds", "loads_json", "loads_toml", "numeric_date", "parse", "precheck", "read_limited", "read_limited_text", "read_toml_file", "relative", "sign", "thumbprint", "verification_key_from_jwk",
     "verify", "write_private_file",
 ]

@@ -29,7 +29,9 @@ person reads (what failed, why).
 
 Outside that tree, for documents that are not tokens (a JWKS, a discovery document, a token
 response, a state or config file): ``MalformedJSON`` (a ``ValueError``) from ``loads_json``,
-the one strict, bounded JSON parser, which each caller translates into its own error.
+the one strict, bounded JSON parser, and ``TomlTableError`` (a ``ValueError``; its subclass
+``TomlFileMissing``) from ``tables``, the one reader of config tables; each caller translates
+them into its own error.
 """
 
 from __future__ import annotations

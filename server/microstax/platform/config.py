@@ -18,8 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from microstax.jose import KeySet, KeyStoreError, read_limited_text
-from microstax.jose.tables import TomlFileMissing, TomlTable, TomlTableError, read_toml_file
+from microstax.jose import (
+    KeySet,
+    KeyStoreError,
+    TomlFileMissing,
+    TomlTable,
+    TomlTableError,
+    read_limited_text,
+    read_toml_file,
+)
 
 from .errors import ConfigError
 from .secrets import is_valid_hash
@@ -538,201 +545,11 @@ def load_config(path: Path) -> Config:
     return parse_config(doc, file=str(path), path=path)
 
 
-DEV_CONFIG_TEMPLATE = '''\
-# MicroStax platform configuration (written by `microstax platform init` / first start).
-# Keep it in git: it holds no secrets, only scrypt hashes. Edits take effect without a
-# restart: the server re-reads this file when it changes (checked every second) or on SIGHUP.
-# Hash a new secret with `microstax platform hash-secret`.
-version = 1
-
-# The public base URL of this issuer. Leave it out in development: `serve` uses
-# http://<host>:<port>. Set it when the platform sits behind a proxy or TLS terminator.
-# issuer = "https://identity.example.com"
-
-# The platform's own audience: session tokens from the device flow carry aud = this.
-audience = "microstax"
-
-[tokens]
-lifetime = 300              # federated and workload tokens: default lifetime, seconds
-max_lifetime = 600          # hard cap (clients and clusters may cap lower)
-session_lifetime = 900      # session access tokens from the device flow
-refresh_lifetime = 28800    # refresh tokens (opaque, rotated on every use)
-device_code_lifetime = 600
-device_poll_interval = 5
-
-[limits]
-max_body_bytes = 65536      # larger request bodies get 413
-rate_per_second = 50        # token requests per client (public clients: per client and address)
-rate_burst = 100            # ... with this much burst; over it: 429 + Retry-After
-address_rate_per_second = 200   # every request from one address, checked before client
-address_burst = 400             # authentication (wrong secrets cost a slow hash each)
-hash_rate_per_second = 2    # client secrets that need a full (slow) hash, per client and per
-hash_burst = 20             # address, counted before hashing; over it: 429 + Retry-After
-# Proxies whose X-Forwarded-For is believed (addresses or CIDR blocks). Empty: the TCP peer
-# is the client, even on loopback. Example: trusted_proxies = ["10.0.0.0/8"]
-trusted_proxies = []
-
-[audit]
-# One JSON line per issuance and per denial. Default: stderr. Relative paths are in the
-# data dir.
-# file = "audit.log"
-
-[keys]
-retain_seconds = 3600       # retired keys stay in the JWKS this long after `rotate-keys`
-# `rotate-keys` publishes new keys this long before they sign: set it to the longest time a
-# receiver caches the JWKS (Envoy jwt_authn refetches only every cache_duration; our JWKS says
-# max-age=300). 0: new keys sign at once (receivers then need a refetch on an unknown kid).
-publish_ahead_seconds = 0
-
-# Serve https (Kubernetes, Dex and most meshes require an https issuer). `platform init`
-# made a local CA (tls/ca.crt: what clients trust, by name) and a certificate for 127.0.0.1,
-# ::1 and localhost; `serve --tls` uses them too. Relative paths are in the data dir.
-# [tls]
-# cert_file = "tls/server.crt"
-# key_file = "tls/server.key"
-
-# Shared state (device codes, refresh-token digests, jti replay cache, rate buckets).
-# Default: SQLite in the data dir, shared by the workers of this host. Replicas on separate
-# hosts share PostgreSQL; the connection string is never written here:
-# [state]
-# backend = "postgresql"
-# dsn_env = "MICROSTAX_STATE_DSN"    # an environment variable holding it, or
-# dsn_file = "/run/secrets/state-dsn" # a file holding it (relative: in the data dir)
-
-# DEVELOPMENT ONLY. A device sign-in requested by a public client is approved for this user
-# on its first poll, with no browser. Honoured only while the server is bound to a loopback
-# address (serve refuses to start with it on any other bind); every auto-approval is audited.
-# scripts/run relies on it. Delete this table for anything shared.
-[dev]
-auto_approve_user = "dev"
-
-# Environments and their clusters: what `GET /v1/catalog` lists. Tokens for a cluster carry
-# aud = the cluster name. `issuer = "own"` gives the cluster its own issuer under
-# /clusters/<name> with its own keys, trusting the central issuer (connector id "central"),
-# like a per-cluster Dex that trusts a central one.
-[[environments]]
-name = "dev"
-description = "Local development fleet"
-trust_domain = "dev.microstax.local"
-default = true
-
-  [[environments.clusters]]
-  name = "stx-eu-west-cluster"
-  region = "eu-west-1"
-  services = ["default", "payments", "orders"]
-  header_budget = 8192
-  # Its Kubernetes API server, for `microstax kube config` (listed in the catalog):
-  # api_server = "https://127.0.0.1:6443"
-  # api_server_ca_file = "/etc/kubernetes/pki/ca.crt"
-
-  [[environments.clusters]]
-  name = "stx-us-east-cluster"
-  region = "us-east-1"
-  services = ["default", "payments", "orders", "inventory"]
-  header_budget = 8192
-
-  [[environments.clusters]]
-  name = "stx-ap-south-cluster"
-  region = "ap-south-1"
-  services = ["default", "payments"]
-  header_budget = 8192
-  issuer = "own"
-  trusts = ["central"]
-  max_lifetime = 300
-
-[[environments]]
-name = "staging"
-description = "Shared staging"
-trust_domain = "staging.microstax.local"
-
-  [[environments.clusters]]
-  name = "stx-staging-cluster"
-  region = "eu-central-1"
-  services = ["default"]
-  status = "degraded"
-
-# Trusted upstream issuers (like Dex connectors): subject tokens they signed are accepted in
-# token exchange, verified against their JWKS. "central" (this platform's own issuer) is
-# implicit. Example:
-# [[upstreams]]
-# connector_id = "corp"
-# issuer = "https://idp.example.com/realms/corp"
-# jwks_uri = "https://idp.example.com/realms/corp/protocol/openid-connect/certs"
-# audience = "microstax"        # required aud of upstream tokens (optional)
-# subject_prefix = "corp:"      # principal = prefix + upstream sub (default "<connector_id>:")
-# clients = ["*"]               # which clients may redeem its tokens (default: any)
-# ca_file = "/etc/microstax/upstream-ca.crt"   # CA of its jwks_uri besides the system's
-# Another MicroStax platform publishes its ML-DSA keys apart from jwks_uri: name them, or its
-# tokens' post-quantum signatures go unchecked here (a stripped token would pass on ES256):
-# pq_jwks_uri = "https://identity.other.example/pq-jwks.json"
-# hybrid = "required"           # auto (default: PQ part required when PQ keys are published),
-#                               # required, or classical-only (issuers that sign classical only)
-# A SPIFFE issuer (SPIRE's OIDC discovery provider) keeps its SPIFFE IDs as principals instead:
-# trust_domain = "prod.example.org"   # subs must be spiffe://prod.example.org/...
-# Upstream principals never become local users or services; only [[policy]] rules naming
-# them (e.g. actors = ["corp:alice"]) let them federate.
-
-# The CLI, the daemon and the controller: a public client (no secret).
-[[clients]]
-client_id = "microstax-cli"
-type = "public"
-grant_types = [
-  "urn:ietf:params:oauth:grant-type:device_code",
-  "refresh_token",
-  "urn:ietf:params:oauth:grant-type:token-exchange",
-]
-scopes = ["openid", "offline_access", "federate"]
-
-# A demo workload: a confidential client whose identity is
-# spiffe://dev.microstax.local/env/dev/svc/default. Its secret was generated at first start;
-# the plaintext is in <data dir>/demo-workload.secret (mode 0600), only the hash is here.
-[[clients]]
-client_id = "demo-workload"
-type = "confidential"
-secret_hash = "{demo_secret_hash}"
-environment = "dev"
-service = "default"
-grant_types = ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"]
-scopes = ["read", "write"]
-audiences = ["stx-eu-west-cluster", "stx-us-east-cluster", "stx-ap-south-cluster"]
-max_lifetime = 600
-
-# The dev user: signs in at /device with the password in <data dir>/dev-user.password.
-[[users]]
-name = "dev"
-display_name = "Dev User"
-password_hash = "{dev_password_hash}"
-scopes = ["openid", "offline_access", "federate"]
-
-# Who may act for which services into which clusters, with which scopes. `actors` are user
-# names, client ids or SPIFFE IDs (globs allowed); `services` are service names of the
-# environment. A token exchange outside every rule is denied (invalid_target) and audited.
-[[policy]]
-name = "developers-dev"
-actors = ["dev"]
-environment = "dev"
-services = ["*"]
-clusters = ["*"]
-scopes = ["read", "write"]
-
-[[policy]]
-name = "developers-staging"
-actors = ["dev"]
-environment = "staging"
-services = ["default"]
-clusters = ["*"]
-scopes = ["read"]
-
-[[policy]]
-name = "default-calls-orders"
-actors = ["spiffe://dev.microstax.local/env/dev/svc/default"]
-environment = "dev"
-services = ["orders"]
-clusters = ["stx-eu-west-cluster", "stx-us-east-cluster"]
-scopes = ["read"]
-'''
-
-
 def dev_config_text(*, demo_secret_hash: str, dev_password_hash: str) -> str:
-    return DEV_CONFIG_TEMPLATE.replace("{demo_secret_hash}", demo_secret_hash).replace(
+    """The commented development ``platform.toml`` (``dev_config.toml`` beside this module)
+    with the demo client's and the dev user's scrypt hashes filled in."""
+    from importlib.resources import files
+
+    template = files(__package__).joinpath("dev_config.toml").read_text(encoding="utf-8")
+    return template.replace("{demo_secret_hash}", demo_secret_hash).replace(
         "{dev_password_hash}", dev_password_hash)
