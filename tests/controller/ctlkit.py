@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.harness.wait import WaitTimeout, wait_until
 
 from microstax.jose import HybridSigner, KeySet, Policy, check, parse, sign
 
@@ -29,18 +30,6 @@ SPIRE_ISSUER = "https://spire.prod.example.org"
 K8S_SA = "system:serviceaccount:shop:orders"
 SVID_ID = "spiffe://prod.example.org/ns/shop/sa/orders"
 ORDERS_ID = "spiffe://dev.microstax.local/env/dev/svc/orders"
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, *, interval: float = 0.1,
-               what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
 
 
 # -- upstream issuers (subject tokens) ---------------------------------------------------------
@@ -163,16 +152,16 @@ class ControllerProcess:
 
     def wait_event(self, name: str, *, timeout: float, count: int = 1,
                    where: Callable[[dict[str, Any]], bool] = lambda e: True) -> dict[str, Any]:
-        def found() -> dict[str, Any] | None:
+        def found() -> dict[str, Any]:  # {} while not there yet
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"the controller exited ({self.proc.returncode}) while "
                                      f"waiting for {name}:\n{self.log_tail()}")
             matches = [e for e in self.events(name) if where(e)]
-            return matches[count - 1] if len(matches) >= count else None
+            return matches[count - 1] if len(matches) >= count else {}
 
         try:
-            return wait_until(found, timeout, what=f"{count}x {name}")  # type: ignore[no-any-return]
-        except AssertionError as exc:
+            return wait_until(found, timeout, what=f"{count}x {name}")
+        except (AssertionError, WaitTimeout) as exc:
             raise AssertionError(f"{exc}\n{self.log_tail()}") from None
 
     def log_tail(self, lines: int = 30) -> str:
