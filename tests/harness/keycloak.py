@@ -45,10 +45,14 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
+import jwt
 
 from .net import free_port as _free_port
+from .processes import log_tail, stop_process_group
+from .wait import WaitTimeout, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 ENSURE_SCRIPT = REPO / "scripts" / "lib" / "keycloak.sh"
@@ -89,12 +93,8 @@ class KeycloakStartError(RuntimeError):
     """Keycloak could not be provisioned or did not come up."""
 
 
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:])
+def _tail(path: Path | None) -> str:
+    return log_tail(path, LOG_TAIL_LINES)
 
 
 def _built_for_dev(dist: Path) -> bool:
@@ -164,6 +164,14 @@ class KeycloakServer:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    def verify(self, token: str, audience: str) -> dict[str, Any]:
+        """The claims of a token this Keycloak signed for ``audience``, checked with its JWKS
+        (RS256, exact issuer, the audience; ``exp iat iss aud sub`` present)."""
+        signing_key = jwt.PyJWKClient(self.jwks_uri).get_signing_key_from_jwt(token)
+        return dict(jwt.decode(token, signing_key.key, algorithms=["RS256"], audience=audience,
+                               issuer=self.issuer,
+                               options={"require": ["exp", "iat", "iss", "aud", "sub"]}))
+
     def start(self) -> KeycloakServer:
         if self._proc is not None:
             raise RuntimeError("this KeycloakServer was already started")
@@ -194,15 +202,7 @@ class KeycloakServer:
         """Stop the server (process group), remove its home and, unless kept, its log."""
         proc, self._proc = self._proc, None
         if proc is not None:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=STOP_TIMEOUT)
+            stop_process_group(proc, grace=STOP_TIMEOUT)
             # kc.sh may have exec'd or forked java in the same group: make sure none is left.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -345,31 +345,30 @@ class KeycloakServer:
 
     def _wait_for_discovery(self, started: float) -> dict[str, str]:
         assert self._proc is not None and self.log_path is not None
-        deadline = started + self.startup_timeout
+        proc, log_path = self._proc, self.log_path
         with httpx.Client(timeout=5.0, trust_env=False) as client:
-            while True:
-                code = self._proc.poll()
+            def discovery() -> dict[str, str]:
+                code = proc.poll()
                 if code is not None:
-                    tail = _tail(self.log_path)
+                    tail = _tail(log_path)
                     if "Address already in use" in tail or "Port already bound" in tail:
                         raise _PortTaken
                     raise KeycloakStartError(
                         f"Keycloak exited with status {code} before the realm was up; "
-                        f"last lines of {self.log_path}:\n{tail}"
+                        f"last lines of {log_path}:\n{tail}"
                     )
-                try:
-                    response = client.get(self.discovery_url)
-                    if response.status_code == 200:
-                        return dict(response.json())
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise KeycloakStartError(
-                        f"{self.discovery_url} did not answer within "
-                        f"{self.startup_timeout:.0f} s; last lines of {self.log_path}:\n"
-                        f"{_tail(self.log_path)}"
-                    )
-                time.sleep(0.5)
+                response = client.get(self.discovery_url)
+                return dict(response.json()) if response.status_code == 200 else {}
+
+            try:
+                return wait_until(discovery, started + self.startup_timeout - time.monotonic(),
+                                  interval=0.5, what="Keycloak's discovery", ignore=(httpx.TransportError,))
+            except WaitTimeout:
+                raise KeycloakStartError(
+                    f"{self.discovery_url} did not answer within "
+                    f"{self.startup_timeout:.0f} s; last lines of {log_path}:\n"
+                    f"{_tail(log_path)}"
+                ) from None
 
 
 class _PortTaken(Exception):

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 import tomli_w
 from tests.harness.keycloak import (
@@ -192,11 +191,6 @@ async def service(tmp_path: Path, kc: KeycloakServer, secrets: MemorySecretStore
     await svc.aclose()
 
 
-def _verify_with_keycloak(kc: KeycloakServer, token: str, audience: str) -> dict[str, Any]:
-    key = jwt.PyJWKClient(kc.jwks_uri).get_signing_key_from_jwt(token)
-    return dict(jwt.decode(token, key.key, algorithms=["RS256"], audience=audience, issuer=kc.issuer))
-
-
 async def test_browser_sign_in_with_pkce_then_federate(service: IdentityService, kc: KeycloakServer) -> None:
     browser = Browser()
     prompts: list[Any] = []
@@ -208,7 +202,7 @@ async def test_browser_sign_in_with_pkce_then_federate(service: IdentityService,
     assert prompts and prompts[0].kind == "browser"
 
     tok = await service.federate(FederateRequest(target=TARGET_AUDIENCE))
-    claims = _verify_with_keycloak(kc, tok.token, TARGET_AUDIENCE)
+    claims = kc.verify(tok.token, TARGET_AUDIENCE)
     assert claims["aud"] in (TARGET_AUDIENCE, [TARGET_AUDIENCE])  # narrowed to the cluster
     assert claims["azp"] == EXCHANGER_CLIENT_ID and claims["preferred_username"] == DEV_USERNAME
     assert tok.description.verdict.classical == "verified" and tok.description.verdict.pq == "absent"
@@ -246,14 +240,14 @@ async def test_device_sign_in(service: IdentityService, kc: KeycloakServer) -> N
     assert info.subject == DEV_USERNAME
     assert prompts[0].user_code and prompts[0].verification_uri.startswith(kc.issuer)
     tok = await service.federate(FederateRequest(target=TARGET_AUDIENCE))
-    assert _verify_with_keycloak(kc, tok.token, TARGET_AUDIENCE)["sub"]
+    assert kc.verify(tok.token, TARGET_AUDIENCE)["sub"]
 
 
 async def test_workload_client_credentials_then_federate(service: IdentityService, kc: KeycloakServer) -> None:
     info = await service.login_workload("kc", client_id=EXCHANGER_CLIENT_ID, client_secret_ref="keyring:kc-exchanger")
     assert info.kind == "client_credentials" and info.subject == f"service-account-{EXCHANGER_CLIENT_ID}"
     tok = await service.federate(FederateRequest(target=TARGET_AUDIENCE))
-    claims = _verify_with_keycloak(kc, tok.token, TARGET_AUDIENCE)
+    claims = kc.verify(tok.token, TARGET_AUDIENCE)
     assert claims["preferred_username"] == f"service-account-{EXCHANGER_CLIENT_ID}"
 
 
