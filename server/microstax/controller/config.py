@@ -1,10 +1,11 @@
 """The controller's configuration file (TOML), parsed and validated into frozen dataclasses.
 
 Pure: no network, no clock. ``load_config(path)`` reads the file; ``parse_config(doc)`` does
-the work. Every error names the file and the key (``controller.toml: workload[1].targets:
-expected a list of non-empty strings``); unknown keys are errors, so a typo never silently
-changes what the controller does. Secrets never live in this file: a client secret is read
-from ``client.secret_file``, a subject token from ``subject.file``.
+the work through ``jose.TomlTable``, the one config table reader. Every error names the file
+and the key (``controller.toml: workload[1].scopes: 're ad' is not a valid value``); unknown
+keys are errors, so a typo never silently changes what the controller does. Secrets never
+live in this file: a client secret is read from ``client.secret_file``, a subject token from
+``subject.file``.
 
 One ``[[workload]]`` with N targets becomes N ``EntrySpec``\\ s (one token file each); the
 controller runs each on its own schedule. Reloading compares ``EntrySpec``\\ s by value.

@@ -78,21 +78,15 @@ def read_toml_file(path: str | PathLike[str]) -> dict[str, Any]:
         raise TomlTableError(name, "", f"not valid TOML: {exc}") from exc
 
 
+#: TOML's types as "got …" names them (bool before int: True is an int to Python)
+_KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (bool, "true/false"), (int, "an integer"), (float, "a float"), (str, "a string"),
+    (Mapping, "a table"), (list, "an array"))
+
+
 def _kind(value: Any) -> str:
     """The TOML type of a value, for "expected X, got Y" (the value itself is never shown)."""
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, Mapping):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return "a date or time"
+    return next((name for types, name in _KINDS if isinstance(value, types)), "a date or time")
 
 
 def alternatives(choices: Iterable[str]) -> str:

@@ -1,9 +1,11 @@
 """The platform configuration: one TOML file a team keeps in git (``platform.toml``).
 
-``load_config(path)`` parses and validates it into frozen dataclasses; every error names the
-file and the key (``platform.toml: clients[2].scopes: expected a list of strings``). Unknown
-keys are errors too, so a typo never silently changes policy. ``dev_config_text()`` renders
-the commented development configuration that ``microstax platform init`` / first start writes.
+``load_config(path)`` parses and validates it into frozen dataclasses through
+``jose.TomlTable``, the one config table reader; every error names the file and the key
+(``platform.toml: clients[2].scopes: expected a list of non-empty strings``). Unknown keys are
+errors too, so a typo never silently changes policy. ``dev_config_text()`` fills in the
+commented development configuration (``dev_config.toml``) that ``microstax platform init`` /
+first start writes.
 Secrets never live here: client secrets and passwords are stored as scrypt hashes.
 """
 
