@@ -318,6 +318,7 @@ class SealedStore:
         self._key: bytes | None = None
         self._lock = threading.Lock()
         self._legacy_checked: set[str] = set()
+        self._paths: dict[str, Path] = {}  # generation() runs on every warm federate
 
     # -- the key ----------------------------------------------------------------------------
     @staticmethod
@@ -357,8 +358,11 @@ class SealedStore:
 
     # -- records ----------------------------------------------------------------------------
     def path(self, name: str) -> Path:
-        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:12]
-        return self.directory / f"{_SAFE.sub('_', name)[:80]}-{digest}.sealed"
+        path = self._paths.get(name)
+        if path is None:
+            digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:12]
+            path = self._paths[name] = self.directory / f"{_SAFE.sub('_', name)[:80]}-{digest}.sealed"
+        return path
 
     def generation(self, name: str) -> tuple[int, int, int] | None:
         try:
