@@ -12,6 +12,7 @@ import pytest_asyncio
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities, make_test_lsp_client
 from tests.harness.desktop import desktop_session
+from tests.harness.wait import async_wait_until
 
 __all__ = ["desktop_session"]
 
@@ -98,6 +99,20 @@ def open_doc(client: LanguageClient, uri: str, text: str, language_id: str = "pl
 async def hover(client: LanguageClient, uri: str, line: int, character: int) -> types.Hover | None:
     return await client.text_document_hover_async(types.HoverParams(
         text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line, character)))
+
+
+async def stderr_with(capfd: Any, *needles: str, timeout: float = 10.0) -> str:
+    """The daemon's stderr so far (``capfd`` captures it), once it holds every one of
+    ``needles``."""
+    seen: list[str] = []
+
+    def holds() -> bool:
+        seen.append(capfd.readouterr().err)
+        text = "".join(seen)
+        return all(needle in text for needle in needles)
+
+    await async_wait_until(holds, timeout, what=f"the daemon's stderr with {needles}")
+    return "".join(seen)
 
 
 async def execute(client: LanguageClient, command: str, *arguments: Any) -> Any:

@@ -3,16 +3,16 @@ OS keyring (the private desktop session); sign-in by the platform's dev auto-app
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from pygls.exceptions import JsonRpcException
-from tests.daemon.conftest import execute, hover, open_doc
+from tests.daemon.conftest import execute, hover, open_doc, stderr_with
 from tests.daemon.platform_env import write_config
 from tests.harness.platform import PlatformServer
+from tests.harness.wait import async_wait_until
 
 EU_WEST = "stx-eu-west-cluster"
 AP_SOUTH = "stx-ap-south-cluster"
@@ -49,14 +49,6 @@ async def user_error(awaitable: Any) -> dict[str, Any]:
     return info.value.data
 
 
-async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
 async def test_signed_out_commands(signed_out, platform):
     client, env = signed_out
     envs = await execute(client, "microstax.listEnvironments")
@@ -90,7 +82,8 @@ async def test_sign_in_federate_hover_sign_out(signed_out, platform, capfd):
     assert status["secondsLeft"] > 0 and "dev" in status["label"]
     prompt = received["microstax/loginPrompt"][0]
     assert prompt["environment"] == env and prompt["userCode"] and prompt["verificationUri"].startswith(platform.issuer)
-    await wait_for(lambda: any(s["signedIn"] for s in received["microstax/identityChanged"]))
+    await async_wait_until(lambda: any(s["signedIn"] for s in received["microstax/identityChanged"]), 10,
+                           what="identityChanged signedIn=true")
 
     cold = await execute(client, "microstax.federate", {"target": EU_WEST, "service": "payments", "scopes": []})
     assert cold["v"] == 1 and cold["token"].startswith("eyJ") and cold["fromCache"] is False
@@ -99,8 +92,9 @@ async def test_sign_in_federate_hover_sign_out(signed_out, platform, capfd):
     assert summary["audience"] == [EU_WEST] and summary["actors"] == ["dev"]
     assert cold["cluster"]["name"] == EU_WEST and cold["cluster"]["token"]["state"] == "exchanged"
     assert cold["headerBudget"]["limit"] == 8192 and cold["headerBudget"]["exceeds"] is False
-    await wait_for(lambda: any(c["name"] == EU_WEST and c["token"]["state"] == "exchanged"
-                               for c in received["microstax/clusterStateChanged"]))
+    await async_wait_until(lambda: any(c["name"] == EU_WEST and c["token"]["state"] == "exchanged"
+                                       for c in received["microstax/clusterStateChanged"]), 10,
+                           what="clusterStateChanged exchanged")
     warm = await execute(client, "microstax.federate", {"target": EU_WEST, "service": "payments"})
     assert warm["fromCache"] is True and warm["token"] == cold["token"]
 
@@ -117,13 +111,12 @@ async def test_sign_in_federate_hover_sign_out(signed_out, platform, capfd):
     text = f"a: {cold['token']}\nb: {south['token']}\n"
     open_doc(client, "file:///w/federated.yaml", text, "yaml")
     for line in (0, 1):
-        deadline = asyncio.get_running_loop().time() + 10
-        while True:
+        async def verified_card(line: int = line) -> str | None:
             card = (await hover(client, "file:///w/federated.yaml", line, 10)).contents.value
-            if "✓ verified" in card or asyncio.get_running_loop().time() > deadline:
-                break
-            assert "refreshing" in card, card
-            await asyncio.sleep(0.1)
+            assert "✓ verified" in card or "refreshing" in card, card  # keys loading, or loaded
+            return card if "✓ verified" in card else None
+
+        card = await async_wait_until(verified_card, 10, what=f"the card of line {line} verified")
         assert "Classical (`ES256`): ✓ verified" in card and "Post-quantum (`ML-DSA-65`): ✓ verified" in card
         assert "**Valid**" in card
 
@@ -140,16 +133,15 @@ async def test_sign_in_federate_hover_sign_out(signed_out, platform, capfd):
 
     # the daemon logs at debug here (pygls traces every message it sends, results with tokens
     # included): no token reaches stderr or the client's log
-    await asyncio.sleep(0.3)
-    stderr = capfd.readouterr().err
-    assert "eyJ…[redacted]" in stderr
+    stderr = await stderr_with(capfd, "eyJ…[redacted]")
     for tok in (cold["token"], south["token"]):
         assert tok[:40] not in stderr and tok[-40:] not in stderr
         assert not any(tok[-40:] in m.message for m in client.log_messages)
 
     out = await execute(client, "microstax.logout", {"environment": env})
     assert out["signedIn"] is False
-    await wait_for(lambda: not received["microstax/identityChanged"][-1]["signedIn"])
+    await async_wait_until(lambda: not received["microstax/identityChanged"][-1]["signedIn"], 10,
+                           what="identityChanged signedIn=false")
     data = await user_error(execute(client, "microstax.federate", {"target": EU_WEST, "service": "payments"}))
     assert data["code"] == "NOT_SIGNED_IN"
 

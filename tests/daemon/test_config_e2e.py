@@ -3,7 +3,6 @@ pulled), bad values, the log level, and the config file shared with the CLI."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -36,10 +35,9 @@ async def test_log_level(start_daemon):
             await execute(client, "microstax.decode", {"token": "nope"})
 
     await user_error()
-    await asyncio.sleep(0.2)
+    # the daemon logs a command's error before it answers: no log message by now is none at all
     assert not [m for m in client.log_messages if "INVALID_TOKEN" in m.message]
-    change(client, {"microstax": {"logLevel": "info"}})
-    await asyncio.sleep(0.1)
+    change(client, {"microstax": {"logLevel": "info"}})  # applied before the next request is served
     await user_error()
     await async_wait_until(lambda: any("INVALID_TOKEN" in m.message and m.type == types.MessageType.Info
                                        for m in client.log_messages), 5, what="the user error logged at info")
@@ -62,9 +60,11 @@ async def test_config_file_and_environment(start_daemon, tmp_path: Path):
     assert (await execute(client, "microstax.identityStatus", {"environment": "alpha"}))["environment"] == "alpha"
 
     change(client, {"microstax": {"configFile": str(two), "environment": ""}})
-    await asyncio.sleep(0.1)
-    envs = await execute(client, "microstax.listEnvironments")
-    assert [e["name"] for e in envs["environments"]] == ["gamma"]
+
+    async def gamma() -> bool:
+        envs = await execute(client, "microstax.listEnvironments")
+        return [e["name"] for e in envs["environments"]] == ["gamma"]
+    await async_wait_until(gamma, 10, what="the environments of the new config file")
 
 
 async def test_settings_pulled_when_not_pushed(start_daemon, tmp_path: Path):
@@ -80,9 +80,4 @@ async def test_settings_pulled_when_not_pushed(start_daemon, tmp_path: Path):
             return False
         return [e["name"] for e in envs["environments"]] == ["pulled"]
 
-    for _ in range(50):
-        if await pulled():
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError("the daemon did not pull its settings")
+    await async_wait_until(pulled, 5, what="the daemon pulled its settings")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from cryptography.hazmat.primitives import serialization
@@ -11,17 +10,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from lsprotocol import types
 from tests.daemon.conftest import open_doc
 from tests.daemon.tokenfactory import mint
+from tests.harness.wait import async_wait_until
 
 
 async def diagnostics_for(client, uri: str, *, count: int | None = None, timeout: float = 5.0):  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+    """The diagnostics last published for ``uri``, once there are some (``count`` of them)."""
+    def published() -> tuple[list[types.Diagnostic]] | None:
         found = client.diagnostics.get(uri)
         if found is not None and (count is None or len(found) == count):
-            return list(found)
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"diagnostics for {uri}: {found!r}")
-        await asyncio.sleep(0.05)
+            return (list(found),)  # a tuple: truthy even when the list is empty
+        return None
+
+    (found,) = await async_wait_until(published, timeout, what=f"diagnostics for {uri} (count {count})")
+    return found
 
 
 def pem_key() -> str:
@@ -79,5 +80,5 @@ async def test_diagnostics_setting(client):
 async def test_disabled_from_the_start(start_daemon):
     client = await start_daemon({"diagnostics": False})
     open_doc(client, "file:///w/k2.pem", pem_key())
-    await asyncio.sleep(0.8)
-    assert not client.diagnostics.get("file:///w/k2.pem")
+    # disabled, the daemon still publishes for an opened document: an empty list
+    assert await diagnostics_for(client, "file:///w/k2.pem") == []

@@ -5,7 +5,6 @@ stray print to stdout inside the daemon does not corrupt the protocol."""
 
 from __future__ import annotations
 
-import asyncio
 import textwrap
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pygls.exceptions import JsonRpcException
-from tests.daemon.conftest import execute, hover, open_doc
+from tests.daemon.conftest import execute, hover, open_doc, stderr_with
 from tests.daemon.platform_env import write_config
 from tests.daemon.tokenfactory import mint
 
@@ -74,6 +73,4 @@ async def test_stray_stdout_writes_do_not_corrupt_the_protocol(start_daemon, tmp
         assert result["summary"]["identityKind"] == "spiffe"
     open_doc(client, "file:///w/p.txt", token)
     assert await hover(client, "file:///w/p.txt", 0, 3) is not None
-    await asyncio.sleep(0.2)
-    err = capfd.readouterr().err
-    assert "a careless print" in err and "a raw write to fd 1" in err
+    await stderr_with(capfd, "a careless print", "a raw write to fd 1")

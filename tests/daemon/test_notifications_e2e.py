@@ -5,7 +5,6 @@ tokens, and its shortest session is 60 s)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from pygls.exceptions import JsonRpcException
 from tests.daemon.conftest import execute
 from tests.daemon.platform_env import write_config
 from tests.harness.platform import PlatformServer
+from tests.harness.wait import async_wait_until
 
 EU_WEST = "stx-eu-west-cluster"
 
@@ -26,13 +26,6 @@ def short_lived_platform(tmp_path: Path) -> Iterator[PlatformServer]:
         yield server
 
 
-async def until(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, f"no notification: {what}"
-        await asyncio.sleep(0.1)
-
-
 async def test_sign_in_refresh_and_expiry(desktop_session, short_lived_platform, start_daemon, tmp_path):
     config = write_config(tmp_path / "user" / "config.toml", {"dev": {"platform": short_lived_platform.issuer}})
     client = await start_daemon({"logLevel": "info"}, env={"MICROSTAX_CONFIG": str(config)})
@@ -42,21 +35,21 @@ async def test_sign_in_refresh_and_expiry(desktop_session, short_lived_platform,
     got["microstax/identityChanged"].clear()
     try:
         first = await execute(client, "microstax.login", {"environment": "dev"})
-        await until(lambda: any(n["signedIn"] for n in got["microstax/identityChanged"]), 10, "signed in")
+        await async_wait_until(lambda: any(n["signedIn"] for n in got["microstax/identityChanged"]), 10, what="signed in")
         assert got["microstax/loginPrompt"] and all(p["userCode"] for p in got["microstax/loginPrompt"])
 
         fed = await execute(client, "microstax.federate", {"target": EU_WEST, "service": "default"})
         assert 25 <= fed["cluster"]["token"]["secondsLeft"] <= 30
-        await until(lambda: any(c["name"] == EU_WEST and c["token"]["state"] == "exchanged"
-                                for c in got["microstax/clusterStateChanged"]), 10, "exchanged")
+        await async_wait_until(lambda: any(c["name"] == EU_WEST and c["token"]["state"] == "exchanged"
+                                           for c in got["microstax/clusterStateChanged"]), 10, what="exchanged")
 
         # the exchanged token expires after 30 s
-        await until(lambda: any(c["name"] == EU_WEST and c["token"]["state"] != "exchanged"
-                                for c in got["microstax/clusterStateChanged"]), 45, "token expired")
+        await async_wait_until(lambda: any(c["name"] == EU_WEST and c["token"]["state"] != "exchanged"
+                                           for c in got["microstax/clusterStateChanged"]), 45, what="token expired")
         # the dev session is refreshed silently (30 s before its 60 s lifetime ends)
-        await until(lambda: any(n["environment"] == "dev" and n["signedIn"]
-                                and n["expiresAt"] > first["expiresAt"]
-                                for n in got["microstax/identityChanged"]), 30, "session refreshed")
+        await async_wait_until(lambda: any(n["environment"] == "dev" and n["signedIn"]
+                                           and n["expiresAt"] > first["expiresAt"]
+                                           for n in got["microstax/identityChanged"]), 30, what="session refreshed")
         # after the token expired, the status says so too
         status = await execute(client, "microstax.identityStatus", {"environment": "dev"})
         assert next(c for c in status["clusters"] if c["name"] == EU_WEST)["token"]["state"] != "exchanged"

@@ -4,19 +4,18 @@ session, and the real CLI as a subprocess sharing the daemon's config and state 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pygls.exceptions import JsonRpcException
 from tests.daemon.conftest import execute, isolated_env
 from tests.daemon.platform_env import write_config
 from tests.harness.platform import MICROSTAX, PlatformServer
+from tests.harness.wait import async_wait_until
 
 EU_WEST = "stx-eu-west-cluster"
 
@@ -25,13 +24,6 @@ EU_WEST = "stx-eu-west-cluster"
 def platform(tmp_path: Path) -> Iterator[PlatformServer]:
     with PlatformServer(tmp_path / "platform") as server:
         yield server
-
-
-async def until(predicate: Any, what: str, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, f"not seen in {timeout:g}s: {what}"
-        await asyncio.sleep(0.1)
 
 
 def cli(root: Path, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -53,7 +45,7 @@ async def test_logout_in_a_terminal_ends_the_daemons_session(desktop_session, pl
         assert fed["token"].startswith("eyJ")
         again = await execute(client, "microstax.federate", {"target": EU_WEST, "service": "default"})
         assert again["fromCache"] is True  # served from the daemon's memory
-        await until(lambda: any(n["signedIn"] for n in changed), "signed in")
+        await async_wait_until(lambda: any(n["signedIn"] for n in changed), 30, what="signed in")
         changed.clear()
 
         # the terminal signs out: it revokes at the platform and removes the session
@@ -62,8 +54,8 @@ async def test_logout_in_a_terminal_ends_the_daemons_session(desktop_session, pl
         assert json.loads(r.stdout)["revocation"] == "revoked"
 
         # the daemon tells the editor by itself (its upkeep notices within a few seconds) …
-        await until(lambda: any(not n["signedIn"] and n["environment"] == "dev" for n in changed),
-                    "identityChanged signedIn=false")
+        await async_wait_until(lambda: any(not n["signedIn"] and n["environment"] == "dev" for n in changed),
+                               30, what="identityChanged signedIn=false")
         # … and its next status and federate say signed out: no token from memory
         status = await execute(client, "microstax.identityStatus", {"environment": "dev"})
         assert status["signedIn"] is False
@@ -76,7 +68,8 @@ async def test_logout_in_a_terminal_ends_the_daemons_session(desktop_session, pl
         changed.clear()
         r = cli(root, config, "login")
         assert r.returncode == 0, r.stderr
-        await until(lambda: any(n["signedIn"] for n in changed), "identityChanged signedIn=true")
+        await async_wait_until(lambda: any(n["signedIn"] for n in changed), 30,
+                               what="identityChanged signedIn=true")
         fed = await execute(client, "microstax.federate", {"target": EU_WEST, "service": "default"})
         assert fed["fromCache"] is False
     finally:
