@@ -46,6 +46,16 @@ CORP_UPSTREAM: dict[str, Any] = {
 }
 
 
+def jwks_transport(signer: HybridSigner) -> httpx.MockTransport:
+    """An upstream issuer's side of HTTP for ``upstream_transport``: ``signer``'s key set at
+    ``/jwks`` (of any host), 404 elsewhere."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/jwks":
+            return httpx.Response(200, json=signer.key_set().to_jwks())
+        return httpx.Response(404)
+    return httpx.MockTransport(handler)
+
+
 def corp_token(corp: HybridSigner, **override: Any) -> str:
     """A subject token CORP signed for alice (audience ``microstax``, 5 minutes); ``override``
     changes or adds claims."""

@@ -10,9 +10,15 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 import pytest
-from tests.harness.platform_inproc import CORP_UPSTREAM, EU_WEST, ISSUER, InProc, corp_token
+from tests.harness.platform_inproc import (
+    CORP_UPSTREAM,
+    EU_WEST,
+    ISSUER,
+    InProc,
+    corp_token,
+    jwks_transport,
+)
 
 from microstax.jose import HybridSigner, sign
 from microstax.jose.compact import b64url_encode
@@ -30,18 +36,10 @@ BAD_CLAIMS: list[tuple[str, Any]] = [
 ]
 
 
-def _jwks_transport(signer: HybridSigner) -> httpx.MockTransport:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/jwks":
-            return httpx.Response(200, json=signer.key_set().to_jwks())
-        return httpx.Response(404)
-    return httpx.MockTransport(handler)
-
-
 @pytest.fixture
 async def upstreamed(make_inproc: MakeInProc) -> tuple[InProc, HybridSigner]:
     corp = HybridSigner.generate()
-    mx = await make_inproc(CORP_UPSTREAM, upstream_transport=_jwks_transport(corp))
+    mx = await make_inproc(CORP_UPSTREAM, upstream_transport=jwks_transport(corp))
     return mx, corp
 
 

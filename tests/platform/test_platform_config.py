@@ -6,9 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx
 import pytest
-from tests.harness.platform_inproc import EU_WEST, InProc, spiffe
+from tests.harness.platform_inproc import EU_WEST, InProc, jwks_transport, spiffe
 
 from microstax.jose import HybridSigner, sign
 from microstax.platform import ConfigError, Platform, Settings, load_config
@@ -121,14 +120,6 @@ async def test_rotation_keeps_old_tokens_verifiable(mx: InProc) -> None:
     assert len(store.published(now=time.time() + 7200)) == 2
 
 
-def _foreign_jwks_transport(signer: HybridSigner) -> httpx.MockTransport:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/jwks":
-            return httpx.Response(200, json=signer.key_set().to_jwks())
-        return httpx.Response(404)
-    return httpx.MockTransport(handler)
-
-
 async def test_trusted_foreign_upstream(make_inproc) -> None:  # type: ignore[no-untyped-def]
     corp = HybridSigner.generate()
     mx = await make_inproc({
@@ -136,7 +127,7 @@ async def test_trusted_foreign_upstream(make_inproc) -> None:  # type: ignore[no
                        "audience": "microstax", "subject_prefix": "corp:"}],
         "policy+": [{"name": "corp-alice", "actors": ["corp:alice"], "environment": "dev",
                      "services": ["default"], "scopes": ["read"]}],
-    }, upstream_transport=_foreign_jwks_transport(corp))
+    }, upstream_transport=jwks_transport(corp))
     now = int(time.time())
     alice = sign({"iss": "https://idp.corp.test", "sub": "alice", "aud": "microstax", "iat": now,
                   "exp": now + 300}, corp, typ="JWT")
