@@ -83,7 +83,7 @@ class RunningRequests:
 
 def converter() -> cattrs.Converter:
     """pygls' converter, except that an error response keeps ``"id": null`` (JSON-RPC 2.0:
-    the id is required, null when the request's could not be read)."""
+    the id is required, null when the request's id could not be read)."""
     conv = default_converter()
     unstructure = conv.get_unstructure_hook(types.ResponseErrorMessage)
 
