@@ -178,6 +178,17 @@ def test_a_token_from_an_issuer_without_a_catalog(idp: Issuer, signer: HybridSig
     assert got.target.token_endpoint == f"{idp.issuer}/oauth/token" and got.target.audience == EU_WEST
 
 
+def test_denied_where_the_catalog_is_refused(idp: Issuer, secret: Path) -> None:
+    idp.json("/.well-known/openid-configuration",
+             {**idp.metadata, "microstax_catalog_endpoint": f"{idp.url}/v1/catalog"})
+    idp.json("/v1/catalog", {"error": "access_denied"}, status=403)
+    cause, exc = failure(client_entry(idp.issuer, secret), errors.IdpUnavailable)
+    assert cause == "denied" and exc.details["status"] == 403, exc.to_json()
+    idp.json("/v1/catalog", {"error": "temporarily_unavailable"}, status=503)
+    cause, exc = failure(client_entry(idp.issuer, secret), errors.IdpUnavailable)
+    assert cause == "unavailable", exc.to_json()
+
+
 def test_network(secret: Path) -> None:
     cause, exc = failure(client_entry(f"http://127.0.0.1:{free_port()}", secret), errors.IdpUnavailable)
     assert cause == "network" and exc.details["error"] == "network", exc.to_json()

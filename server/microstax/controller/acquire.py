@@ -87,7 +87,7 @@ CAUSE_BY_CLASS: tuple[tuple[type[IdentityError], str], ...] = (
     (UntrustedToken, "verify"), (InvalidSubjectToken, "subject"), (SecretNotFound, "secret"),
     (ConfigError, "config"))
 #: the label of an ``IdpUnavailable`` by its ``error`` detail (else: ``unavailable`` for a 5xx,
-#: ``protocol`` for any other answer)
+#: ``denied`` for an OAuth error answer, kind ``auth``, and ``protocol`` for any other answer)
 CAUSE_BY_ERROR = {"rate_limited": "rate_limited", "network": "network", "timeout": "network",
                   "discovery": "discovery"}
 
@@ -105,7 +105,12 @@ def cause_of(exc: IdentityError) -> str | None:
         return "unavailable" if server_side else "denied"
     if isinstance(exc, IdpUnavailable):
         by_error = CAUSE_BY_ERROR.get(error) if isinstance(error, str) else None
-        return by_error or ("unavailable" if server_side else "protocol")
+        if by_error is not None:
+            return by_error
+        if server_side:
+            return "unavailable"
+        # an OAuth error answered where no exchange was made (discovery, catalog): a no all the same
+        return "denied" if error == "auth" else "protocol"
     return None
 
 
