@@ -128,12 +128,6 @@ class VerifierConfig:
     kubernetes: KubernetesWebhook | None = None
     source: Path | None = None
 
-    def issuer(self, iss: str) -> TrustedIssuer | None:
-        for item in self.issuers:
-            if item.issuer == iss:
-                return item
-        return None
-
     def verification_policy(self) -> VerificationPolicy:
         """The one verify policy's settings for these issuers (audiences come per route)."""
         # A receiver takes JWT-SVIDs only from issuers whose table says jwt_svid = true.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,8 @@ from ...oauth.hybrid import hybrid_required as _issuer_signs_hybrid
 from .errors import PolicyError
 from .policy import HybridMode
 
-__all__ = ["KeyMaterial", "decide_hybrid", "load_jwks_file", "material_from_keys", "token_kids"]
+__all__ = ["JwksFiles", "KeyMaterial", "decide_hybrid", "kid_for_set", "load_jwks_file",
+           "material_from_keys", "token_kids"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,33 @@ def load_jwks_file(path: str | Path) -> KeySet:
     return keys
 
 
+class JwksFiles:
+    """JWKS files merged into one ``KeySet``, read again when one of them changes (rotation by
+    replacing the files). Thread-safe."""
+
+    def __init__(self) -> None:
+        self._sets: dict[tuple[str, ...], tuple[tuple[float, ...], KeySet]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, paths: tuple[str, ...]) -> KeySet:
+        """The keys of ``paths``; raises ``PolicyError`` (see ``load_jwks_file``)."""
+        stamps = []
+        for path in paths:
+            try:
+                stamps.append(Path(path).stat().st_mtime)
+            except OSError:
+                stamps.append(-1.0)
+        with self._lock:
+            hit = self._sets.get(paths)
+            if hit is not None and hit[0] == tuple(stamps):
+                return hit[1]
+        sets = [load_jwks_file(p) for p in paths]
+        keys = sets[0].union(*sets[1:])
+        with self._lock:
+            self._sets[paths] = (tuple(stamps), keys)
+        return keys
+
+
 _PQ_KIDS: dict[str, str | None] = {}
 
 
@@ -126,3 +155,12 @@ def token_kids(parsed: ParsedToken) -> tuple[str | None, str | None]:
             _PQ_KIDS[text] = pq_kid
     return (kid[:256] if isinstance(kid, str) else None), pq_kid
 
+
+def kid_for_set(snapshot: Any, kid: str | None, pq_kid: str | None) -> str | None:
+    """Which of the token's kids to look for in one JWKS URL's set (its cache's snapshot): the
+    PQ kid in a set of only PQ keys, else the classical kid (None before the first fetch: it
+    fetches anyway)."""
+    if snapshot is None:
+        return None
+    keys: KeySet = snapshot.value
+    return pq_kid if keys.signs_hybrid and not len(keys.classical()) else kid

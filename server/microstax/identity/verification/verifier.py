@@ -16,12 +16,11 @@ import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar, cast
 
-from ...jose import PQ_HEADER, KeySet, ParsedToken, Policy, Verdict, precheck
+from ...jose import PQ_HEADER, ParsedToken, Policy, Verdict, precheck
 from .errors import KeysUnavailable, PolicyError
-from .keys import KeyMaterial, load_jwks_file, material_from_keys, token_kids
+from .keys import JwksFiles, KeyMaterial, kid_for_set, material_from_keys, token_kids
 from .policy import UNSET, TrustedIssuer, VerificationPolicy
 from .verdict import VerdictCache, Verification, evaluate
 
@@ -50,15 +49,6 @@ def _ssl_context(ca_file: str) -> ssl.SSLContext:
     except (OSError, ssl.SSLError) as exc:
         raise PolicyError(f"cannot load the CA file {ca_file}: {getattr(exc, 'strerror', None) or exc}",
                           code="io") from exc
-
-
-def _kid_for(snapshot: Any, kid: str | None, pq_kid: str | None) -> str | None:
-    """Which of the token's kids to look for in one JWKS URL's set: the PQ kid in a set of
-    only PQ keys, else the classical kid (None before the first fetch: it fetches anyway)."""
-    if snapshot is None:
-        return None
-    keys: KeySet = snapshot.value
-    return pq_kid if keys.signs_hybrid and not len(keys.classical()) else kid
 
 
 async def _ready(value: T) -> T:
@@ -112,8 +102,8 @@ class _Base(Generic[ClientT, ResolverT]):
         self._own: list[ClientT] = []
         #: (CA file, allow_http) -> the discovery/JWKS cache for issuers reached that way
         self._resolvers: dict[tuple[str | None, bool], ResolverT] = {}
-        self._files: dict[tuple[str, ...], tuple[tuple[float, ...], KeySet]] = {}
-        self._files_lock = threading.RLock()
+        self._files = JwksFiles()
+        self._lock = threading.Lock()  # for the blocking verifier's resolvers (threads)
         #: settings -> (material, until): discovered keys served without asking the resolver
         #: while every snapshot behind them is fresh (at most HOT_SECONDS) and they hold the
         #: token's kids; anything else goes through the resolver (refetch, stale-on-error)
@@ -267,12 +257,12 @@ class _Base(Generic[ClientT, ResolverT]):
                 material = self._material_from_resolved(settings, resolved)
                 self._remember(settings, resolved, material)
                 return material
-            sets = [self._file_keys(settings.jwks_files)] if settings.jwks_files else []
+            sets = [self._files.get(settings.jwks_files)] if settings.jwks_files else []
             stale: list[str] = []
             for url in urls:
                 resolver = self.resolver_for(ca_file=settings.ca_file, allow_http=settings.allow_http)
                 cache = resolver.jwks_cache(url)
-                snap = await io(cache.get(_kid_for(cache.peek(), kid, pq_kid)))
+                snap = await io(cache.get(kid_for_set(cache.peek(), kid, pq_kid)))
                 sets.append(snap.value)
                 if snap.stale:
                     stale.append(snap.stale_reason or "stale")
@@ -305,24 +295,6 @@ class _Base(Generic[ClientT, ResolverT]):
         if len(self._hot) > 1024:
             self._hot.clear()
         self._hot[settings] = (material, until)
-
-    def _file_keys(self, paths: tuple[str, ...]) -> KeySet:
-        """JWKS files merged, re-read when one changes (rotation by replacing the files)."""
-        stamps = []
-        for path in paths:
-            try:
-                stamps.append(Path(path).stat().st_mtime)
-            except OSError:
-                stamps.append(-1.0)
-        with self._files_lock:
-            hit = self._files.get(paths)
-            if hit is not None and hit[0] == tuple(stamps):
-                return hit[1]
-        sets = [load_jwks_file(p) for p in paths]
-        keys = sets[0].union(*sets[1:])
-        with self._files_lock:
-            self._files[paths] = (tuple(stamps), keys)
-        return keys
 
     def _resolver_locked(self, ca_file: str | None, allow_http: bool, make_client: Any,
                          resolver_class: Any) -> ResolverT:
@@ -405,7 +377,7 @@ class SyncVerifier(_Base["httpx.Client", "KeyResolver"]):
         from ...oauth.http import make_client
         from ...oauth.jwks import KeyResolver
 
-        with self._files_lock:  # callers may share one SyncVerifier between threads
+        with self._lock:  # callers may share one SyncVerifier between threads
             return self._resolver_locked(ca_file, allow_http, make_client, KeyResolver)
 
     def keys(self, issuer: str | TrustedIssuer, kid: str | None = None, *,
