@@ -94,10 +94,9 @@ class Session:
             return
         for env in self._service.config.environments.values():
             self._trust(env.issuer)
-            for cluster in getattr(env, "clusters", {}).values():
-                issuer = getattr(getattr(cluster, "exchange", None), "expected_issuer", None)
-                if issuer:
-                    self._trust(issuer)
+            for cluster in env.clusters.values():
+                if cluster.exchange.expected_issuer:
+                    self._trust(cluster.exchange.expected_issuer)
 
     def _trust_clusters(self, states: Iterable[ClusterState]) -> None:
         for state in states:
