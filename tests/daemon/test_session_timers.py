@@ -4,16 +4,20 @@ daemon looks again and notifies once, only when what it last reported has change
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tests.harness.wait import async_wait_until
 
 from microstax.daemon.session import Session
 from microstax.daemon.settings import Settings
+from microstax.identity.config_model import Config
 from microstax.identity.models import (
     ClusterInfo,
     ClusterState,
     IdentityChanged,
+    IdentityEvent,
     IdentityStatus,
     SessionInfo,
     TokenState,
@@ -28,18 +32,37 @@ class Client:
         self.trusted_issuers: set[str] = set()
         self.warnings: list[str] = []
 
-    def session(self) -> Session:
-        return Session(Settings, notify=lambda method, params: self.sent.append((method, params)),
-                       warn=self.warnings.append, trust=self.trusted_issuers.add)
+    def session(self, service: FakeService) -> Session:
+        """A session over ``service``, opened (subscribed to its events)."""
+        session = Session(Settings, notify=lambda method, params: self.sent.append((method, params)),
+                          warn=self.warnings.append, trust=self.trusted_issuers.add,
+                          open_service=lambda path: service)  # type: ignore[arg-type, return-value]
+        session.service()
+        return session
 
     def count(self, method: str) -> int:
         return [m for m, _ in self.sent].count(method)
 
 
 class FakeService:
+    """The part of ``IdentityService`` the session uses, with a status the test sets."""
+
     def __init__(self, status: IdentityStatus) -> None:
         self.current = status
         self.looked = 0  # status() calls: a timer fired
+        self.config = Config(Path("config.toml"), exists=False)
+        self.subscribers: list[Callable[[IdentityEvent], None]] = []
+
+    def subscribe(self, fn: Callable[[IdentityEvent], None]) -> Callable[[], None]:
+        self.subscribers.append(fn)
+        return lambda: self.subscribers.remove(fn)
+
+    def start_background(self) -> None:
+        pass
+
+    def emit(self, event: IdentityEvent) -> None:
+        for fn in list(self.subscribers):
+            fn(event)
 
     async def status(self, env: str | None = None) -> IdentityStatus:
         self.looked += 1
@@ -64,10 +87,9 @@ def status(signed_in: bool, exp: float | None, token_exp: float | None) -> Ident
 async def test_session_and_token_expiry_are_notified_once():
     now = time.time()
     client = Client()
-    session = client.session()
     before = status(True, now + 0.3, now + 0.2)
     service = FakeService(before)
-    session._service = service  # type: ignore[assignment]
+    session = client.session(service)
     session.seen_status(before)
     assert client.sent == [] and "https://c1.example" in client.trusted_issuers
 
@@ -86,15 +108,15 @@ async def test_session_and_token_expiry_are_notified_once():
 async def test_no_duplicate_after_a_service_event():
     now = time.time()
     client = Client()
-    session = client.session()
     before = status(True, now + 0.2, None)
     service = FakeService(before)
-    session._service = service  # type: ignore[assignment]
+    session = client.session(service)
     session.seen_status(before)
     after = status(False, None, None)
     service.current = after
-    session._on_event(IdentityChanged(after, "expired"))  # the service said it first
+    service.emit(IdentityChanged(after, "expired"))  # the service said it first
     # the session's timer looks again (and would notify in the same step): nothing new
     await async_wait_until(lambda: service.looked, 10, what="the session's expiry timer")
     assert [m for m, _ in client.sent] == ["microstax/identityChanged"]
     await session.stop()
+    assert service.subscribers == []

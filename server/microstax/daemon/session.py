@@ -60,15 +60,18 @@ class Session:
 
     ``settings`` returns the current settings (config file, default environment); ``notify``
     sends a notification; ``warn`` shows the user a warning; ``trust`` adds an issuer hovers
-    may fetch keys from.
+    may fetch keys from; ``open_service`` makes the service from a config file path
+    (``IdentityService.from_config``).
     """
 
     def __init__(self, settings: Callable[[], Settings], *, notify: Notify, warn: Callable[[str], None],
-                 trust: Callable[[str], None]) -> None:
+                 trust: Callable[[str], None],
+                 open_service: Callable[[str | None], IdentityService] | None = None) -> None:
         self._settings = settings
         self._send = notify
         self._warn = warn
         self._trust = trust
+        self._open_service = open_service
         self._service: IdentityService | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -80,9 +83,11 @@ class Session:
         """The service, created on first use from the config file (a bad config raises the
         identity layer's ``ConfigError``, a user error)."""
         if self._service is None:
-            from ..identity.service import IdentityService
+            if self._open_service is None:
+                from ..identity.service import IdentityService
 
-            service = IdentityService.from_config(self._settings().config_file)
+                self._open_service = IdentityService.from_config
+            service = self._open_service(self._settings().config_file)
             self._unsubscribe = service.subscribe(self._on_event)
             service.start_background()
             self._service = service
