@@ -32,7 +32,6 @@ CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 OUTPUT_FIELDS = frozenset({"target", "workload", "service", "environment"})
 ON_EXPIRY = ("remove", "keep")
 _NAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
-_SCOPE_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 scope-token
 
 SubjectKind = Literal["kubernetes", "spiffe", "jwt"]
 ClientAuth = Literal["client_secret_basic", "client_secret_post"]
@@ -235,7 +234,7 @@ def _workload(t: TomlTable, base: Path | None) -> list[EntrySpec]:
     targets = t.strs("targets", required=True, lone="item", pattern=_NAME_RE, unique=True)
     if not targets:
         raise t.fail("targets", "name at least one target cluster")
-    scopes = t.strs("scopes", (), lone="words", pattern=_SCOPE_RE, unique=True)
+    scopes = t.strs("scopes", (), lone="words", pattern=TomlTable.SCOPE_TOKEN, unique=True)
     connector_id = t.text("connector_id")
     timing = _timing(t)
 

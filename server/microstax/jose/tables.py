@@ -115,6 +115,9 @@ class TomlTable:
     records where each value came from); children inherit ``file`` and ``on_read``.
     """
 
+    #: RFC 6749 §3.3 scope-token: a pattern for ``strs`` of OAuth scopes
+    SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
     def __init__(self, data: Mapping[str, Any], *, file: str = "", where: str = "",
                  fallback: TomlTable | None = None,
                  on_read: Callable[[str], None] | None = None) -> None:

@@ -40,7 +40,6 @@ GRANT_REFRESH = "refresh_token"
 ALL_GRANTS = (GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE, GRANT_DEVICE_CODE, GRANT_REFRESH)
 CENTRAL = "central"
 _NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
-_SCOPE_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 scope-token
 _CLIENT_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _USER_RE = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 _CLIENT_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -403,7 +402,7 @@ def _parse(root: TomlTable, path: Path | None) -> Config:
         policies.append(PolicyRule(
             name=pt.text("name", f"policy-{i}"), actors=pt.strs("actors"), environment=env_name,
             services=pt.strs("services", ("*",)), clusters=pt.strs("clusters", ("*",)),
-            scopes=pt.strs("scopes", (), pattern=_SCOPE_RE, wildcard=True),
+            scopes=pt.strs("scopes", (), pattern=TomlTable.SCOPE_TOKEN, wildcard=True),
         ))
         pt.done()
     root.done()
@@ -527,7 +526,7 @@ def _client(ct: TomlTable, env_names: set[str], before: Mapping[str, Client]) ->
         raise ct.fail("environment", f"no environment {environment!r}")
     client = Client(
         client_id=cid, public=ctype == "public", grant_types=grants,
-        scopes=ct.strs("scopes", (), pattern=_SCOPE_RE, wildcard=True), secret_hash=secret_hash,
+        scopes=ct.strs("scopes", (), pattern=TomlTable.SCOPE_TOKEN, wildcard=True), secret_hash=secret_hash,
         jwks=jwks, environment=environment, service=service, audiences=ct.strs("audiences", ("*",)),
         max_lifetime=ct.integer("max_lifetime", None, minimum=30, maximum=86400),
         may_act=ct.strs("may_act", ()), redeems_for=ct.strs("redeems_for", ()),

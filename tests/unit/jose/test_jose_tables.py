@@ -216,8 +216,12 @@ def test_list_defaults_patterns_wildcards_and_duplicates() -> None:
     assert table({}).strs("l", ("*",)) == ("*",)
     fails(lambda: table({}).strs("l", required=True), "f.toml: l: is required")
     assert table({"l": []}).strs("l", required=True) == ()
-    scope = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+    scope = TomlTable.SCOPE_TOKEN
     fails(lambda: table({"l": ["read", "re ad"]}).strs("l", pattern=scope), "f.toml: l: 're ad' is not a valid value")
+    for bad in ('a"b', "a\\b", "é", "a\tb"):
+        with pytest.raises(TomlTableError, match="is not a valid value"):
+            table({"l": [bad]}).strs("l", pattern=scope)
+    assert table({"l": ["audience:server:client_id:dex", "read"]}).strs("l", pattern=scope)[0].startswith("aud")
     fails(lambda: table({"l": ["*"]}).strs("l", pattern=re.compile("[a-z]+")), "f.toml: l: '*' is not a valid value")
     assert table({"l": ["*", "a"]}).strs("l", pattern=re.compile("[a-z]+"), wildcard=True) == ("*", "a")
     fails(lambda: table({"l": ["a", "b", "a"]}).strs("l", unique=True), "f.toml: l: lists 'a' twice")
