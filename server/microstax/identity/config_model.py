@@ -1,8 +1,9 @@
 """The user config's model: what ``identity/config.py`` reads from the TOML file (frozen).
 
 ``Config`` holds the ``[defaults]`` and the ``[environments.*]`` (each an ``EnvironmentConfig``
-with its ``clusters`` and optional ``workload``) and where each value came from. Importing this
-module costs only ``dataclasses``: kubectl's credential plugin reads a config on every call.
+with its ``clusters`` and optional ``workload``) and where each value came from. Import these
+from ``identity.config`` (which re-exports them); this module only keeps the model apart from
+the reading, and light: kubectl's credential plugin reads a config on every call.
 """
 
 from __future__ import annotations
