@@ -14,8 +14,8 @@ text of a message):
     JoseError            what came back does not verify → ``UntrustedToken``
     TimeoutError         no answer in time        → ``IdpUnavailable`` (error ``timeout``)
 
-Every ``IdpUnavailable`` carries the same details: ``error`` (the kind above, or the RFC 6749
-error code), ``status`` (the HTTP status, when the IdP answered), ``endpoint`` and
+Every ``IdpUnavailable`` carries the same details: ``error`` (the kind above; ``auth`` for an
+error response the use case gave no wording of its own), ``status`` (the HTTP status, when the IdP answered), ``endpoint`` and
 ``retryAfter`` (seconds, when the IdP said). The controller's ``cause`` label and the
 daemon's ``data`` are read from them.
 """
@@ -107,10 +107,10 @@ def translate(exc: BaseException, *, where: str,
 
 
 def _reason(exc: OAuthError, endpoint: str | None) -> str:
-    """``<endpoint>: <what happened>`` whether or not the message already starts with a URL."""
+    """``<endpoint>: <what happened>``, naming the endpoint once (messages often name it already)."""
     head, sep, _ = exc.message.partition(": ")
     url = exc.endpoint or endpoint
-    if (sep and head.startswith(("http://", "https://"))) or not url:
+    if (sep and head.startswith(("http://", "https://"))) or not url or safe_url(url) in exc.message:
         return exc.message
     return f"{safe_url(url)}: {exc.message}"
 
