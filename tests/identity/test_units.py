@@ -23,7 +23,6 @@ from microstax.identity.catalog import (
     parse_catalog,
 )
 from microstax.identity.exceptions import ConfigError, UnknownEnvironment
-from microstax.identity.translation import hint_for
 from microstax.identity.locks import EnvironmentLocks
 from microstax.identity.models import (
     ClusterInfo,
@@ -33,6 +32,7 @@ from microstax.identity.models import (
     SessionInfo,
     TokenState,
 )
+from microstax.identity.translation import hint_for
 from microstax.oauth.exceptions import DiscoveryError, OAuthErrorResponse
 from microstax.oauth.exchange import ExchangeConfigError, ExchangeRequest, build_form
 from microstax.oauth.pkce import LoopbackRedirect, PKCEPair
