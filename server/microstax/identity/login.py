@@ -119,9 +119,7 @@ class Login:
     async def _prompt(self, prompt: DevicePrompt, on_prompt: PromptCallback | None) -> None:
         await self.announce(prompt)
         if on_prompt is not None:
-            result = on_prompt(prompt)
-            if inspect.isawaitable(result):
-                await result
+            await _maybe_await(on_prompt(prompt))
 
     async def _device(self, env: EnvironmentConfig, meta: IssuerMetadata, auth: ClientAuth, scope: str,
                       on_prompt: PromptCallback | None, opener: BrowserOpener | None,
@@ -142,10 +140,7 @@ class Login:
                               verification_uri_complete=authorization.verification_uri_complete)
         await self._prompt(prompt, on_prompt)
         if opener is not None:
-            url = authorization.verification_uri_complete or authorization.verification_uri
-            result = opener(url)
-            if inspect.isawaitable(result):
-                await result
+            await _maybe_await(opener(authorization.verification_uri_complete or authorization.verification_uri))
         deadline = time.time() + timeout
 
         def clock() -> float:
@@ -167,14 +162,18 @@ class Login:
             await self._prompt(DevicePrompt(environment=env.name, verification_uri=url,
                                             expires_at=time.time() + timeout, kind="browser"), on_prompt)
             if opener is not None:
-                result = opener(url)
-                return await result if inspect.isawaitable(result) else result
+                return await _maybe_await(opener(url))
             return _default_browser(url) or None
 
         return await authorization_code_login(
             self.ctx.http, authorization_endpoint=meta.authorization_endpoint,
             token_endpoint=meta.token_endpoint, auth=auth, scope=scope, open_browser=open_url,
             timeout=timeout, http_timeout=self.ctx.config.defaults.timeout)
+
+
+async def _maybe_await(result: object) -> object:
+    """The callers' callbacks (prompt, browser opener) may be plain functions or coroutines."""
+    return await result if inspect.isawaitable(result) else result
 
 
 def _refused(env: EnvironmentConfig, no: OAuthErrorResponse) -> LoginFailed:
