@@ -238,6 +238,7 @@ class _Base(Generic[ClientT, ResolverT]):
         return None if resolved is None else self._material_from_resolved(settings, resolved)
 
     def resolver_for(self, *, ca_file: str | None = None, allow_http: bool = False) -> ResolverT:
+        """The shared discovery/JWKS cache for issuers reached with this CA and http setting."""
         raise NotImplementedError
 
     async def _fetch(self, settings: TrustedIssuer, kid: str | None, pq_kid: str | None) -> KeyMaterial:
@@ -338,7 +339,6 @@ class Verifier(_Base["httpx.AsyncClient", "AsyncKeyResolver"]):
     _io = staticmethod(_as_is)
 
     def resolver_for(self, *, ca_file: str | None = None, allow_http: bool = False) -> AsyncKeyResolver:
-        """The shared discovery/JWKS cache for issuers reached with this CA and http setting."""
         from ...oauth.http import make_async_client
         from ...oauth.jwks import AsyncKeyResolver
 
