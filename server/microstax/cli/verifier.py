@@ -45,7 +45,7 @@ def serve(config_path: Path, host: str | None, port: int | None, workers: int,
     try:
         run(config_path, ready_file=ready_file, host=host, port=port, workers=workers)
     except ConfigError as exc:
-        raise CLIError(exc.message, exit_code=exit_codes.CONFIG, code="config") from exc
+        raise CLIError(exc.message, exit_code=exit_codes.CONFIG, code="config", hint=exc.hint) from exc
     except OSError as exc:
         raise CLIError(f"cannot serve: {exc.strerror or exc}", exit_code=exit_codes.UNAVAILABLE,
                        code="bind", hint="pick another --port (0 chooses a free one)") from exc
@@ -71,7 +71,7 @@ def kube_webhook_config(config_path: Path, server_url: str | None, ca_file: Path
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        raise CLIError(exc.message, exit_code=exit_codes.CONFIG, code="config") from exc
+        raise CLIError(exc.message, exit_code=exit_codes.CONFIG, code="config", hint=exc.hint) from exc
     kube = config.kubernetes
     if kube is None:
         raise CLIError(f"{config_path} has no [kubernetes] table", exit_code=exit_codes.CONFIG,

@@ -36,35 +36,39 @@
     key_file = "tls.key"
     cluster = "stx-eu-west-cluster"   # the audience tokens for this API server carry
 
-Relative paths are resolved against the config file's directory. Errors name the file, the
-key and what to do.
+Relative paths (``ca_file``, JWKS files, ``cert_file``, ``key_file``, ``audit``) are resolved
+against the config file's directory. The tables are read through ``jose.TomlTable``, the one
+config table reader, so a mistake is worded as in every other config file
+(``verifier.toml: issuers[0].hybrid: must be 'auto', 'required' or 'classical-only' (not
+'maybe')``; unknown keys are errors, with a did-you-mean); ``_read`` is the one place its
+errors become this module's ``ConfigError``.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
-import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from ..identity.verification import PolicyError, TrustedIssuer, VerificationPolicy
-from ..jose import loads_toml, read_limited
+from ..identity.verification import HYBRID_MODES, HybridMode, TrustedIssuer, VerificationPolicy
+from ..jose import TomlFileMissing, TomlTable, TomlTableError, read_toml_file
 
-MAX_CONFIG_BYTES = 1024 * 1024
 DEFAULT_PORT = 9191
 DEFAULT_KUBE_PORT = 9443
 _HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 
 
 class ConfigError(Exception):
-    """The config file is missing, unreadable or wrong; ``message`` says where and why."""
+    """The config file is missing, unreadable or wrong; ``message`` says where and why
+    (``file: key: problem``, as ``jose.TomlTable`` words it), ``hint`` what to do."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.hint = hint
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,197 +154,168 @@ def normalise_path(path: str) -> str:
 
 
 # -- parsing -------------------------------------------------------------------------------
-class _Reader:
-    def __init__(self, where: str, table: Mapping[str, Any], base: Path) -> None:
-        self.where = where
-        self.table = table
-        self.base = base
-        self.seen: set[str] = set()
-
-    def _get(self, key: str) -> Any:
-        self.seen.add(key)
-        return self.table.get(key)
-
-    def fail(self, key: str, why: str) -> ConfigError:
-        return ConfigError(f"{self.where}: '{key}' {why}")
-
-    def text(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
-        value = self._get(key)
-        if value is None:
-            if required:
-                raise self.fail(key, "is required")
-            return default
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(key, "must be a non-empty string")
-        return value.strip()
-
-    def integer(self, key: str, default: int, lo: int, hi: int) -> int:
-        value = self._get(key)
-        if value is None:
-            return default
-        if type(value) is not int or not lo <= value <= hi:
-            raise self.fail(key, f"must be an integer from {lo} to {hi}")
-        return value
-
-    def number(self, key: str, default: float, lo: float, hi: float) -> float:
-        value = self._get(key)
-        if value is None:
-            return default
-        if type(value) not in (int, float) or not lo <= value <= hi:
-            raise self.fail(key, f"must be a number from {lo} to {hi}")
-        return float(value)
-
-    def flag(self, key: str, default: bool = False) -> bool:
-        value = self._get(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise self.fail(key, "must be true or false")
-        return value
-
-    def texts(self, key: str) -> tuple[str, ...]:
-        value = self._get(key)
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise self.fail(key, "must be a list of non-empty strings")
-        return tuple(v.strip() for v in value)
-
-    def path(self, key: str, *, required: bool = False, must_exist: bool = True) -> Path | None:
-        text = self.text(key, required=required)
-        if text is None:
-            return None
-        path = Path(text).expanduser()
-        if not path.is_absolute():
-            path = self.base / path
-        if must_exist and not path.is_file():
-            raise self.fail(key, f"names {path}, which is not a readable file")
-        return path
-
-    def done(self) -> None:
-        unknown = sorted(set(self.table) - self.seen)
-        if unknown:
-            raise ConfigError(f"{self.where}: unknown key {unknown[0]!r} (check the spelling; "
-                              "docs/receivers.md lists the keys)")
+def parse_config(doc: Mapping[str, Any], *, base: Path, file: str = "verifier.toml") -> VerifierConfig:
+    """Validate a parsed TOML document; relative paths are relative to ``base``. Raises
+    ``ConfigError`` naming the file and the key."""
+    return _read(lambda: doc, base, file)
 
 
-def _tables(doc: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
-    value = doc.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise ConfigError(f"{where}: '{key}' must be an array of tables ([[{key}]])")
+def load_config(path: Path) -> VerifierConfig:
+    """Read (bounded) and validate the verifier config file. Raises ``ConfigError``."""
+    config = _read(lambda: read_toml_file(path), path.resolve().parent, str(path))
+    return replace(config, source=path)
+
+
+def _read(document: Callable[[], Mapping[str, Any]], base: Path, file: str) -> VerifierConfig:
+    """The one place a ``TomlTableError`` (``file: key: problem``) becomes a ``ConfigError``."""
+    try:
+        return _parse(TomlTable(document(), file=file), base)
+    except TomlFileMissing as exc:
+        raise ConfigError(exc.message, hint="pass the verifier's config with --config FILE "
+                                            "(docs/receivers.md has an example)") from None
+    except TomlTableError as exc:
+        raise ConfigError(exc.message, hint=exc.hint) from None
+
+
+def _text(t: TomlTable, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+    """A non-empty string without its surrounding blanks (as the verifier always read them)."""
+    value = t.text(key, default, required=required)
+    return None if value is None else value.strip()
+
+
+def _texts(t: TomlTable, key: str) -> tuple[str, ...]:
+    """A list of non-empty strings, each without its surrounding blanks."""
+    values = tuple(v.strip() for v in t.strs(key))
+    if not all(values):
+        raise t.fail(key, "expected a list of non-empty strings")
+    return values
+
+
+def _resolve(value: str, base: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _file(t: TomlTable, key: str, base: Path, *, required: bool = False) -> Path | None:
+    """A path (relative: to the config's folder) that must name a readable file now."""
+    text = _text(t, key, required=required)
+    if text is None:
+        return None
+    path = _resolve(text, base)
+    if not path.is_file():
+        raise t.fail(key, f"names {path}, which is not a readable file")
+    return path
+
+
+def _prefix(t: TomlTable, key: str, default: str) -> str:
+    value = _text(t, key, default) or default
+    if not value.startswith("/"):
+        raise t.fail(key, "must start with '/'")
     return value
 
 
-def parse_config(doc: Mapping[str, Any], *, base: Path, name: str = "config") -> VerifierConfig:
-    top = _Reader(name, doc, base)
-    for key in ("server", "issuers", "routes", "headers", "kubernetes"):
-        top.seen.add(key)
-    top.done()
+def _parse(root: TomlTable, base: Path) -> VerifierConfig:
+    root.expect(("server", "issuers", "routes", "headers", "kubernetes"))
 
-    server_doc = doc.get("server", {})
-    if not isinstance(server_doc, dict):
-        raise ConfigError(f"{name}: [server] must be a table")
-    server = _Reader(f"{name} [server]", server_doc, base)
-    host = server.text("host", "127.0.0.1") or "127.0.0.1"
-    port = server.integer("port", DEFAULT_PORT, 0, 65535)
-    max_header = server.integer("max_header_bytes", 16384, 1024, 65536)
-    audit = server.text("audit", "stderr") or "stderr"
+    s = root.table("server")
+    host = _text(s, "host", "127.0.0.1") or "127.0.0.1"
+    port = s.integer("port", DEFAULT_PORT, minimum=0, maximum=65535)
+    max_header = s.integer("max_header_bytes", 16384, minimum=1024, maximum=65536)
+    audit = _text(s, "audit", "stderr") or "stderr"
     if audit not in ("stderr", "off") and not Path(audit).expanduser().is_absolute():
         audit = str(base / audit)
-    leeway = server.number("leeway", 30.0, 0, 300)
-    cache_entries = server.integer("cache_entries", 4096, 0, 1_000_000)
+    leeway = s.number("leeway", 30.0, minimum=0, maximum=300)
+    cache_entries = s.integer("cache_entries", 4096, minimum=0, maximum=1_000_000)
     typ: tuple[str, ...] | None = ("at+jwt",)
-    if server_doc.get("typ") == "any":
-        server.seen.add("typ")
+    if s.get("typ") == "any":
         typ = None
-    elif "typ" in server_doc:
-        typ = server.texts("typ") or None
-        if typ is None:
-            raise server.fail("typ", 'must list the accepted types, or be "any"')
-    server.done()
+    elif s.has("typ"):
+        typ = _texts(s, "typ")
+        if not typ:
+            raise s.fail("typ", 'must list the accepted types, or be "any"')
+    s.done()
 
-    issuers = []
-    for i, item in enumerate(_tables(doc, "issuers", name)):
-        where = f"{name} [[issuers]] #{i + 1}"
-        table = dict(item)
-        # A receiver demands the PQ part unless the config says otherwise for this issuer.
-        table.setdefault("hybrid", "required")
-        if isinstance(table.get("ca_file"), str):
-            r = _Reader(where, table, base)
-            table["ca_file"] = str(r.path("ca_file"))
-        try:
-            issuers.append(TrustedIssuer.from_mapping(table))
-        except PolicyError as exc:
-            raise ConfigError(f"{where}: {exc.message}") from exc
+    issuers: list[TrustedIssuer] = []
+    for t in root.tables("issuers"):
+        trusted = _issuer(t, base)
+        twin = next((i for i, other in enumerate(issuers) if other.issuer == trusted.issuer), None)
+        if twin is not None:
+            raise t.fail("issuer", f"the same issuer as issuers[{twin}]; list each issuer once")
+        issuers.append(trusted)
     if not issuers:
-        raise ConfigError(f"{name}: no [[issuers]]: name at least one trusted issuer")
-    if len({i.issuer for i in issuers}) != len(issuers):
-        raise ConfigError(f"{name}: an issuer is listed twice in [[issuers]]")
+        raise root.fail("issuers", "no [[issuers]] tables; name at least one trusted issuer")
 
     routes = []
-    for i, item in enumerate(_tables(doc, "routes", name)):
-        r = _Reader(f"{name} [[routes]] #{i + 1}", item, base)
-        prefix = r.text("prefix", "/") or "/"
-        if not prefix.startswith("/"):
-            raise r.fail("prefix", "must start with '/'")
-        routes.append(RouteRule(prefix, r.text("audience", required=True) or "", r.text("cluster"),
-                                r.texts("services"), r.texts("scopes")))
-        r.done()
+    for t in root.tables("routes"):
+        t.expect(_ROUTE_KEYS)  # a misspelt 'audience' is named as such, not as a missing one
+        routes.append(RouteRule(_prefix(t, "prefix", "/"), _text(t, "audience", required=True) or "",
+                                _text(t, "cluster"), _texts(t, "services"), _texts(t, "scopes")))
+        t.done()
 
-    headers_doc = doc.get("headers", {})
-    if not isinstance(headers_doc, dict):
-        raise ConfigError(f"{name}: [headers] must be a table")
-    hr = _Reader(f"{name} [headers]", headers_doc, base)
-    values = {}
-    for f in fields(HeaderNames):
-        value = hr.text(f.name)
-        if value is not None:
-            if not _HEADER_NAME.fullmatch(value):
-                raise hr.fail(f.name, "must be a header name (letters, digits, '-')")
-            values[f.name] = value.lower()
-    hr.done()
-    headers = HeaderNames(**values)
-    if len(set(headers.identity_names())) != len(headers.identity_names()):
-        raise ConfigError(f"{name} [headers]: two identity headers have the same name")
+    headers = _headers(root.table("headers"))
 
     kube = None
-    kube_doc = doc.get("kubernetes")
-    if kube_doc is not None:
-        if not isinstance(kube_doc, dict):
-            raise ConfigError(f"{name}: [kubernetes] must be a table")
-        kr = _Reader(f"{name} [kubernetes]", kube_doc, base)
-        cert_path = kr.path("cert_file", required=True)
-        key_path = kr.path("key_file", required=True)
+    k = root.optional_table("kubernetes")
+    if k is not None:
+        k.expect(_KUBE_KEYS)
+        cert_path = _file(k, "cert_file", base, required=True)
+        key_path = _file(k, "key_file", base, required=True)
         assert cert_path is not None and key_path is not None
-        path = kr.text("path", "/tokenreview") or "/tokenreview"
-        if not path.startswith("/"):
-            raise kr.fail("path", "must start with '/'")
+        path = _prefix(k, "path", "/tokenreview")
         kube = KubernetesWebhook(
-            cluster=kr.text("cluster", required=True) or "", cert_file=cert_path, key_file=key_path,
-            host=kr.text("host", "127.0.0.1") or "127.0.0.1",
-            port=kr.integer("port", DEFAULT_KUBE_PORT, 0, 65535), path=path,
-            group_prefix=kr.text("group_prefix", "microstax:scope:") or "microstax:scope:")
-        kr.done()
+            cluster=_text(k, "cluster", required=True) or "", cert_file=cert_path, key_file=key_path,
+            host=_text(k, "host", "127.0.0.1") or "127.0.0.1",
+            port=k.integer("port", DEFAULT_KUBE_PORT, minimum=0, maximum=65535), path=path,
+            group_prefix=_text(k, "group_prefix", "microstax:scope:") or "microstax:scope:")
+        k.done()
     if not routes and kube is None:
-        raise ConfigError(f"{name}: no [[routes]] and no [kubernetes]: nothing to verify for")
+        raise root.fail("routes", "no [[routes]] and no [kubernetes]: nothing to verify for")
+    root.done()
 
     return VerifierConfig(tuple(issuers), tuple(routes), headers, host, port, max_header, audit,
                           leeway, cache_entries, typ, kube)
 
 
-def load_config(path: Path) -> VerifierConfig:
-    try:
-        raw = read_limited(path, max_bytes=MAX_CONFIG_BYTES)
-    except OSError as exc:
-        raise ConfigError(f"cannot read the verifier config {path}: {exc.strerror or exc}") from exc
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path} is larger than {MAX_CONFIG_BYTES} bytes")
-    try:
-        doc = loads_toml(raw)
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path} is not UTF-8 text") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    config = parse_config(doc, base=path.resolve().parent, name=str(path))
-    return VerifierConfig(**{f.name: getattr(config, f.name) for f in fields(config)
-                             if f.name != "source"}, source=path)
+_ISSUER_KEYS = ("issuer", "discovery_url", "jwks", "ca_file", "allow_http", "hybrid", "jwt_svid")
+_ROUTE_KEYS = ("prefix", "audience", "cluster", "services", "scopes")
+_KUBE_KEYS = ("cluster", "cert_file", "key_file", "host", "port", "path", "group_prefix")
+
+
+def _issuer(t: TomlTable, base: Path) -> TrustedIssuer:
+    """One ``[[issuers]]`` table: ``identity.verification.TrustedIssuer``'s members."""
+    t.expect(_ISSUER_KEYS)
+    issuer = t.text("issuer", required=True)  # the exact 'iss': kept as written
+    discovery_url = t.text("discovery_url")
+    # JWKS files (relative: to the config's folder; read when a token needs them) or URLs
+    jwks = tuple(j if j.startswith(("https://", "http://")) else str(_resolve(j, base))
+                 for j in t.strs("jwks", lone="item"))
+    ca_file = _file(t, "ca_file", base)
+    allow_http = t.flag("allow_http", False)
+    # A receiver demands the PQ part unless the config says otherwise for this issuer.
+    hybrid = t.text("hybrid", "required", choices=HYBRID_MODES)
+    jwt_svid = t.flag("jwt_svid", False) if t.has("jwt_svid") else None
+    t.done()
+    return TrustedIssuer(issuer=issuer, discovery_url=discovery_url, jwks=jwks,
+                         ca_file=None if ca_file is None else str(ca_file), allow_http=allow_http,
+                         hybrid=cast(HybridMode, hybrid), jwt_svid=jwt_svid)
+
+
+def _headers(t: TomlTable) -> HeaderNames:
+    values: dict[str, str] = {}
+    for f in fields(HeaderNames):
+        value = _text(t, f.name)
+        if value is None:
+            continue
+        if not _HEADER_NAME.fullmatch(value):
+            raise t.fail(f.name, "must be a header name (letters, digits, '-')")
+        values[f.name] = value.lower()
+    t.done()
+    headers = HeaderNames(**values)
+    named: dict[str, str] = {}
+    for f in fields(HeaderNames):
+        value = getattr(headers, f.name)
+        if value in named:
+            raise t.fail(f.name, f"is {value!r}, the same name as {named[value]}; "
+                                 "each identity header needs its own name")
+        named[value] = t.key(f.name)
+    return headers

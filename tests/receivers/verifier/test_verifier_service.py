@@ -202,7 +202,7 @@ def test_bad_config_is_a_clear_error(tmp_path) -> None:
     r = subprocess.run([str(MICROSTAX), "verifier", "serve", "--config", str(path)],
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode == 6, r.stderr
-    assert "'audience' is required" in r.stderr
+    assert f"{path}: routes[0].audience: is required" in r.stderr
     assert "Traceback" not in r.stderr
 
 

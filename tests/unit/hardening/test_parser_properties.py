@@ -213,11 +213,10 @@ def test_platform_config(doc: dict[str, Any]) -> None:
 @SETTINGS
 @given(keyed(["server", "issuers", "routes", "headers", "kubernetes", "audiences", "leeway"]))
 def test_receiver_config(doc: dict[str, Any]) -> None:
-    from microstax.identity.verification import PolicyError
     from microstax.receivers.config import ConfigError, parse_config
     try:
-        parse_config(doc, base=Path("/tmp"), name="verifier.toml")
-    except (ConfigError, PolicyError):
+        parse_config(doc, base=Path("/tmp"), file="verifier.toml")
+    except ConfigError:  # the one error of the verifier config (TomlTable's, translated once)
         pass
 
 

@@ -382,3 +382,66 @@ def test_the_three_config_files_phrase_a_mistake_the_same_way() -> None:
 
     assert _controller({"version": 2}) == "/x/controller.toml: version: only version 1 is understood"
     assert _platform({"version": 2}) == "/x/platform.toml: version: only version 1 is understood"
+
+
+# -- ... and in the fourth, the verifier's (receivers) -----------------------------------------
+_VERIFIER_BASE: dict[str, Any] = {"issuers": [{"issuer": "https://i.example"}], "routes": [{"audience": "c"}]}
+
+
+def _verifier(doc: dict[str, Any]) -> str:
+    from microstax.receivers.config import ConfigError, parse_config
+    with pytest.raises(ConfigError) as info:
+        parse_config({**_VERIFIER_BASE, **doc}, base=Path("/x"), file="/x/verifier.toml")
+    return info.value.message
+
+
+#: one mistake each, made in every config file that has a key of that kind:
+#: (problem, {reader: (document, the key it names)})
+SAME_MISTAKE: list[tuple[str, dict[Callable[[dict[str, Any]], str], tuple[dict[str, Any], str]]]] = [
+    ("expected an integer, got true/false", {
+        _user: ({"defaults": {"concurrency": True}}, "defaults.concurrency"),
+        _platform: ({"tokens": {"lifetime": True}}, "tokens.lifetime"),
+        _verifier: ({"server": {"port": True}}, "server.port")}),
+    ("expected a finite number (not nan or inf)", {
+        _user: ({"defaults": {"timeout": float("nan")}}, "defaults.timeout"),
+        _controller: ({"controller": {"poll_interval": float("inf")}}, "controller.poll_interval"),
+        _platform: ({"limits": {"rate_per_second": float("nan")}}, "limits.rate_per_second"),
+        _verifier: ({"server": {"leeway": float("-inf")}}, "server.leeway")}),
+    ("unknown key (typo?)", {
+        _user: ({"colour": 1}, "colour"), _controller: ({"colour": 1}, "colour"),
+        _platform: ({"colour": 1}, "colour"), _verifier: ({"colour": 1}, "colour")}),
+    ("expected true or false, got a string", {
+        _user: ({"environments": {"dev": {"platform": "http://h", "catalog": "yes"}}}, "environments.dev.catalog"),
+        _platform: ({"environments": [{"name": "dev", "default": "yes"}]}, "environments[0].default"),
+        _verifier: ({"issuers": [{"issuer": "https://i", "allow_http": "yes"}]}, "issuers[0].allow_http")}),
+    ("expected a table, got an array", {
+        _user: ({"defaults": []}, "defaults"), _controller: ({"defaults": []}, "defaults"),
+        _platform: ({"tokens": []}, "tokens"), _verifier: ({"server": []}, "server")}),
+    ("expected a string, got an integer", {
+        _controller: ({"workload": [{"name": 5}]}, "workload[0].name"),
+        _verifier: ({"issuers": [{"issuer": 5}]}, "issuers[0].issuer")}),
+]
+
+
+@pytest.mark.parametrize(("problem", "made_in"), SAME_MISTAKE, ids=[p for p, _ in SAME_MISTAKE])
+def test_the_four_config_files_phrase_a_mistake_the_same_way(
+        problem: str, made_in: dict[Callable[[dict[str, Any]], str], tuple[dict[str, Any], str]]) -> None:
+    files = {_user: "/x/config.toml", _controller: "/x/controller.toml", _platform: "/x/platform.toml",
+             _verifier: "/x/verifier.toml"}
+    assert _verifier in made_in and len(made_in) >= 2
+    for reader, (doc, key) in made_in.items():
+        assert reader(doc) == f"{files[reader]}: {key}: {problem}"
+
+
+def test_the_verifier_config_words_the_other_mistakes_as_the_others_do() -> None:
+    assert _verifier({"issuers": {"issuer": "https://i"}}) == \
+        "/x/verifier.toml: issuers: expected an array of tables ([[issuers]])"
+    assert _verifier({"routes": [{"audince": "c"}]}) == \
+        "/x/verifier.toml: routes[0].audince: unknown key (a typo of 'audience'?)"
+    assert _verifier({"issuers": [{"issuer": "https://i", "hybrid": "maybe"}]}) == \
+        "/x/verifier.toml: issuers[0].hybrid: must be 'auto', 'required' or 'classical-only' (not 'maybe')"
+    assert _verifier({"server": {"max_header_bytes": 10}}) == \
+        "/x/verifier.toml: server.max_header_bytes: must be at least 1024 and at most 65536"
+    assert _verifier({"routes": [{"audience": ""}]}) == "/x/verifier.toml: routes[0].audience: must not be empty"
+    assert _verifier({"routes": [{"audience": "c", "scopes": [1]}]}) == \
+        "/x/verifier.toml: routes[0].scopes: expected a list of non-empty strings"
