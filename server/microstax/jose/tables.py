@@ -1,7 +1,8 @@
 """Reading a TOML config file's tables: typed getters whose errors name the file and the key.
 
 The one reader of config tables for every layer: the user config (``identity/config.py``),
-the controller's (``controller/config.py``) and the platform's (``platform/config.py``). It
+the controller's (``controller/config.py``), the platform's (``platform/config.py``) and the
+verifier's (``receivers/config.py``). It
 lives in the token core, beside the bounded ``loads_toml``, because every layer (the platform
 too) may import from here and from nowhere else in common.
 
