@@ -114,28 +114,6 @@ async def test_the_verified_token_cache_is_keyed_by_the_whole_token(signer: Hybr
     await verifier.aclose()
 
 
-def test_policy_from_mapping() -> None:
-    policy = VerificationPolicy.from_mapping({
-        "audiences": ["a", "b"], "typ": "any", "leeway": 10, "key_cache": {"unknown_kid_interval": 0},
-        "issuers": [{"issuer": "https://i.example", "hybrid": "required", "ca_file": "/x/ca.crt"},
-                    {"issuer": "https://j.example", "jwks": "/keys/jwks.json"}]})
-    assert policy.audiences == ("a", "b") and policy.typ is None and policy.leeway == 10
-    assert policy.key_cache.unknown_kid_interval == 0 and policy.key_cache.stale_if_error == 3600
-    assert policy.issuer("https://i.example") == TrustedIssuer("https://i.example", hybrid="required",
-                                                               ca_file="/x/ca.crt")
-    assert policy.issuer("https://j.example").jwks_files == ("/keys/jwks.json",)  # type: ignore[union-attr]
-    assert policy.issuer("https://i.example/") is None  # exact match only
-    for bad, what in (({"issuers": [{"issuer": "https://i", "hybrid": "off"}]}, "hybrid must be one of"),
-                      ({"issuers": [{"url": "https://i"}]}, "unknown member 'url'"),
-                      ({"audience": "a"}, "unknown member 'audience'"),
-                      ({"leeway": "x"}, "'leeway' must be"),
-                      ({"key_cache": {"max_age": 1}}, "'key_cache': unknown member 'max_age'"),
-                      ({"key_cache": {"stale_if_error": -1}}, "'stale_if_error' must be"),
-                      ({"issuers": [{"issuer": "https://i"}, {"issuer": "https://i"}]}, "listed twice")):
-        with pytest.raises(PolicyError, match=what):
-            VerificationPolicy.from_mapping(bad)
-
-
 def test_an_unusable_jwks_file_is_a_policy_error(signer: HybridSigner, tmp_path: Path) -> None:
     path = tmp_path / "jwks.json"
     path.write_text("not json")

@@ -1,11 +1,11 @@
 """What a verifier is told: the issuers it trusts (``TrustedIssuer``) and what it demands of
-every token (``VerificationPolicy``), both readable from a config table."""
+every token (``VerificationPolicy``). Config files are read by their front end's reader
+(``receivers/config.py`` on ``jose.tables``), which builds these."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any, Final, Literal
+from dataclasses import dataclass, field
+from typing import Final, Literal
 
 from ...jose import ACCESS_TOKEN_TYP
 from ...oauth.caching import CachePolicy
@@ -28,37 +28,6 @@ UNSET: Final = _Unset()
 
 def _is_url(value: str) -> bool:
     return value.startswith(("https://", "http://"))
-
-
-def _str_tuple(value: Any, what: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list | tuple) and all(isinstance(v, str) and v for v in value):
-        return tuple(value)
-    raise PolicyError(f"{what} must be a string or a list of non-empty strings")
-
-
-def _check_members(data: Mapping[str, Any], allowed: set[str], what: str) -> None:
-    if not isinstance(data, Mapping):
-        raise PolicyError(f"{what} must be a table (mapping)")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise PolicyError(f"{what}: unknown member {unknown[0]!r}",
-                          hint="allowed: " + ", ".join(sorted(allowed)))
-
-
-def _check_seconds(name: str, value: Any) -> None:
-    # (NaN, a TOML 'nan', fails the range check: a NaN leeway would disable expiry)
-    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 10**9:
-        raise PolicyError(f"{name!r} must be a non-negative number of seconds")
-
-
-def _key_cache(data: Any) -> CachePolicy:
-    """A ``key_cache`` table (``oauth.caching.CachePolicy``'s members, all in seconds)."""
-    _check_members(data, {f.name for f in fields(CachePolicy)}, "'key_cache'")
-    for name, value in data.items():
-        _check_seconds(name, value)
-    return CachePolicy(**data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,24 +58,6 @@ class TrustedIssuer:
             raise PolicyError(f"hybrid must be one of {', '.join(HYBRID_MODES)}, not {str(self.hybrid)[:40]!r}")
         if isinstance(self.jwks, str):  # a single path given as a string
             object.__setattr__(self, "jwks", (self.jwks,))
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> TrustedIssuer:
-        """From a config table (TOML/JSON); raises ``PolicyError``."""
-        names = {f.name for f in fields(cls)}
-        _check_members(data, names, "a trusted issuer")
-        kwargs: dict[str, Any] = dict(data)
-        for name in ("issuer", "discovery_url", "ca_file"):
-            if name in kwargs and not isinstance(kwargs[name], str):
-                raise PolicyError(f"trusted issuer: {name!r} must be a string")
-        if "jwks" in kwargs:
-            kwargs["jwks"] = _str_tuple(kwargs["jwks"], "trusted issuer 'jwks'")
-        for flag in ("allow_http", "jwt_svid"):
-            if flag in kwargs and not isinstance(kwargs[flag], bool):
-                raise PolicyError(f"trusted issuer: {flag!r} must be true or false")
-        if "issuer" not in kwargs:
-            raise PolicyError("a trusted issuer needs its exact 'issuer' URL")
-        return cls(**kwargs)
 
     @property
     def jwks_files(self) -> tuple[str, ...]:
@@ -151,34 +102,6 @@ class VerificationPolicy:
             if trusted.issuer in seen:
                 raise PolicyError(f"issuer {trusted.issuer!r} is listed twice")
             seen.add(trusted.issuer)
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> VerificationPolicy:
-        """From a config table (TOML/JSON); raises ``PolicyError``. ``typ = "any"`` accepts any;
-        ``key_cache`` is a table of ``CachePolicy``'s members."""
-        names = {f.name for f in fields(cls)}
-        _check_members(data, names, "the verification policy")
-        kwargs: dict[str, Any] = dict(data)
-        raw_issuers = kwargs.get("issuers", [])
-        if not isinstance(raw_issuers, list | tuple):
-            raise PolicyError("'issuers' must be an array of tables")
-        kwargs["issuers"] = tuple(TrustedIssuer.from_mapping(i) for i in raw_issuers)
-        if "audiences" in kwargs:
-            kwargs["audiences"] = _str_tuple(kwargs["audiences"], "'audiences'")
-        if "required_claims" in kwargs:
-            kwargs["required_claims"] = _str_tuple(kwargs["required_claims"], "'required_claims'")
-        if "typ" in kwargs:
-            typ = kwargs["typ"]
-            kwargs["typ"] = None if typ is None or typ == "any" else _str_tuple(typ, "'typ'")
-        if "key_cache" in kwargs:
-            kwargs["key_cache"] = _key_cache(kwargs["key_cache"])
-        for name in ("leeway", "timeout"):
-            if kwargs.get(name) is not None:
-                _check_seconds(name, kwargs[name])
-        size = kwargs.get("token_cache_size")
-        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-            raise PolicyError("'token_cache_size' must be a non-negative integer")
-        return cls(**kwargs)
 
     def issuer(self, iss: str) -> TrustedIssuer | None:
         """The trusted issuer whose ``issuer`` is exactly ``iss``."""
