@@ -40,7 +40,7 @@ def controller(config_path: Path, listen: str | None, log_level: str, check: boo
         if listen:
             split_listen(listen)
     except (ConfigError, ValueError) as exc:
-        message = getattr(exc, "message", None) or f"--listen: {exc}"
+        message = exc.message if isinstance(exc, ConfigError) else f"--listen: {exc}"
         log_event(logger, logging.ERROR, "config_invalid", message, file=str(config_path))
         raise click.exceptions.Exit(exit_codes.CONFIG) from None
     if check:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..jose.exceptions import MessageError
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ class Session:
             service = self.service()
             status = await service.status(self._settings().environment)
         except Exception as exc:
-            log.warning("identity: %s", getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}")
+            log.warning("identity: %s", exc.message if isinstance(exc, MessageError) else f"{type(exc).__name__}: {exc}")
             return
         self.seen_status(status)
 
@@ -148,7 +149,7 @@ class Session:
         try:
             self.reload_config()
         except Exception as exc:
-            message = getattr(exc, "message", None) or str(exc)
+            message = exc.message if isinstance(exc, MessageError) else str(exc)
             log.warning("the MicroStax config file: %s", message)
             self._warn(f"MicroStax config: {message}")
 

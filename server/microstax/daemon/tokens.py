@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
-from ..identity.verification import evaluate, token_kids
+from ..identity.verification import KeysUnavailable, evaluate, token_kids
 from ..jose import PQ_HEADER, JoseError, MalformedToken, Policy, Verdict, describe, parse, precheck
+from ..oauth.exceptions import OAuthError
 from .errors import UserError
 from .hovercard import render_card, summary
 from .verifycache import IssuerKeys
@@ -44,19 +44,13 @@ async def verify(token: str, keys: IssuerKeys, *, issuer: str | None = None,
         raise UserError("INVALID_TOKEN", "the token names no issuer ('iss'); pass the issuer to verify it against")
     try:
         material = await keys.material(iss, kids=token_kids(parsed))
-    except asyncio.CancelledError:
-        raise
     except TimeoutError as exc:
         raise UserError("IDP_UNAVAILABLE", f"the keys of {iss} did not arrive within {keys.bound:g}s") from exc
     except JoseError as exc:
         raise UserError("IDP_UNAVAILABLE", f"the keys of {iss} are not usable: {exc.message}") from exc
-    except Exception as exc:
-        message = getattr(exc, "message", None)
-        if message is None:
-            raise
-        hint = getattr(exc, "hint", None)
-        raise UserError("IDP_UNAVAILABLE", f"could not get the keys of {iss}: {message}"
-                        + (f" ({hint})" if hint else "")) from exc
+    except (KeysUnavailable, OAuthError) as exc:
+        raise UserError("IDP_UNAVAILABLE", f"could not get the keys of {iss}: {exc.message}"
+                        + (f" ({exc.hint})" if exc.hint else "")) from exc
     # any typ: foreign IdPs send 'JWT'; the PQ part is required as the one policy decides
     verdict = evaluate(parsed, material, issuer=iss, audiences=(audience,) if audience else (),
                        typ=None, now=now).verdict

@@ -28,6 +28,7 @@ from ..identity.verification import (
     token_kids,
 )
 from ..jose import PQ_HEADER, KeySet, ParsedToken, Policy, Verdict, precheck
+from ..jose.exceptions import MessageError
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class IssuerKeys:
             log.info("keys of %s: %s", issuer, entry.error)
             raise
         except Exception as exc:
-            entry.error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            entry.error = exc.message if isinstance(exc, MessageError) else f"{type(exc).__name__}: {exc}"
             entry.failed_at = self._clock()
             log.info("keys of %s could not be fetched: %s", issuer, entry.error)
             raise

@@ -3,15 +3,17 @@ never raised: they are ``Verification`` results."""
 
 from __future__ import annotations
 
+from ...jose.exceptions import MessageError
+
 __all__ = ["KeysUnavailable", "PolicyError", "VerificationError"]
 
 
-class VerificationError(Exception):
-    """Base of this package's errors: ``message`` says what failed, ``hint`` what to do."""
+class VerificationError(MessageError):
+    """Base of this package's errors (a ``MessageError``, like every layer's root):
+    ``message`` says what failed, ``hint`` what to do."""
 
     def __init__(self, message: str, *, hint: str | None = None, code: str = "verification") -> None:
         super().__init__(message)
-        self.message = message
         self.hint = hint
         self.code = code
 
