@@ -30,11 +30,11 @@ class RawClient:
         self.pending: list[dict[str, Any]] = []
 
     @classmethod
-    async def start(cls, root: Path) -> RawClient:
+    async def start(cls, root: Path, *, stderr: Any = asyncio.subprocess.DEVNULL) -> RawClient:
         env = isolated_env(root, {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
         proc = await asyncio.create_subprocess_exec(*DAEMON, stdin=asyncio.subprocess.PIPE,
                                                     stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.DEVNULL, env=env)
+                                                    stderr=stderr, env=env)
         client = cls(proc)
         client.send({"jsonrpc": "2.0", "id": 0, "method": "initialize",
                      "params": {"processId": os.getpid(), "rootUri": None, "capabilities": {}}})

@@ -9,6 +9,10 @@ cancelled command stops. Only pygls' public API is used: ``structure_message`` a
 - A message that is not JSON (or nests too deep to parse) is answered ``-32700`` with
   ``id: null`` the same way (``refuse_unparsable``, called by the server's error report); the
   converter keeps ``"id": null`` in an error response (lsprotocol's would drop it).
+- A message over the size limit is never read (``framing.BoundedStdin``): in its place pygls
+  gets a request for ``OVERSIZED`` with its id, which ``structure_message`` turns into a
+  request for ``REFUSED`` answered ``-32600`` (a client that sends ``OVERSIZED`` itself gets
+  the same answer, nothing more).
 - ``$/cancelRequest`` reaches a running command: pygls cancels the request's outer future only,
   while the command runs in a task of its own (a sign-in waiting for approval would go on);
   the command registers that task in ``running`` for the length of the request.
@@ -27,6 +31,7 @@ from lsprotocol import types
 from pygls.exceptions import (
     JsonRpcException,
     JsonRpcInvalidParams,
+    JsonRpcInvalidRequest,
     JsonRpcMethodNotFound,
     JsonRpcParseError,
 )
@@ -45,6 +50,9 @@ log = logging.getLogger("microstax.daemon")
 #: The method a refused request is re-addressed to (never one a client means: called by one,
 #: it answers "method not found" like any unknown method).
 REFUSED = "microstax/$refused"
+#: The method of the request ``framing.BoundedStdin`` hands pygls instead of a message over
+#: the size limit; ``params.reason`` says so.
+OVERSIZED = "microstax/$oversized"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +113,19 @@ class MicrostaxProtocol(LanguageServerProtocol):
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         """pygls' deserialisation, except that a request whose params do not fit its method
-        becomes a request for ``REFUSED`` (answered ``-32602``)."""
+        becomes a request for ``REFUSED`` (answered ``-32602``), and so does ``OVERSIZED``
+        (answered ``-32600``, with the refused message's id)."""
+        if data.get("method") == OVERSIZED and "jsonrpc" in data:
+            params = data.get("params")
+            reason = params.get("reason") if isinstance(params, dict) else None
+            return _refused(request_id(data.get("id")),
+                            JsonRpcInvalidRequest(reason[:300] if isinstance(reason, str) and reason
+                                                  else "the message is over the daemon's size limit"))
         try:
             return super().structure_message(data)
         except JsonRpcException:
-            method, msg_id = data.get("method"), data.get("id")
-            if not isinstance(method, str) or isinstance(msg_id, bool) \
-                    or not isinstance(msg_id, int | str):
+            method, msg_id = data.get("method"), request_id(data.get("id"))
+            if not isinstance(method, str) or msg_id is None:
                 raise  # a notification or a response: nobody waits for an answer
             log.warning("%s (request %s): invalid params", method[:80], str(msg_id)[:40])
             return _refused(msg_id, JsonRpcInvalidParams(f"invalid params for {method[:80]}"))
@@ -130,6 +144,11 @@ class MicrostaxProtocol(LanguageServerProtocol):
         if isinstance(params, Refusal):
             raise params.error
         raise JsonRpcMethodNotFound.of(REFUSED)
+
+
+def request_id(value: Any) -> int | str | None:
+    """``value`` if it can be a JSON-RPC request's id (an integer or a string), else None."""
+    return value if isinstance(value, int | str) and not isinstance(value, bool) else None
 
 
 def _refused(msg_id: Any, error: JsonRpcException) -> JsonRPCRequestMessage:

@@ -7,6 +7,7 @@ is done by the daemon's other modules.
     workspace/executeCommand microstax.*  commands.py (→ tokens.py / session.py), errors.py
     notifications microstax/*             session.py (identity events, expiry timers)
     every request answered                protocol.py
+    every read bounded                    framing.py (the stdin given to pygls)
 
 Handlers never let an exception out unexplained: user errors become JSON-RPC ``-32001`` with
 ``data.code`` (a command argument of the wrong shape: ``-32602``, ``BAD_REQUEST``); anything
@@ -31,6 +32,7 @@ from pygls.workspace import Workspace
 from .. import __version__
 from . import commands
 from .documents import Documents
+from .framing import EXIT_FRAMING, BoundedStdin
 from .keysource import JwksSource
 from .logs import DaemonLogging
 from .protocol import MicrostaxProtocol, converter
@@ -180,7 +182,8 @@ def _client_pulls_configuration(ls: MicrostaxServer) -> bool:
 def run(*, log_level: str | None = None) -> None:
     """Serve LSP on stdin/stdout until the client says exit. Only the protocol is written to
     stdout: the real stdout is kept for it, and fd 1 is pointed at stderr, so a stray print (or
-    a child process) cannot corrupt the stream."""
+    a child process) cannot corrupt the stream. stdin is read in bounds (``framing.py``); a
+    stream the daemon cannot follow ends it with exit status 2 and the reason on stderr."""
     logs = DaemonLogging(log_level or "info")
     protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
     sys.stdout.flush()
@@ -190,4 +193,7 @@ def run(*, log_level: str | None = None) -> None:
     if log_level:
         ls.settings = Settings(log_level=log_level)
     log.info("starting the microstax daemon (LSP over stdio)")
-    ls.start_io(sys.stdin.buffer, protocol_out)
+    stdin = BoundedStdin(sys.stdin.buffer)  # every read bounded (framing.py)
+    ls.start_io(stdin, protocol_out)  # type: ignore[arg-type]  # pygls needs readline/read only
+    if stdin.fatal is not None:
+        sys.exit(EXIT_FRAMING)
