@@ -43,12 +43,15 @@ def _unavailable(issuer: str, exc: Exception) -> KeysUnavailable:
                            cause=exc)
 
 
-def _ssl_context(ca_file: str) -> ssl.SSLContext:
+def _ssl_context(ca_file: str) -> ssl.SSLContext | bool:
+    """httpx's ``verify=`` trusting ``ca_file`` besides the system's: the one TLS trust builder
+    (``oauth.http.tls_verify``: read bounded; never a FIFO or a device)."""
+    from ...oauth.http import TrustError, tls_verify
+
     try:
-        return ssl.create_default_context(cafile=ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise PolicyError(f"cannot load the CA file {ca_file}: {getattr(exc, 'strerror', None) or exc}",
-                          code="io") from exc
+        return tls_verify((ca_file,))
+    except TrustError as exc:
+        raise PolicyError(exc.message, code="io") from None
 
 
 async def _ready(value: T) -> T:
