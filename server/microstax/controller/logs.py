@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from ..jose.exceptions import MessageError
+
 LOGGER_NAME = "microstax.controller"
 _JWTISH = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 _STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
@@ -45,7 +47,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[1] is not None:
             exc = record.exc_info[1]
             doc["error_type"] = type(exc).__name__
-            doc["error"] = str(getattr(exc, "message", None) or exc)[:500]
+            doc["error"] = (exc.message if isinstance(exc, MessageError) else str(exc))[:500]
         return json.dumps(redact(doc), default=str, ensure_ascii=False)
 
 

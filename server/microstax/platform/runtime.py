@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from microstax.jose import HybridSigner, KeySet, KeyStore, read_limited, sign, write_private_file
+from microstax.jose.exceptions import MessageError
 
 from .audit import AuditLog
 from .config import CENTRAL, Cluster, Config, dev_config_text, load_config, state_dsn
@@ -186,7 +187,8 @@ class Issuer:
             try:
                 self.store.reload_if_changed()
             except Exception as exc:  # keep serving with the keys we have
-                log.error("cannot reload keys for %s: %s", self.url, getattr(exc, "message", exc))
+                reason = exc.message if isinstance(exc, MessageError) else f"{type(exc).__name__}: {exc}"
+                log.error("cannot reload keys for %s: %s", self.url, reason)
                 return
             self._published = self.store.published()
             self._signer = self.store.signer

@@ -27,6 +27,7 @@ from .verdict import VerdictCache, Verification, evaluate
 if TYPE_CHECKING:
     import httpx  # noqa: F401  (named in the quoted base classes below)
 
+    from ...oauth.exceptions import OAuthError
     from ...oauth.jwks import AsyncKeyResolver, KeyResolver, ResolvedKeys
 
 __all__ = ["SyncVerifier", "Verifier"]
@@ -36,11 +37,9 @@ ClientT = TypeVar("ClientT")
 ResolverT = TypeVar("ResolverT")
 
 
-def _unavailable(issuer: str, exc: Exception) -> KeysUnavailable:
-    message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-    return KeysUnavailable(f"cannot get the keys of issuer {issuer}: {message}", issuer=issuer,
-                           kind=getattr(exc, "kind", "network"), hint=getattr(exc, "hint", None),
-                           cause=exc)
+def _unavailable(issuer: str, exc: OAuthError) -> KeysUnavailable:
+    return KeysUnavailable(f"cannot get the keys of issuer {issuer}: {exc.message}", issuer=issuer,
+                           kind=exc.kind, hint=exc.hint, cause=exc)
 
 
 def _ssl_context(ca_file: str) -> ssl.SSLContext | bool:
