@@ -7,26 +7,12 @@
         outcomes = await svc.federate_many(FederateRequest(target="all"))
         status = await svc.status("dev")                # IdentityStatus (daemon shape)
 
-Everything is async (one ``httpx.AsyncClient``); blocking keyring calls run in worker threads.
-One instance belongs to one event loop. ``subscribe`` delivers ``IdentityChanged``,
-``ClusterStateChanged`` and ``LoginPrompted`` events (the daemon's notifications).
-
-The facade wires the parts, each the one owner of its state, and owns the event bus and the
-upkeep task; the parts report changes through callbacks and never emit events themselves:
-
-- ``context.Context``: config, HTTP client, trust store, exchanger, locks, secret stores
-- ``environments.Environments``: configured + catalog environments, clusters, picking one
-- ``sessions.Sessions``: load, refresh, renew, workload sign-in, revoke; the sealed store re-check
-- ``tokencache.TokenCache``: exchanged tokens, failures, in-flight exchanges, the vault
-- ``login.Login``: a person's sign-in (device flow, browser + PKCE)
-- ``federate.Federation``: the one path of a federate call
-- ``status``: a pure projection of the above
-
-Guarantees: one sign-in (or session refresh) at a time per environment across processes
-(``locks.py``); silent refresh before expiry; exchanged tokens cached per (identity,
-environment, target, service, scopes, audience) with refresh-ahead and single-flight; a failed
-refresh serves the previous token until it expires and reports the failure; in a fleet
-federate each cluster succeeds or fails on its own.
+Everything is async (one ``httpx.AsyncClient``); one instance belongs to one event loop. The
+facade wires the parts, each the one owner of its state (``context``, ``environments``,
+``sessions``, ``tokencache``, ``login``, ``federate``; ``status`` projects them; see
+docs/architecture.md), and owns the event bus and the upkeep task: the parts report changes
+through callbacks and never emit events themselves. ``subscribe`` delivers
+``IdentityChanged``, ``ClusterStateChanged`` and ``LoginPrompted`` (the daemon's notifications).
 """
 
 from __future__ import annotations
