@@ -5,10 +5,14 @@ made by the platform's own ``ensure_dev_tls`` (one maker of local certificates, 
 
     tls = loopback_tls(workdir, ca_dir=platform.data_dir / "tls")   # or a CA of its own
     tls.cert_file, tls.key_file, tls.ca_file                         # <workdir>/tls/…
+
+``bad_ca_files(folder)``: paths that are no usable CA file (missing, a FIFO, a folder, over
+the 4 MiB limit, not PEM), each with what the error about it says.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,4 +49,23 @@ def loopback_tls(workdir: Path, *, ca_dir: Path | None = None) -> LoopbackTLS:
     return LoopbackTLS(tls_ca_file(workdir), files.cert_file, files.key_file)
 
 
-__all__ = ["LoopbackTLS", "loopback_tls", "tls_ca_file"]
+def bad_ca_files(folder: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (a path that is no usable CA file, what the error says about it: the words of
+    ``oauth.http.tls_verify`` after ``the CA file <path> ``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fifo = folder / "fifo.pem"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    (folder / "not-pem.crt").write_text("this is not a certificate\n")
+    with open(folder / "huge.pem", "wb") as handle:
+        handle.truncate(4 * 1024 * 1024 + 1)
+    return {
+        "missing": (folder / "missing.pem", "does not exist"),
+        "fifo": (fifo, "is a FIFO (named pipe), not a regular file"),
+        "not-pem": (folder / "not-pem.crt", "holds no usable PEM certificate"),
+        "too-big": (folder / "huge.pem", "is 4194305 bytes, over the 4194304-byte limit"),
+        "directory": (folder, "is a directory, not a regular file"),
+    }
+
+
+__all__ = ["LoopbackTLS", "bad_ca_files", "loopback_tls", "tls_ca_file"]

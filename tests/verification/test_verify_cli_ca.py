@@ -5,7 +5,6 @@ checks off; a bad CA file is a clear error with a named exit code, never a trace
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.harness.platform import PlatformServer
-from tests.harness.tls import loopback_tls
+from tests.harness.tls import bad_ca_files, loopback_tls
 from tests.integration.cli.cli_helpers import Result, run
 
 from microstax.cli import exit_codes
@@ -113,25 +112,6 @@ def test_an_explicit_ca_file_wins(world: World) -> None:
     wrong = world.verify("--ca-file", str(stranger.ca_file))
     assert wrong.code == exit_codes.UNAVAILABLE
     assert f"nor by the CA in {stranger.ca_file} (--ca-file)" in wrong.err
-
-
-def bad_ca_files(tmp: Path) -> dict[str, tuple[Path, str]]:
-    """name -> (a path that is no usable CA file, what the error says about it)."""
-    folder = tmp / "bad-ca"
-    folder.mkdir(exist_ok=True)
-    fifo = folder / "fifo.pem"
-    if not fifo.exists():
-        os.mkfifo(fifo)
-    (folder / "not-pem.crt").write_text("this is not a certificate\n")
-    with open(folder / "huge.pem", "wb") as handle:
-        handle.truncate(4 * 1024 * 1024 + 1)
-    return {
-        "missing": (folder / "missing.pem", "does not exist"),
-        "fifo": (fifo, "is a FIFO (named pipe), not a regular file"),
-        "not-pem": (folder / "not-pem.crt", "holds no usable PEM certificate"),
-        "too-big": (folder / "huge.pem", "is 4194305 bytes, over the 4194304-byte limit"),
-        "directory": (folder, "is a directory, not a regular file"),
-    }
 
 
 def test_a_bad_ca_file_option_is_a_usage_error(world: World) -> None:

@@ -34,7 +34,8 @@ from the error's class and its ``details`` (``error``, ``status``), never from i
 ``subject``       the subject token file is missing, unreadable, malformed or expired
 ``secret``        the client secret file is missing or unreadable
 ``verify``        the issued token failed verification, or is already expired (never written)
-``config``        our side is wrong (unknown target cluster, environment mismatch)
+``config``        our side is wrong (unknown target cluster, environment mismatch, an unusable
+                  ``ca_file``)
 
 (The loop adds ``write``, the output could not be written, and ``internal``, a bug: any other
 exception, or an identity error ``cause_of`` does not know.)
@@ -43,8 +44,10 @@ exception, or an identity error ``cause_of`` does not know.)
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -67,6 +70,7 @@ from ..identity.translation import translate
 from ..identity.trust import TrustStore
 from ..jose import VerifiedToken
 from ..oauth.exceptions import DiscoveryError, OAuthError
+from ..oauth.http import TrustError, make_async_client, tls_verify
 from ..oauth.tokens import token_type_uri
 from .config import EntrySpec
 from .state import TokenMeta, fingerprint
@@ -196,32 +200,72 @@ class _CatalogCopy:
     fetched_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """How an entry's https calls go: the HTTP client (its TLS trust) and the exchanger (and
+    trust store) over it."""
+
+    http: httpx.AsyncClient
+    exchanger: Exchanger
+    #: the TLS context of ``http`` (None: the shared client's)
+    tls: ssl.SSLContext | None = None
+
+
 class Acquirer:
-    """Fetches tokens for entries over one shared HTTP client; caches discovery and catalogs."""
+    """Fetches tokens for entries; caches discovery and catalogs.
+
+    Entries without ``ca_file`` share the client given; an entry with ``ca_file`` is served by
+    a client of its own trusting that CA besides the system's (``oauth.http.tls_verify``, the
+    one TLS trust builder), for every call it makes: discovery, catalog, JWKS, token endpoint.
+    The CA file is looked at before each attempt: replaced in place (a rotated Secret), it
+    gets a new client; made unusable, the attempt fails with cause ``config``."""
 
     def __init__(self, http: httpx.AsyncClient, *, clock: Any = time.time) -> None:
         self.http = http
         self.clock = clock
-        #: one exchanger (and trust store) per ``allow_http`` setting
-        self._exchangers: dict[bool, Exchanger] = {}
+        #: one route per (``allow_http``, ``ca_file``)
+        self._routes: dict[tuple[bool, Path | None], _Route] = {}
+        #: clients of routes replaced by a rotated CA (closed at the end: a call may still use one)
+        self._retired: list[httpx.AsyncClient] = []
         self._catalogs: dict[str, _CatalogCopy] = {}
 
-    def exchanger(self, allow_http: bool) -> Exchanger:
-        exchanger = self._exchangers.get(allow_http)
-        if exchanger is None:
-            trust = TrustStore(self.http, timeout=TIMEOUT, allow_http=allow_http)
-            exchanger = Exchanger(self.http, trust, read_secret, timeout=TIMEOUT, retry_after_max=None)
-            self._exchangers[allow_http] = exchanger
-        return exchanger
+    def _route(self, spec: EntrySpec) -> _Route:
+        key = (spec.allow_http, spec.ca_file)
+        route = self._routes.get(key)
+        tls: ssl.SSLContext | None = None
+        if spec.ca_file is not None:
+            try:
+                verify = tls_verify((spec.ca_file,))
+            except TrustError as exc:
+                raise ConfigError(f"ca_file: {exc.message}", cluster=spec.target,
+                                  hint="point ca_file at the CA certificate (PEM)") from None
+            assert isinstance(verify, ssl.SSLContext)
+            tls = verify
+        if route is not None and route.tls is tls:
+            return route
+        http = self.http
+        if tls is not None:
+            http = make_async_client(timeout=TIMEOUT, verify=tls)
+            if route is not None:
+                self._retired.append(route.http)
+        trust = TrustStore(http, timeout=TIMEOUT, allow_http=spec.allow_http)
+        route = _Route(http, Exchanger(http, trust, read_secret, timeout=TIMEOUT, retry_after_max=None), tls)
+        self._routes[key] = route
+        return route
+
+    def exchanger(self, spec: EntrySpec) -> Exchanger:
+        """The exchanger (and trust store) for ``spec``'s calls; raises ``ConfigError`` when its
+        ``ca_file`` has become unusable."""
+        return self._route(spec).exchanger
 
     # -- the target ----------------------------------------------------------------------------
-    async def _catalog(self, url: str, *, force: bool) -> dict[str, Target]:
+    async def _catalog(self, http: httpx.AsyncClient, url: str, *, force: bool) -> dict[str, Target]:
         now = self.clock()
         copy = self._catalogs.get(url)
         if copy is not None and not force and now - copy.fetched_at < CATALOG_TTL:
             return copy.targets
         try:
-            catalog, _ = await fetch_catalog(self.http, url)
+            catalog, _ = await fetch_catalog(http, url)
             targets = targets_from_catalog(catalog)
         except OAuthError:
             if copy is not None:  # the catalog rarely changes: serve the last good copy
@@ -239,18 +283,19 @@ class Acquirer:
                             endpoint=spec.issuer, cluster=spec.target) from exc
 
     async def _resolve(self, spec: EntrySpec) -> Target:
-        meta = await self.exchanger(spec.allow_http).trust.metadata(spec.issuer)
+        route = self._route(spec)
+        meta = await route.exchanger.trust.metadata(spec.issuer)
         catalog_url = meta.catalog_endpoint
         if catalog_url is None:
             if not meta.token_endpoint:
                 raise DiscoveryError("its discovery document names no token_endpoint", endpoint=spec.issuer)
             return Target(spec.target, spec.issuer, meta.token_endpoint, spec.target,
                           environment=spec.environment)
-        targets = await self._catalog(catalog_url, force=False)
+        targets = await self._catalog(route.http, catalog_url, force=False)
         target = targets.get(spec.target)
         copy = self._catalogs.get(catalog_url)
         if target is None and copy is not None and self.clock() - copy.fetched_at >= CATALOG_REFETCH:
-            targets = await self._catalog(catalog_url, force=True)
+            targets = await self._catalog(route.http, catalog_url, force=True)
             target = targets.get(spec.target)
         if target is None:
             raise UnknownCluster(f"the catalog of {spec.issuer} has no cluster {spec.target!r}; "
@@ -278,7 +323,7 @@ class Acquirer:
     # -- the one call --------------------------------------------------------------------------
     async def acquire(self, spec: EntrySpec) -> Acquired:
         """A fresh, verified token for ``spec``. Raises an ``IdentityError`` (``cause_of``)."""
-        exchanger = self.exchanger(spec.allow_http)
+        exchanger = self.exchanger(spec)
         target = await self.resolve(spec)
         cluster = target.cluster(spec)
         environment = target.environment or ""
@@ -312,7 +357,11 @@ class Acquirer:
         return Acquired(token, meta, target)
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        own = [route.http for route in self._routes.values() if route.http is not self.http]
+        self._routes.clear()
+        for client in [*own, *self._retired, self.http]:
+            await client.aclose()
+        self._retired.clear()
 
 
 __all__ = ["Acquired", "Acquirer", "Target", "cause_of", "failure_message", "read_secret",

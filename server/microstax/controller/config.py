@@ -7,6 +7,10 @@ keys are errors, so a typo never silently changes what the controller does. Secr
 live in this file: a client secret is read from ``client.secret_file``, a subject token from
 ``subject.file``.
 
+``ca_file`` (a workload's, else ``[defaults]``'s) is loaded now by ``oauth.http.tls_verify``,
+the one TLS trust builder, so a missing, unreadable or non-PEM CA file is a config error at
+start (or at a reload) rather than a failing entry.
+
 One ``[[workload]]`` with N targets becomes N ``EntrySpec``\\ s (one token file each); the
 controller runs each on its own schedule. Reloading compares ``EntrySpec``\\ s by value.
 """
@@ -23,6 +27,7 @@ from typing import Any, Literal, cast
 
 from ..identity.exceptions import ConfigError
 from ..jose import TomlFileMissing, TomlTable, TomlTableError, read_toml_file
+from ..oauth.http import TrustError, tls_verify
 
 DEFAULT_LISTEN = "127.0.0.1:8412"
 SUBJECT_TYPES = ("kubernetes", "spiffe", "jwt")
@@ -101,6 +106,9 @@ class EntrySpec:
     renew: RenewSpec | None = None
     timing: Timing = Timing()
     allow_http: bool = False
+    #: a CA certificate file (PEM) trusted for this entry's https calls (discovery, catalog,
+    #: JWKS, token endpoint) besides the system's
+    ca_file: Path | None = None
 
     @property
     def key(self) -> str:
@@ -146,6 +154,20 @@ def _template_fields(template: str) -> set[str]:
         return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
     except ValueError as exc:
         raise ValueError(f"is not a valid template ({exc})") from exc
+
+
+def _ca_file(t: TomlTable, base: Path | None) -> Path | None:
+    """``ca_file``: a path (relative: to the config's folder), loaded now (see the module doc)."""
+    value = t.text("ca_file")
+    if value is None:
+        return None
+    path = _resolve_path(value, base)
+    try:
+        tls_verify((path,))
+    except TrustError as exc:
+        raise t.fail("ca_file", exc.message, hint="point ca_file at the CA certificate (PEM) "
+                                                  "that signed the issuer's TLS certificate") from None
+    return path
 
 
 def _timing(t: TomlTable) -> Timing:
@@ -222,13 +244,14 @@ def _renew(t: TomlTable, base: Path | None) -> RenewSpec:
 
 
 _WORKLOAD_KEYS = ("issuer", "environment", "refresh_fraction", "jitter", "min_backoff",
-                  "max_backoff", "allow_http", "scopes", "connector_id")
+                  "max_backoff", "allow_http", "scopes", "connector_id", "ca_file")
 
 
 def _workload(t: TomlTable, base: Path | None) -> list[EntrySpec]:
     name = t.text("name", required=True, pattern=_NAME_RE, rule="use letters, digits and . _ - (at most 64)")
     issuer = t.url("issuer", required=True)
     allow_http = t.flag("allow_http", False)
+    ca_file = _ca_file(t, base)
     environment = t.text("environment")
     service = t.text("service", pattern=_NAME_RE, rule="use letters, digits and . _ -")
     targets = t.strs("targets", required=True, lone="item", pattern=_NAME_RE, unique=True)
@@ -275,7 +298,7 @@ def _workload(t: TomlTable, base: Path | None) -> list[EntrySpec]:
             workload=name, target=target, issuer=issuer, output=_resolve_path(path, base),
             environment=environment, service=service, scopes=scopes, subject=subject,
             client=client, connector_id=connector_id, renew=renew, timing=timing,
-            allow_http=allow_http))
+            allow_http=allow_http, ca_file=ca_file))
     return entries
 
 

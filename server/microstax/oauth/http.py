@@ -68,7 +68,9 @@ class TrustError(ValueError):
 
 
 @functools.lru_cache(maxsize=16)
-def _trust_context(ca_files: tuple[str, ...]) -> ssl.SSLContext:
+def _trust_context(ca_files: tuple[str, ...], stamps: tuple[tuple[int, int, int] | None, ...]) -> ssl.SSLContext:
+    """The context for ``ca_files`` as they are now (``stamps``: their identity, size and
+    mtime, so a CA file replaced in place (a rotated mounted Secret) is read again)."""
     ctx = httpx.create_ssl_context()  # the system's trust (certifi, or SSL_CERT_FILE)
     for path in ca_files:
         try:
@@ -88,7 +90,15 @@ def tls_verify(ca_files: Iterable[str | os.PathLike[str]] = ()) -> ssl.SSLContex
     """httpx's ``verify=``: ``True`` (the system's trust), or a context that also trusts the
     certificates in ``ca_files`` (raises ``TrustError`` for an unusable file)."""
     files = tuple(sorted({os.path.abspath(os.fspath(f)) for f in ca_files}))
-    return _trust_context(files) if files else True
+    return _trust_context(files, tuple(_stamp(f) for f in files)) if files else True
+
+
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None  # the builder says what is wrong with it
+    return info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def make_client(*, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
