@@ -327,6 +327,7 @@ def test_check_and_bad_config_exit_codes(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert [e["output"] for e in doc["entries"]] == ["/tmp/x/a.jwt", "/tmp/x/b.jwt"]
+    assert [e["caFile"] for e in doc["entries"]] == [None, None]
     config.write_text('[[workload]]\nname = "w"\nissuer = "http://127.0.0.1:9"\ntargets = ["a"]\n'
                       'output = "/tmp/x.jwt"\nclient = {id = "c", secret = "hunter2"}\n')
     result = subprocess.run([str(MICROSTAX), "identity", "controller", "--config", str(config)],

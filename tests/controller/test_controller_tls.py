@@ -8,6 +8,7 @@ and the key; a CA file replaced in place is read again at the next attempt."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -191,3 +192,17 @@ def test_check_refuses_a_bad_ca_file(tmp_path: Path) -> None:
     assert proc.returncode == 6, proc.stderr
     assert "Traceback" not in proc.stderr
     assert f"{config}: defaults.ca_file: the CA file {fifo} {says}" in proc.stderr
+
+
+def test_check_shows_each_entrys_ca_file(tmp_path: Path, platform: PlatformServer) -> None:
+    """``--check`` lists the CA file each entry will trust (``caFile``)."""
+    secret = tmp_path / "secret"
+    secret.write_text("s\n")
+    config = tmp_path / "controller.toml"
+    config.write_text(config_doc(platform.issuer, secret, tmp_path / "out",
+                                 workload_extra=f'ca_file = "{platform.ca_file}"\n'))
+    proc = subprocess.run([str(MICROSTAX), "identity", "controller", "--config", str(config), "--check"],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
+    assert proc.returncode == 0, proc.stderr
+    entries = json.loads(proc.stdout)["entries"]
+    assert entries and {e["caFile"] for e in entries} == {str(platform.ca_file)}

@@ -46,7 +46,8 @@ def controller(config_path: Path, listen: str | None, log_level: str, check: boo
     if check:
         entries = [{"workload": e.workload, "target": e.target, "issuer": e.issuer,
                     "output": str(e.output), "credential": e.credential_kind,
-                    "renew": e.renew.kind if e.renew else None} for e in config.entries]
+                    "renew": e.renew.kind if e.renew else None,
+                    "caFile": str(e.ca_file) if e.ca_file else None} for e in config.entries]
         sys.stdout.write(json.dumps({"v": 1, "kind": "controllerConfig", "valid": True,
                                      "listen": config.listen, "entries": entries}, indent=2) + "\n")
         return
