@@ -78,9 +78,10 @@ class Commands:
         token = req_str(arg, "token")
         issuer = opt_str(arg, "issuer", limit=2048)
         audience = opt_str(arg, "audience", limit=1024)
-        result = await verify(token, self.keys, issuer=issuer, audience=audience)
+        jwks = opt_str(arg, "jwks", limit=4096)  # a JWKS file: verified offline, nothing fetched
+        result = await verify(token, self.keys, issuer=issuer, audience=audience, jwks=jwks)
         iss = issuer or result["summary"].get("issuer")
-        if iss:
+        if iss and jwks is None:
             self._trust(iss)  # the user asked for this issuer: hovers may use it now
         return result
 

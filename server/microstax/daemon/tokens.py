@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from typing import Any
 
-from ..identity.verification import KeysUnavailable, evaluate, token_kids
+from ..identity.verification import (
+    KeyMaterial,
+    KeysUnavailable,
+    PolicyError,
+    evaluate,
+    load_jwks_file,
+    material_from_keys,
+    token_kids,
+)
 from ..jose import PQ_HEADER, JoseError, MalformedToken, Policy, Verdict, describe, parse, precheck
 from ..oauth.exceptions import OAuthError
 from .errors import UserError
@@ -31,14 +41,24 @@ def decode(token: str, *, now: float | None = None) -> dict[str, Any]:
 
 
 async def verify(token: str, keys: IssuerKeys, *, issuer: str | None = None,
-                 audience: str | None = None, now: float | None = None) -> dict[str, Any]:
+                 audience: str | None = None, jwks: str | None = None,
+                 now: float | None = None) -> dict[str, Any]:
     """``{v, valid, reason?, summary, markdown}``: the token checked against its issuer's keys
-    (``issuer`` when given, else the token's own ``iss``), fetched now if not cached."""
+    (``issuer`` when given, else the token's own ``iss``), fetched now if not cached; or,
+    with ``jwks`` (an absolute path), against the key set in that file, offline (``iss`` is
+    then checked only when ``issuer`` is given)."""
     parsed = _parse(token)
+    if jwks is not None and not os.path.isabs(jwks):
+        raise UserError("BAD_REQUEST", f"'jwks' must be an absolute path, not {jwks!r}")
     _, early = precheck(parsed, Policy(typ=None))
     if early is not None:  # refused on its shape alone: no key is fetched for it
         return _answer(parsed, Verdict(False, "not_checked", "not_checked" if PQ_HEADER in parsed.header
                                        else "absent", early.reason, early.message), now)
+    if jwks is not None:
+        material = await asyncio.to_thread(_file_keys, jwks, issuer or parsed.claims.get("iss"))
+        verdict = evaluate(parsed, material, issuer=issuer, audiences=(audience,) if audience else (),
+                           typ=None, now=now).verdict
+        return _answer(parsed, verdict, now)
     iss = issuer or parsed.claims.get("iss")
     if not isinstance(iss, str) or not iss:
         raise UserError("INVALID_TOKEN", "the token names no issuer ('iss'); pass the issuer to verify it against")
@@ -55,6 +75,20 @@ async def verify(token: str, keys: IssuerKeys, *, issuer: str | None = None,
     verdict = evaluate(parsed, material, issuer=iss, audiences=(audience,) if audience else (),
                        typ=None, now=now).verdict
     return _answer(parsed, verdict, now)
+
+
+def _file_keys(path: str, issuer: Any) -> KeyMaterial:
+    """The keys of the JWKS file ``path`` (read bounded by ``load_jwks_file``), or
+    ``JWKS_FILE_INVALID``: missing, unreadable, a FIFO or folder, too big, not JSON, no key set."""
+    try:
+        keys = load_jwks_file(path)
+    except PolicyError as exc:
+        raise UserError("JWKS_FILE_INVALID", exc.message, action="showLogs",
+                        hint="pick a JSON Web Key Set file (a JSON object with \"keys\"), e.g. "
+                             "what the issuer's jwks_uri serves or the jwks.json of microstax keygen",
+                        path=path) from exc
+    name = issuer if isinstance(issuer, str) and issuer else f"(keys of {path})"
+    return material_from_keys(name, keys, source="file", jwks_uris=(path,))
 
 
 def _answer(parsed: Any, verdict: Verdict, now: float | None) -> dict[str, Any]:
