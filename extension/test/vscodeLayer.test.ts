@@ -80,7 +80,7 @@ test('status bar follows the daemon: starting → signed in → near expiry → 
     assert.match(item.text, /sync~spin/);
     bar.setDaemonState('running');
     bar.setIdentity(identity({ secondsLeft: 3600 }));
-    assert.equal(item.text, '$(verified) alice@example.com@dev · 1h 0m left');
+    assert.equal(item.text, '$(verified) alice@example.com@dev · 1h left', 'no zero parts, as the daemon words it');
     assert.equal(item.backgroundColor, undefined);
     bar.setIdentity(identity({ secondsLeft: 120 }));
     assert.equal((item.backgroundColor as unknown as vscode.ThemeColor).id, 'statusBarItem.warningBackground');

@@ -3,7 +3,7 @@
  * shapes. No vscode import: colours are names the vscode layer maps to ThemeColors.
  */
 import type { ClassicalVerdict, ClusterState, DecodeResult, Environment, FederateResult, IdentityStatus, PqVerdict, TokenSummary } from './protocol';
-import { formatCompact, formatDuration, msUntilCompactChange, secondsLeftNow } from './time';
+import { formatRelative, msUntilCompactChange, secondsLeftNow } from './time';
 
 export type DaemonState = 'starting' | 'running' | 'stopped' | 'failed';
 export type StatusColour = 'normal' | 'warning' | 'error';
@@ -60,10 +60,10 @@ function inlineCode(text: string): string {
     return `\`${text.replace(/`/g, "'")}\``;
 }
 
-/** `dev@dev · 14m left`: who, where, and for how long (compact, minutes resolution). */
+/** `dev@dev · 14m left`: who, where, and for how long (minutes resolution). */
 export function whoText(subject: string, env: string, secondsLeft: number | undefined): string {
     const who = `${shorten(subject)}@${env}`;
-    return secondsLeft === undefined ? who : `${who} · ${formatCompact(secondsLeft)} left`;
+    return secondsLeft === undefined ? who : `${who} · ${formatRelative(secondsLeft, { precision: 'minutes' })}`;
 }
 
 export function presentStatus(input: StatusInput): StatusPresentation {
@@ -137,7 +137,7 @@ export function presentStatus(input: StatusInput): StatusPresentation {
     }
     if (left !== undefined) {
         const when = id.expiresAt ? ` (${mdEscape(id.expiresAt)})` : '';
-        lines.push('', `Session ends in ${formatDuration(left)}${when}${left <= WARN_SECONDS ? ' — sign in again soon' : ''}`);
+        lines.push('', `Session ends ${formatRelative(left, { style: 'relative' })}${when}${left <= WARN_SECONDS ? ' — sign in again soon' : ''}`);
     }
     if (id.summary) {
         lines.push('', mdEscape(id.summary));
@@ -162,7 +162,7 @@ function clusterLines(clusters: ClusterState[] | undefined, input: StatusInput):
     return `\n\n${rows.join('\n')}`;
 }
 
-/** "exchanged (default) · 4m 12s left", "not exchanged", "failed (network): …". */
+/** "exchanged (default) · 4m 12s left", "expired 48s ago (default)", "not exchanged", "failed (network): …". */
 export function clusterTokenText(c: ClusterState, receivedAtMs: number, nowMs: number): string {
     const t = c.token;
     switch (t.state) {
@@ -172,7 +172,7 @@ export function clusterTokenText(c: ClusterState, receivedAtMs: number, nowMs: n
             if (left === undefined) {
                 return `exchanged${svc}`;
             }
-            return left > 0 ? `exchanged${svc} · ${formatDuration(left)} left` : `expired${svc}`;
+            return left > 0 ? `exchanged${svc} · ${formatRelative(left)}` : `${formatRelative(left)}${svc}`;
         }
         case 'failed':
             return t.failure ? `failed (${t.failure.kind}): ${t.failure.message}` : 'failed';
@@ -279,7 +279,7 @@ export function unreachableText(env: string, catalogError: string): { label: str
 
 /**
  * The row's description, short enough for the default view width (the tooltip has the rest):
- * `billing · 4m left`, `billing · expired`, `failed`, or the catalog status.
+ * `billing · 4m left`, `billing · expired 3m ago`, `failed`, or the catalog status.
  */
 export function clusterShortText(c: ClusterState, receivedAtMs: number, nowMs: number): string {
     const t = c.token;
@@ -292,7 +292,7 @@ export function clusterShortText(c: ClusterState, receivedAtMs: number, nowMs: n
         if (left === undefined) {
             return `${prefix}${svc}exchanged`;
         }
-        return `${prefix}${svc}${left > 0 ? `${formatCompact(left)} left` : 'expired'}`;
+        return `${prefix}${svc}${formatRelative(left, { precision: 'minutes' })}`;
     }
     if (t.state === 'failed') {
         return `${prefix}failed`;

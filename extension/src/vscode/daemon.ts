@@ -35,6 +35,7 @@ import {
 } from '../common/protocol';
 import { readSettings, type Settings, toInitializationOptions } from '../common/settings';
 import { stderrLevel } from '../common/stderr';
+import { formatRelative } from '../common/time';
 import type { RedactingLogChannel } from './log';
 import { probes } from './python';
 import { openSetting } from './settingsUi';
@@ -235,7 +236,7 @@ export class Daemon implements vscode.Disposable {
         this.crashes = this.crashes.filter((t) => now - t < CRASH_WINDOW_MS);
         this.crashes.push(now);
         if (this.crashes.length > MAX_CRASHES) {
-            this.log.error(`The daemon stopped ${this.crashes.length} times in ${CRASH_WINDOW_MS / 60_000} minutes; not restarting it.`);
+            this.log.error(`The daemon stopped ${this.crashes.length} times in ${formatRelative(CRASH_WINDOW_MS / 1000, { style: 'duration' })}; not restarting it.`);
             this.setState('failed');
             void this.showError('MicroStax: the daemon keeps stopping, so it was not restarted.', true);
             return { action: CloseAction.DoNotRestart, handled: true };
