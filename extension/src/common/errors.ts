@@ -95,6 +95,10 @@ export function presentError(err: unknown, what: string): ErrorPresentation {
                 text = `${text.replace(/[.\s]+$/, '')}. Is the platform running?`;
             }
         }
+        if (data.code === 'JWKS_FILE_INVALID' && data.hint) {
+            // The file's problem, then what to pick instead.
+            text = `${text.replace(/[.\s]+$/, '')}. ${data.hint.charAt(0).toUpperCase()}${data.hint.slice(1).replace(/[.\s]*$/, '.')}`;
+        }
         if (data.code === 'CONFIG_INVALID' && configLocation(text)) {
             actions.unshift('openConfigFile');
         }

@@ -43,7 +43,8 @@ export type UserErrorCode =
     | 'LOGIN_FAILED'
     | 'LOGIN_TIMEOUT'
     | 'BAD_REQUEST'
-    | 'CONFIG_INVALID';
+    | 'CONFIG_INVALID'
+    | 'JWKS_FILE_INVALID';
 
 export type UserErrorAction = 'signIn' | 'openSettings' | 'retry' | 'showLogs';
 
@@ -51,6 +52,8 @@ export interface UserErrorData {
     code: UserErrorCode | string;
     message: string;
     action?: UserErrorAction | string;
+    /** What to do next, in words (some codes). */
+    hint?: string;
 }
 
 /** Settings as the daemon wants them: `initialize.initializationOptions`. */
@@ -185,6 +188,14 @@ export interface ConfigurePlatformResult {
     platform: string;
     changed: boolean;
     default: boolean;
+}
+
+/** `microstax.verify`: against the token's own issuer, `issuer`'s keys, or a JWKS file (`jwks`, an absolute path; offline). */
+export interface VerifyParams {
+    token: string;
+    issuer?: string;
+    audience?: string;
+    jwks?: string;
 }
 
 export interface VerifyResult {

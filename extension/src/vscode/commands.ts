@@ -1,7 +1,7 @@
 /** The commands (all in category "MicroStax"). Each asks the daemon and shows the answer. */
 import * as vscode from 'vscode';
 import { clearDelayMs, tokenAround, tokenFromText } from '../common/clipboard';
-import { ACTION_LABELS, configLocation, type ErrorAction, isCancellation, offersIssuerPick, presentError } from '../common/errors';
+import { ACTION_LABELS, configLocation, type ErrorAction, isCancellation, offersIssuerPick, presentError, userErrorCode } from '../common/errors';
 import { environmentNameProblem, LOCAL_PLATFORM, platformUrlProblem, suggestEnvironmentName } from '../common/configurePlatform';
 import { rememberService, runFederateFlow, DEFAULT_SERVICE } from '../common/federateFlow';
 import type { CommandIds, ServerInfo } from '../common/identity';
@@ -24,6 +24,7 @@ import {
     type VerifyResult,
 } from '../common/protocol';
 import { environmentArg } from '../common/settings';
+import { chooseVerifyKeys, keysPhrase, OTHER_KEYS_LABEL, type VerifyKeys, verifyParams } from '../common/verifyFlow';
 import { currentSettings, type Daemon } from './daemon';
 import type { TokenDocuments } from './documents';
 import type { RedactingLogChannel } from './log';
@@ -309,60 +310,96 @@ export class Commands implements vscode.Disposable {
         }
     }
 
-    async verifyToken(issuer?: string): Promise<void> {
+    async verifyToken(): Promise<void> {
         const token = await this.tokenFromEditorOrClipboard();
         if (!token) {
             return;
         }
-        await this.verify(token, issuer);
+        await this.verify(token);
     }
 
-    private async verify(token: string, issuer?: string): Promise<void> {
+    /** Verifies against the token's own issuer's keys, or the `keys` the user chose. */
+    private async verify(token: string, keys?: VerifyKeys): Promise<void> {
+        let r: VerifyResult;
         try {
-            const r = await vscode.window.withProgress(
-                { location: vscode.ProgressLocation.Notification, title: 'MicroStax: verifying the token…', cancellable: true },
-                (_p, ct) => this.daemon.request<VerifyResult>(DaemonCommand.verify, issuer ? { token, issuer } : { token }, ct),
+            r = await vscode.window.withProgress(
+                { location: vscode.ProgressLocation.Notification, title: `MicroStax: verifying the token${keysPhrase(keys)}…`, cancellable: true },
+                (_p, ct) => this.daemon.request<VerifyResult>(DaemonCommand.verify, verifyParams(token, keys), ct),
             );
-            await this.docs.showReport(r.markdown);
-            const msg = `MicroStax: ${verifyMessage(r.valid, r.summary, r.reason)}`;
-            if (r.valid) {
-                void vscode.window.showInformationMessage(msg);
-            } else {
-                void vscode.window.showWarningMessage(msg);
-            }
         } catch (err) {
-            if (!issuer && offersIssuerPick(err)) {
-                // No issuer to trust (none named, or its keys unreachable): not a dead end.
-                const p = presentError(err, 'Could not verify the token');
-                const pickLabel = 'Verify Against an Environment…';
-                const choice = await vscode.window.showWarningMessage(`MicroStax: ${p.message}`, pickLabel, 'Show Logs');
-                if (choice === pickLabel) {
-                    const env = await this.pickEnvironment('Verify against the keys of which environment’s issuer?');
-                    if (env) {
-                        await this.verify(token, env.issuer);
-                    }
-                } else if (choice === 'Show Logs') {
-                    this.log.show();
-                }
-                return;
-            }
-            await this.reportError(err, 'Could not verify the token', () => this.verify(token, issuer));
+            await this.verifyFailed(err, token, keys);
+            return;
+        }
+        await this.docs.showReport(r.markdown);
+        const msg = `MicroStax: ${verifyMessage(r.valid, r.summary, r.reason)}`;
+        if (r.valid) {
+            void vscode.window.showInformationMessage(msg);
+            return;
+        }
+        // Not valid against these keys: other keys (another environment, a key set file) may tell more.
+        const choice = await vscode.window.showWarningMessage(msg, OTHER_KEYS_LABEL);
+        if (choice === OTHER_KEYS_LABEL) {
+            await this.verifyWithChosenKeys(token);
         }
     }
 
-    private async pickEnvironment(placeHolder: string): Promise<{ name: string; issuer: string } | undefined> {
-        let envs: { name: string; issuer: string; default: boolean }[];
-        try {
-            envs = (await this.daemon.request<ListEnvironmentsResult>(DaemonCommand.listEnvironments)).environments;
-        } catch (err) {
-            await this.reportError(err, 'Could not list the environments');
-            return undefined;
+    private async verifyFailed(err: unknown, token: string, keys?: VerifyKeys): Promise<void> {
+        if (isCancellation(err)) {
+            return;
         }
-        const choice = await vscode.window.showQuickPick(
-            envs.map((e) => ({ label: e.name, description: e.default ? 'default' : undefined, detail: e.issuer, env: e })),
-            { title: 'MicroStax: Verify Token', placeHolder },
+        const code = userErrorCode(err);
+        const offerKeys = (!keys && offersIssuerPick(err)) || code === 'JWKS_FILE_INVALID';
+        if (!offerKeys) {
+            await this.reportError(err, 'Could not verify the token', () => this.verify(token, keys));
+            return;
+        }
+        // No issuer to trust (none named, or its keys unreachable), or a key set file that
+        // cannot be used: not a dead end, other keys can be chosen.
+        const p = presentError(err, 'Could not verify the token');
+        this.log.error(p.message);
+        const pickLabel = code === 'JWKS_FILE_INVALID' ? 'Pick Another File…' : OTHER_KEYS_LABEL;
+        const show = code === 'JWKS_FILE_INVALID' ? vscode.window.showErrorMessage : vscode.window.showWarningMessage;
+        const choice = await show(`MicroStax: ${p.message}`, pickLabel, ACTION_LABELS.showLogs);
+        if (choice === pickLabel) {
+            await this.verifyWithChosenKeys(token);
+        } else if (choice === ACTION_LABELS.showLogs) {
+            this.log.show();
+        }
+    }
+
+    /** The choice of keys: a configured environment's issuer, or a JWKS file (offline). */
+    private async verifyWithChosenKeys(token: string): Promise<void> {
+        const keys = await chooseVerifyKeys(
+            {
+                pick: (step) => new VsCodeFlowUI().pick(step),
+                pickJwksFile: async () => {
+                    const uris = await vscode.window.showOpenDialog({
+                        title: 'MicroStax: a JWKS file to verify the token against',
+                        openLabel: 'Verify Against This Key Set',
+                        canSelectFiles: true,
+                        canSelectFolders: false,
+                        canSelectMany: false,
+                        filters: { 'JSON Web Key Set': ['json', 'jwks'], 'All files': ['*'] },
+                    });
+                    const uri = uris?.[0];
+                    return uri ? { scheme: uri.scheme, fsPath: uri.fsPath } : undefined;
+                },
+                warn: (message) => void vscode.window.showWarningMessage(`MicroStax: ${message}`),
+            },
+            {
+                listEnvironments: async () => {
+                    try {
+                        return (await this.daemon.request<ListEnvironmentsResult>(DaemonCommand.listEnvironments)).environments;
+                    } catch (err) {
+                        this.log.warn(`Could not list the environments: ${presentError(err, 'listEnvironments').message}`);
+                        throw err;
+                    }
+                },
+            },
         );
-        return choice?.env;
+        if (keys) {
+            await this.verify(token, keys);
+        }
     }
 
     // ---- session -------------------------------------------------------------------------

@@ -33,8 +33,10 @@ export class VsCodeFlowUI implements FlowUI {
                 }
             };
             qp.title = step.title;
-            qp.step = step.step;
-            qp.totalSteps = step.totalSteps;
+            if (step.totalSteps > 1) {
+                qp.step = step.step; // a one-step pick shows no "1/1"
+                qp.totalSteps = step.totalSteps;
+            }
             qp.placeholder = step.placeholder;
             qp.ignoreFocusOut = true;
             qp.matchOnDescription = true;
