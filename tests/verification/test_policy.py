@@ -175,3 +175,22 @@ async def test_a_token_seen_again_is_answered_from_the_cache_before_parsing(
             assert not late.valid and late.reason == "expired", late.reason
         finally:
             await verifier.aclose()
+
+
+def test_a_verdict_served_from_the_cache_is_the_verdict_marked_cached(signer: HybridSigner,
+                                                                       tmp_path: Path) -> None:
+    """The cache keeps every field of the verdict (``Verification.as_cached`` is
+    ``dataclasses.replace(…, cached=True)``, written out), for valid and invalid tokens."""
+    import dataclasses
+
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(signer.key_set().to_jwks()))
+    issuer = "https://issuer.example"
+    sync = SyncVerifier(VerificationPolicy(issuers=(TrustedIssuer(issuer, jwks=(str(jwks),)),), audiences=(AUD,)))
+    good = sign(claims(issuer), signer)
+    for token in (good, stripped(good, signer.classical), sign(claims(issuer, aud="elsewhere"), signer)):
+        first = sync.verify(token)
+        again = sync.verify(token)
+        assert not first.cached and again.cached
+        assert again == dataclasses.replace(first, cached=True)
+        assert first.as_cached() == dataclasses.replace(first, cached=True)

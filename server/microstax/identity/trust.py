@@ -65,6 +65,9 @@ class TrustStore:
         self.allow_http = allow_http
         self.verifier = Verifier(VerificationPolicy(timeout=timeout), http=http)
         self._meta: dict[str, tuple[object, IssuerMetadata]] = {}
+        #: (issuer, jwks_uri) -> its settings: one object per issuer, so the verifier's caches
+        #: keyed by it hash the same object instead of a new one per call
+        self._trusted: dict[tuple[str, str | None], TrustedIssuer] = {}
 
     async def metadata(self, issuer: str) -> IssuerMetadata:
         """The issuer's metadata (cached); raises an ``OAuthError`` (``DiscoveryError``, …)."""
@@ -77,7 +80,13 @@ class TrustStore:
         return meta
 
     def _settings(self, issuer: str, jwks_uri: str | None) -> TrustedIssuer:
-        return TrustedIssuer(issuer, jwks=(jwks_uri,) if jwks_uri else (), allow_http=self.allow_http)
+        settings = self._trusted.get((issuer, jwks_uri))
+        if settings is None:
+            if len(self._trusted) >= 1024:
+                self._trusted.clear()
+            settings = TrustedIssuer(issuer, jwks=(jwks_uri,) if jwks_uri else (), allow_http=self.allow_http)
+            self._trusted[(issuer, jwks_uri)] = settings
+        return settings
 
     async def keys(self, issuer: str, *, kid: str | None = None,
                    jwks_uri: str | None = None) -> tuple[KeySet, bool]:

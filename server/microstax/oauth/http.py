@@ -209,8 +209,8 @@ def _reason(exc: BaseException) -> str:
 
 
 def _decode(status: int, headers: httpx.Headers, body: bytes, url: str) -> JsonResponse:
-    where = safe_url(url)
     if len(body) > MAX_RESPONSE_BYTES:
+        where = safe_url(url)
         raise ProtocolError(f"{where}: the response is over {MAX_RESPONSE_BYTES} bytes", endpoint=where)
     data: Any = None
     parsed_ok = False
@@ -221,16 +221,17 @@ def _decode(status: int, headers: httpx.Headers, body: bytes, url: str) -> JsonR
             parsed_ok = True
         except MalformedJSON as exc:  # not JSON, nested too deep, duplicate members, NaN, …
             why = exc.message
+    if parsed_ok and 200 <= status < 300:  # the success path: no URL parsing (only messages need it)
+        return JsonResponse(status, headers, data)
+    where = safe_url(url)
     if status == 429:
         raise RateLimited(f"{where}: rate limited (HTTP 429)",
                           retry_after=retry_after_seconds(headers.get("retry-after")),
                           endpoint=where)
-    if 200 <= status < 300:
-        if not parsed_ok:
-            ctype = headers.get("content-type", "no content type")
-            raise ProtocolError(f"{where}: expected JSON, got {ctype[:60]!r} (HTTP {status}; "
-                                f"{why})", endpoint=where)
-        return JsonResponse(status, headers, data)
+    if 200 <= status < 300:  # and not JSON
+        ctype = headers.get("content-type", "no content type")
+        raise ProtocolError(f"{where}: expected JSON, got {ctype[:60]!r} (HTTP {status}; "
+                            f"{why})", endpoint=where)
     if parsed_ok and isinstance(data, dict) and isinstance(data.get("error"), str):
         description = data.get("error_description")
         text = description[:500] if isinstance(description, str) else None

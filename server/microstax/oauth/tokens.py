@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus
 
 import httpx
 
@@ -44,6 +44,21 @@ TOKEN_TYPES = {
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _TOKENISH = re.compile(r"[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*|[A-Za-z0-9_\-+/=]{40,}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: the characters ``quote_plus`` leaves as they are (RFC 3986 unreserved)
+_UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~"
+
+
+def _form_value(text: str) -> str:
+    # quote_plus tests a ~6.7 KB token against its safe set character by character (~30 µs);
+    # a token is all unreserved characters, which one C-level translate confirms (~2 µs)
+    if text.isascii() and not text.encode("ascii").translate(None, _UNRESERVED):
+        return text
+    return quote_plus(text)
+
+
+def form_encode(fields: Sequence[tuple[str, str]]) -> bytes:
+    """An ``application/x-www-form-urlencoded`` body: the bytes ``urlencode(fields)`` gives."""
+    return "&".join(f"{_form_value(name)}={_form_value(value)}" for name, value in fields).encode("ascii")
 
 
 def token_type_uri(name: str | None, default: str = TOKEN_TYPE_ACCESS) -> str:
@@ -144,7 +159,7 @@ async def post_form(client: httpx.AsyncClient, endpoint: str, fields: Sequence[t
     """POST a form and return the JSON object answered (errors translated by ``oauth.http``;
     an ``error_description`` is scrubbed of anything token-shaped)."""
     all_headers = {"Accept": "application/json", "Content-Type": FORM_CONTENT_TYPE, **(headers or {})}
-    kwargs: dict[str, Any] = {"content": urlencode(list(fields)).encode("ascii"), "headers": all_headers}
+    kwargs: dict[str, Any] = {"content": form_encode(fields), "headers": all_headers}
     if timeout is not None:
         kwargs["timeout"] = timeout
     try:
@@ -153,8 +168,7 @@ async def post_form(client: httpx.AsyncClient, endpoint: str, fields: Sequence[t
         raise OAuthErrorResponse(scrub(exc.error, 80) or "error", scrub(exc.description),
                                  status=exc.status, endpoint=exc.endpoint, hint=exc.hint) from None
     if not isinstance(response.json, dict):
-        raise ProtocolError(f"{safe_url(endpoint)}: the answer is JSON but not an object",
-                            endpoint=safe_url(endpoint))
+        raise _unusable(endpoint, "the answer is JSON but not an object")
     return response.json
 
 
@@ -174,23 +188,30 @@ async def request_token(
     if auth is not None:
         auth.apply(fields, headers)
     doc = await post_form(client, endpoint, fields, headers=headers, timeout=timeout)
-    return token_response_from(doc, what=what, endpoint=safe_url(endpoint),
+    return token_response_from(doc, what=what, endpoint=endpoint,
                                require_token_type=require_token_type)
+
+
+def _unusable(endpoint: str, why: str) -> ProtocolError:
+    where = safe_url(endpoint)  # only here: a successful answer never parses the URL
+    return ProtocolError(f"{where}: {why}", endpoint=where)
 
 
 def token_response_from(doc: Mapping[str, Any], *, what: str, endpoint: str,
                         require_token_type: bool = True) -> TokenResponse:
+    """A ``TokenResponse`` from a token endpoint's JSON answer, or the ``ProtocolError`` that
+    says why it is unusable (naming ``endpoint`` without its query string)."""
     access = doc.get("access_token")
     if not isinstance(access, str) or not access:
-        raise ProtocolError(f"{endpoint}: {what} answered without an access_token", endpoint=endpoint)
+        raise _unusable(endpoint, f"{what} answered without an access_token")
     token_type = doc.get("token_type")
     if not isinstance(token_type, str):
         if require_token_type:
-            raise ProtocolError(f"{endpoint}: {what} answered without a token_type", endpoint=endpoint)
+            raise _unusable(endpoint, f"{what} answered without a token_type")
         token_type = "Bearer"
     if token_type.lower() not in ("bearer", "n_a"):
-        raise ProtocolError(f"{endpoint}: {what} issued a {scrub(token_type, 20)!r} token; "
-                            "only Bearer tokens are supported", endpoint=endpoint)
+        raise _unusable(endpoint, f"{what} issued a {scrub(token_type, 20)!r} token; "
+                        "only Bearer tokens are supported")
     refresh = doc.get("refresh_token")
     id_token = doc.get("id_token")
     scope = doc.get("scope")

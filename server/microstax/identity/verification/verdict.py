@@ -91,6 +91,13 @@ class Verification:
         error.reason = reason
         return cls.from_verdict(verdict, parsed, error, issuer=issuer, material=None)
 
+    def as_cached(self) -> Verification:
+        """This verdict as the cache serves it (``cached``); ``dataclasses.replace`` without
+        its per-call field walk."""
+        return Verification(self.valid, self.reason, self.message, self.issuer, self.claims,
+                            self.header, self.classical, self.pq, self.hybrid_required,
+                            self.verdict, self.keys, True, self.parsed, self.error)
+
     def raise_for_invalid(self) -> Verification:
         """Raise the ``JoseError`` that says why the token is invalid; return self when valid."""
         if not self.valid:
@@ -210,7 +217,7 @@ class VerdictCache:
         cap = 30.0 if result.reason in ("expired", "not_yet_valid") else self.ttl
         until = stable_until(result.claims, now, leeway, cap)
         with self._lock:
-            self._entries[key] = _Cached(keys, replace(result, cached=True), until)
+            self._entries[key] = _Cached(keys, result.as_cached(), until)
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)

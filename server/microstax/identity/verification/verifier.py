@@ -77,6 +77,8 @@ class _Pending(NamedTuple):
     """A token past every check that needs no keys, waiting for its issuer's keys."""
 
     seen: tuple[Any, ...] | None
+    #: the token's digest (computed once, for both caches' keys), None with no cache
+    digest: bytes | None
     parsed: ParsedToken
     settings: TrustedIssuer
     kid: str | None
@@ -99,6 +101,9 @@ class _Base(Generic[ClientT, ResolverT]):
         self.policy = policy or VerificationPolicy()
         self.clock = clock
         self.cache = VerdictCache(self.policy.token_cache_size)
+        #: the checks that need no keys (``_parse``), the same for every token
+        self._shape = Policy(typ=None, leeway=self.policy.leeway,
+                             required_claims=self.policy.required_claims)
         self._http = http
         #: clients this verifier made (and closes)
         self._own: list[ClientT] = []
@@ -120,7 +125,8 @@ class _Base(Generic[ClientT, ResolverT]):
                typ: Any, now: float | None) -> Verification | _Pending:
         """The verdict when no keys are needed (a token seen before while its keys are hot, or
         one refused before any key fetch), else what ``_end`` needs once the keys are there."""
-        seen = self._seen_key(token, issuer, audiences, typ)
+        digest = VerdictCache.digest(token) if self.cache.max_entries > 0 else None
+        seen = self._seen_key(digest, issuer, audiences, typ)
         cached = self._cached_verdict(seen, now)
         if cached is not None:
             return cached
@@ -131,19 +137,20 @@ class _Base(Generic[ClientT, ResolverT]):
         if isinstance(settings, Verification):
             return settings
         kid, pq_kid = token_kids(parsed)
-        return _Pending(seen, parsed, settings, kid, pq_kid, audiences, typ, now)
+        return _Pending(seen, digest, parsed, settings, kid, pq_kid, audiences, typ, now)
 
     def _end(self, step: _Pending, material: KeyMaterial) -> Verification:
         result, key = self._decide(step.parsed, step.settings, material, step.audiences, step.typ,
-                                   step.now)
+                                   step.now, step.digest)
         self._note_seen(step.seen, step.settings, step.kid, step.pq_kid, key)
         return result
 
-    def _seen_key(self, token: str, issuer: Any, audiences: Any, typ: Any) -> tuple[Any, ...] | None:
-        if self.cache.max_entries <= 0:
+    @staticmethod
+    def _seen_key(digest: bytes | None, issuer: Any, audiences: Any, typ: Any) -> tuple[Any, ...] | None:
+        if digest is None:
             return None
         auds = tuple(audiences) if isinstance(audiences, list | tuple) else audiences
-        key = (VerdictCache.digest(token), issuer, auds, tuple(typ) if isinstance(typ, list) else typ)
+        key = (digest, issuer, auds, tuple(typ) if isinstance(typ, list) else typ)
         try:
             hash(key)
         except TypeError:
@@ -174,8 +181,7 @@ class _Base(Generic[ClientT, ResolverT]):
         """The parsed token, or its refusal when it fails a check that needs no keys (shape,
         ``alg``, forbidden header members, ``kid``, PQ part, claim types): such a token never
         makes us fetch a key set."""
-        parsed, error = precheck(token, Policy(typ=None, leeway=self.policy.leeway,
-                                               required_claims=self.policy.required_claims))
+        parsed, error = precheck(token, self._shape)
         if error is None and parsed is not None:
             return parsed
         assert error is not None
@@ -200,9 +206,10 @@ class _Base(Generic[ClientT, ResolverT]):
         return trusted
 
     def _decide(self, parsed: ParsedToken, settings: TrustedIssuer, material: KeyMaterial,
-                audiences: Sequence[str] | None, typ: Any, now: float | None
-                ) -> tuple[Verification, tuple[Any, ...]]:
-        """The verdict (from the cache or ``evaluate``) and the cache key it is kept under."""
+                audiences: Sequence[str] | None, typ: Any, now: float | None,
+                digest: bytes | None = None) -> tuple[Verification, tuple[Any, ...]]:
+        """The verdict (from the cache or ``evaluate``) and the cache key it is kept under
+        (``digest``: the token's, when the caller has it already)."""
         auds = tuple(self.policy.audiences if audiences is None else
                      ((audiences,) if isinstance(audiences, str) else audiences))
         typ_value = self.policy.typ if typ is UNSET else cast("tuple[str, ...] | None", typ)
@@ -212,8 +219,8 @@ class _Base(Generic[ClientT, ResolverT]):
             return evaluate(parsed, material, issuer=settings.issuer, audiences=auds, typ=typ_value,
                             leeway=self.policy.leeway, required_claims=self.policy.required_claims,
                             now=now, accept_jwt_svid=svid), ()
-        key = VerdictCache.key(parsed.text, settings.issuer, auds, typ_value, self.policy.leeway,
-                               self.policy.required_claims, material.hybrid_required, svid)
+        key = (digest or VerdictCache.digest(parsed.text), settings.issuer, auds, typ_value,
+               self.policy.leeway, self.policy.required_claims, material.hybrid_required, svid)
         hit = self.cache.get(key, material.keys, now)
         if hit is not None:
             return hit, key
