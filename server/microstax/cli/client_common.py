@@ -4,7 +4,6 @@ federate.py, status.py, envs.py, clusters.py, config_cmd.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,7 +32,9 @@ def env_option(func: Any) -> Any:
 
 
 def run(config_file: Path | None, body: Callable[[IdentityService], Awaitable[_T]]) -> _T:
-    """Build the identity service from the config file and run ``body`` on a fresh event loop."""
+    """Build the identity service from the config file and run ``body`` on a fresh event loop
+    (uvloop when installed: ``adapters.eventloop``)."""
+    from ..adapters import eventloop
     from ..identity import config as config_mod
     from ..identity.service import IdentityService
 
@@ -43,7 +44,7 @@ def run(config_file: Path | None, body: Callable[[IdentityService], Awaitable[_T
         async with IdentityService(config, config_file=config_file) as service:
             return await body(service)
 
-    return asyncio.run(main())
+    return eventloop.run(main())
 
 
 def stderr(text: str = "") -> None:

@@ -442,8 +442,10 @@ class Controller:
 
 def run_controller(config_path: Path, *, listen: str | bool | None = True) -> int:
     """Run until SIGTERM. Raises ``ConfigError`` when the config is wrong at start."""
+    from ..adapters import eventloop
+
     async def main() -> int:
         controller = Controller(config_path, listen=listen)
         return await controller.run()
 
-    return asyncio.run(main())
+    return eventloop.run(main())

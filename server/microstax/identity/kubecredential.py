@@ -133,6 +133,6 @@ def get_credential(request: CredentialInput, *, on_prompt: Any = None) -> dict[s
     cached = _cached(request, config, env_name)
     if cached is not None:
         return cached
-    import asyncio
+    from ..adapters import eventloop  # not on the warm path above
 
-    return asyncio.run(_federate(request, config, on_prompt))
+    return eventloop.run(_federate(request, config, on_prompt))

@@ -135,12 +135,9 @@ async def _serve(config: VerifierConfig, config_path: Path | None, socks: list[s
 
 def _run(config: VerifierConfig, config_path: Path, socks: list[socket.socket],
          ready_file: Path | None, log_level: str, announce: bool = True) -> None:
-    try:
-        import uvloop
-        runner = uvloop.run
-    except ImportError:  # pragma: no cover - Windows
-        runner = asyncio.run  # type: ignore[assignment]
-    runner(_serve(config, config_path, socks, ready_file, log_level, announce))
+    from ..adapters import eventloop
+
+    eventloop.run(_serve(config, config_path, socks, ready_file, log_level, announce))
 
 
 def _supervise(children: list[int]) -> None:
