@@ -101,6 +101,39 @@ def _stamp(path: str) -> tuple[int, int, int] | None:
     return info.st_ino, info.st_size, info.st_mtime_ns
 
 
+class _NoCookies(httpx.Cookies):
+    """A jar that takes nothing from answers (``extract_cookies`` does nothing)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class _KeepsNoCookies:
+    """The protocol clients keep no cookies: token endpoints, discovery and JWKS need none, so
+    an answer's ``Set-Cookie`` is neither parsed (httpx's cookie jar: ~5 % of a fleet
+    federate's CPU) nor sent back."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._no_cookies = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        raise TypeError("the protocol clients keep no cookies")
+
+
+class _Client(_KeepsNoCookies, httpx.Client):
+    pass
+
+
+class _AsyncClient(_KeepsNoCookies, httpx.AsyncClient):
+    pass
+
+
 def make_client(*, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
                 transport: httpx.BaseTransport | None = None,
                 headers: dict[str, str] | None = None,
@@ -111,8 +144,8 @@ def make_client(*, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
     ``kwargs`` go to ``httpx.Client``.
     """
     kwargs.setdefault("verify", tls_verify(ca_files))
-    return httpx.Client(timeout=timeout, transport=transport, headers={**_HEADERS, **(headers or {})},
-                        follow_redirects=False, **kwargs)
+    return _Client(timeout=timeout, transport=transport, headers={**_HEADERS, **(headers or {})},
+                   follow_redirects=False, **kwargs)
 
 
 def make_async_client(*, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
@@ -121,9 +154,8 @@ def make_async_client(*, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
                       ca_files: Iterable[str | os.PathLike[str]] = (), **kwargs: Any) -> httpx.AsyncClient:
     """The async twin of ``make_client``."""
     kwargs.setdefault("verify", tls_verify(ca_files))
-    return httpx.AsyncClient(timeout=timeout, transport=transport,
-                             headers={**_HEADERS, **(headers or {})}, follow_redirects=False,
-                             **kwargs)
+    return _AsyncClient(timeout=timeout, transport=transport,
+                        headers={**_HEADERS, **(headers or {})}, follow_redirects=False, **kwargs)
 
 
 def safe_url(url: str | httpx.URL) -> str:

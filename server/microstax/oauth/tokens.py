@@ -158,7 +158,9 @@ async def post_form(client: httpx.AsyncClient, endpoint: str, fields: Sequence[t
                     timeout: float | httpx.Timeout | None = None) -> dict[str, Any]:
     """POST a form and return the JSON object answered (errors translated by ``oauth.http``;
     an ``error_description`` is scrubbed of anything token-shaped)."""
-    all_headers = {"Accept": "application/json", "Content-Type": FORM_CONTENT_TYPE, **(headers or {})}
+    all_headers = {"Content-Type": FORM_CONTENT_TYPE, **(headers or {})}
+    if client.headers.get("accept") != "application/json":  # ours send it already (oauth.http)
+        all_headers.setdefault("Accept", "application/json")
     kwargs: dict[str, Any] = {"content": form_encode(fields), "headers": all_headers}
     if timeout is not None:
         kwargs["timeout"] = timeout
