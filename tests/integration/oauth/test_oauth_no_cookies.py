@@ -9,7 +9,13 @@ import httpx
 import pytest
 from tests.harness.loopback_http import LoopbackServer
 
-from microstax.oauth.http import arequest, arequest_json, make_async_client, make_client, request_json
+from microstax.oauth.http import (
+    arequest,
+    arequest_json,
+    make_async_client,
+    make_client,
+    request_json,
+)
 
 
 def test_a_plain_httpx_client_would_send_the_cookie_back(server: LoopbackServer) -> None:
