@@ -118,7 +118,7 @@ def test_an_unusable_jwks_file_is_a_policy_error(signer: HybridSigner, tmp_path:
     path = tmp_path / "jwks.json"
     path.write_text("not json")
     sync = SyncVerifier(VerificationPolicy(issuers=(TrustedIssuer("https://i.example", jwks=(str(path),)),)))
-    with pytest.raises(PolicyError, match="is not usable JSON") as caught:
+    with pytest.raises(PolicyError, match="is not valid JSON") as caught:
         sync.verify(sign(claims("https://i.example"), signer))
     assert caught.value.code == "jwks"
 

@@ -90,10 +90,9 @@ def load_jwks_file(path: str | Path) -> KeySet:
     except OSError as exc:
         raise PolicyError(f"cannot read the JWKS file {path}: {exc.strerror or exc}", code="io") from exc
     try:
-        doc = loads_json(raw, "JWKS file")
-    except MalformedJSON as exc:
-        raise PolicyError(f"the JWKS file {path} is not usable JSON: {exc.message}",
-                          code="jwks") from exc
+        doc = loads_json(raw, f"JWKS file {path}")
+    except MalformedJSON as exc:  # names the file: "the JWKS file … is not valid JSON: …"
+        raise PolicyError(exc.message, code="jwks") from exc
     try:
         keys = KeySet.from_jwks(doc)
     except KeyStoreError as exc:
