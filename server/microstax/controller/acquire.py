@@ -52,7 +52,7 @@ from typing import Any
 
 import httpx
 
-from ..identity.catalog import Catalog, catalog_cluster, fetch_catalog, service_spiffe_id
+from ..identity.catalog import Catalog, catalog_cluster, fetch_catalog
 from ..identity.exceptions import (
     ConfigError,
     ExchangeDenied,
@@ -137,12 +137,6 @@ class Target:
     audience: str
     environment: str | None = None
     trust_domain: str | None = None
-    connector_id: str | None = None
-
-    def spiffe_id(self, service: str) -> str | None:
-        if not self.trust_domain or not self.environment:
-            return None
-        return service_spiffe_id(self.trust_domain, self.environment, service)
 
     def cluster(self, spec: EntrySpec) -> ClusterInfo:
         """The cluster as the exchanger takes it (our platform's flavour) for ``spec``."""
@@ -182,8 +176,7 @@ def targets_from_catalog(catalog: Catalog) -> dict[str, Target]:
             found[cluster.name] = Target(
                 name=cluster.name, issuer=cluster.issuer.rstrip("/"),
                 token_endpoint=cluster.token_endpoint, audience=cluster.audience,
-                environment=env.name, trust_domain=env.trust_domain or None,
-                connector_id=cluster.connector_id)
+                environment=env.name, trust_domain=env.trust_domain or None)
     return found
 
 
@@ -253,11 +246,6 @@ class Acquirer:
         self._routes[key] = route
         return route
 
-    def exchanger(self, spec: EntrySpec) -> Exchanger:
-        """The exchanger (and trust store) for ``spec``'s calls; raises ``ConfigError`` when its
-        ``ca_file`` has become unusable."""
-        return self._route(spec).exchanger
-
     # -- the target ----------------------------------------------------------------------------
     async def _catalog(self, http: httpx.AsyncClient, url: str, *, force: bool) -> dict[str, Target]:
         now = self.clock()
@@ -274,16 +262,15 @@ class Acquirer:
         self._catalogs[url] = _CatalogCopy(targets, now)
         return targets
 
-    async def resolve(self, spec: EntrySpec) -> Target:
-        """The target of ``spec``; raises an ``IdentityError``."""
+    async def resolve(self, spec: EntrySpec, route: _Route) -> Target:
+        """The target of ``spec``, looked up over ``route``; raises an ``IdentityError``."""
         try:
-            return await self._resolve(spec)
+            return await self._resolve(spec, route)
         except OAuthError as exc:
             raise translate(exc, where=f"{spec.target}: ", doing="cannot look the cluster up: ",
                             endpoint=spec.issuer, cluster=spec.target) from exc
 
-    async def _resolve(self, spec: EntrySpec) -> Target:
-        route = self._route(spec)
+    async def _resolve(self, spec: EntrySpec, route: _Route) -> Target:
         meta = await route.exchanger.trust.metadata(spec.issuer)
         catalog_url = meta.catalog_endpoint
         if catalog_url is None:
@@ -323,8 +310,9 @@ class Acquirer:
     # -- the one call --------------------------------------------------------------------------
     async def acquire(self, spec: EntrySpec) -> Acquired:
         """A fresh, verified token for ``spec``. Raises an ``IdentityError`` (``cause_of``)."""
-        exchanger = self.exchanger(spec)
-        target = await self.resolve(spec)
+        route = self._route(spec)  # once per attempt: it looks at the CA file
+        exchanger = route.exchanger
+        target = await self.resolve(spec, route)
         cluster = target.cluster(spec)
         environment = target.environment or ""
         if spec.subject is None:
