@@ -52,7 +52,7 @@ from typing import Any
 
 import httpx
 
-from ..identity.catalog import Catalog, catalog_cluster, fetch_catalog
+from ..identity.catalog import Catalog, catalog_cluster, fetch_catalog, service_spiffe_id
 from ..identity.exceptions import (
     ConfigError,
     ExchangeDenied,
@@ -137,6 +137,12 @@ class Target:
     audience: str
     environment: str | None = None
     trust_domain: str | None = None
+    connector_id: str | None = None
+
+    def spiffe_id(self, service: str) -> str | None:
+        if not self.trust_domain or not self.environment:
+            return None
+        return service_spiffe_id(self.trust_domain, self.environment, service)
 
     def cluster(self, spec: EntrySpec) -> ClusterInfo:
         """The cluster as the exchanger takes it (our platform's flavour) for ``spec``."""
@@ -176,7 +182,8 @@ def targets_from_catalog(catalog: Catalog) -> dict[str, Target]:
             found[cluster.name] = Target(
                 name=cluster.name, issuer=cluster.issuer.rstrip("/"),
                 token_endpoint=cluster.token_endpoint, audience=cluster.audience,
-                environment=env.name, trust_domain=env.trust_domain or None)
+                environment=env.name, trust_domain=env.trust_domain or None,
+                connector_id=cluster.connector_id)
     return found
 
 
